@@ -2,4 +2,121 @@
 
 The local emulator lives in :mod:`dpo_frames.customizer.emulator` and is imported
 explicitly (it pulls in the ASGI server).
+
+Quick start::
+
+    from dpo_frames.customizer import (
+        CustomizerClient, CustomizerSettings, Hyperparameters, DpoParameters,
+        submit_dataset_job, wait_for_job,
+    )
+
+    settings = CustomizerSettings(entity_host="http://127.0.0.1:8000")
+    async with CustomizerClient(settings) as client:
+        print((await client.health()).summary())
+        ref = await submit_dataset_job(
+            client, dataset_dir="out/dataset", namespace="team", dataset_name="pairs",
+            run_id="run-1", config="meta/llama-3.2-1b-instruct@v1.0.0+A100",
+            hyperparameters=Hyperparameters(training_type="dpo", epochs=2, dpo=DpoParameters()),
+        )
+        final = await wait_for_job(client, ref.job_id, poll_interval=5, on_progress=print)
 """
+
+from .client import SERVICES, CustomizerClient
+from .errors import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    CustomizerError,
+    DeploymentError,
+    DeploymentFailedError,
+    DeploymentTimeoutError,
+    InvalidRequestError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    JobTimeoutError,
+    LocalDatasetError,
+    NotFoundError,
+    RateLimitError,
+    ResponseFormatError,
+    RunConflictError,
+    ServerError,
+    TransportError,
+    UploadError,
+)
+from .flow import deploy_model, find_job_for_run, submit_dataset_job, wait_for_deployment, wait_for_job
+from .models import (
+    CommitInfo,
+    CustomizationConfig,
+    CustomizationJob,
+    Dataset,
+    DatasetRef,
+    DeploymentConfig,
+    DpoParameters,
+    HealthReport,
+    Hyperparameters,
+    JobRef,
+    JobStatus,
+    JobStatusDetails,
+    LoraParameters,
+    Model,
+    ModelDeployment,
+    Namespace,
+    NimDeployment,
+    RepoFile,
+    ServiceHealth,
+    UploadResult,
+)
+from .settings import CustomizerSettings, RetryPolicy
+
+__all__ = [
+    "SERVICES",
+    "ApiError",
+    "AuthError",
+    "CommitInfo",
+    "ConflictError",
+    "CustomizationConfig",
+    "CustomizationJob",
+    "CustomizerClient",
+    "CustomizerError",
+    "CustomizerSettings",
+    "Dataset",
+    "DatasetRef",
+    "DeploymentConfig",
+    "DeploymentError",
+    "DeploymentFailedError",
+    "DeploymentTimeoutError",
+    "DpoParameters",
+    "HealthReport",
+    "Hyperparameters",
+    "InvalidRequestError",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobRef",
+    "JobStatus",
+    "JobStatusDetails",
+    "JobTimeoutError",
+    "LocalDatasetError",
+    "LoraParameters",
+    "Model",
+    "ModelDeployment",
+    "Namespace",
+    "NimDeployment",
+    "NotFoundError",
+    "RateLimitError",
+    "RepoFile",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "RunConflictError",
+    "ServerError",
+    "ServiceHealth",
+    "TransportError",
+    "UploadError",
+    "UploadResult",
+    "deploy_model",
+    "find_job_for_run",
+    "submit_dataset_job",
+    "wait_for_deployment",
+    "wait_for_job",
+]
