@@ -51,6 +51,7 @@ from .models import (
     ModelDeployment,
     NimDeployment,
 )
+from .transport import backoff_wait
 
 __all__ = [
     "RUN_ID_FIELD",
@@ -121,9 +122,7 @@ async def _create_job_idempotently(
     policy = client.settings.retry
     retrying = tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(policy.attempts),
-        wait=tenacity.wait_exponential_jitter(
-            initial=policy.backoff_base, max=policy.backoff_max, jitter=policy.jitter
-        ),
+        wait=backoff_wait(policy),
         # Only failures the transport did not retry itself (attempts == 1): those where the
         # request may have reached the server. The rest were already retried, safely.
         retry=tenacity.retry_if_exception(

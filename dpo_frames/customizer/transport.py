@@ -33,7 +33,7 @@ from .errors import BODY_EXCERPT_CHARS, ApiError, ResponseFormatError, Transport
 from .models import ServiceHealth
 from .settings import RetryPolicy
 
-__all__ = ["ServiceHttp", "SleepFn", "ClockFn", "parse_retry_after"]
+__all__ = ["ClockFn", "ServiceHttp", "SleepFn", "backoff_wait", "parse_retry_after"]
 
 logger = logging.getLogger("dpo_frames.customizer")
 
@@ -82,14 +82,19 @@ class _RetryableStatus(Exception):
         super().__init__(f"HTTP {response.status_code}")
 
 
+def backoff_wait(policy: RetryPolicy) -> tenacity.wait.wait_base:
+    """``min(backoff_max, backoff_base * 2**n) + uniform(0, jitter)`` as a tenacity wait."""
+    return tenacity.wait_exponential(multiplier=policy.backoff_base, max=policy.backoff_max) + tenacity.wait_random(
+        0, policy.jitter
+    )
+
+
 class _Wait(tenacity.wait.wait_base):
     """Server-requested ``Retry-After`` when present, else exponential backoff with jitter."""
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
-        self._backoff = tenacity.wait_exponential_jitter(
-            initial=policy.backoff_base, max=policy.backoff_max, jitter=policy.jitter
-        )
+        self._backoff = backoff_wait(policy)
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         outcome = retry_state.outcome
