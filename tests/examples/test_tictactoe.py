@@ -314,3 +314,12 @@ def test_make_sample_reports_a_missing_config(tmp_path: Path, capsys: pytest.Cap
     assert exit_info.value.code == 1
     assert "file not found" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+async def test_a_bad_position_interrupts_the_nat_run_without_raising(tmp_path: Path) -> None:
+    """NAT logs a workflow error, stops the remaining items and returns normally: callers must check the flag."""
+    dataset = tmp_path / "bad.json"
+    dataset.write_text(json.dumps([{"id": "bad", "question": "XXX/XXX/XXX", "answer": ""}]))
+    result = await run_example_eval(output_dir=tmp_path / "eval", dataset=dataset)
+    assert result.workflow_interrupted
+    assert result.eval_input.eval_input_items[0].trajectory == []
