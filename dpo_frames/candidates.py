@@ -1,0 +1,163 @@
+"""Steps frame -> candidates frame (+ rejects frame), vectorized in DuckDB.
+
+Step data arrives as JSON text whose fields vary in type from row to row (a prompt is a
+string or a message list; a score may be a number, a numeric string, ``"NaN"`` or
+garbage). DuckDB's JSON functions type-check each row on its own without failing the
+whole column, so every malformed candidate becomes a counted reject instead of an
+exception.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import duckdb
+import polars as pl
+
+from dpo_frames import schema
+
+DEFAULT_STEP_NAME = "dpo_candidate_move"
+
+
+class RejectReason(StrEnum):
+    """Why a step that should have been a candidate is not one (the closed set)."""
+
+    UNPARSABLE_STEP = "unparsable step"
+    UNPARSABLE_DATA = "unparsable data"
+    MISSING_TURN_ID = "missing turn_id"
+    MISSING_SCORE = "missing score"
+    NON_NUMERIC_SCORE = "non-numeric score"
+    NON_FINITE_SCORE = "non-finite score"
+    INVALID_CANDIDATE_INDEX = "invalid candidate_index"
+    MISSING_INPUT = "missing input"
+    INVALID_INPUT = "invalid input"
+    MISSING_OUTPUT = "missing output"
+    DUPLICATE_STEP = "duplicate step"
+
+
+_FIELDS = ('{"turn_id":"JSON","turn_index":"JSON","candidate_index":"JSON","score":"JSON",'
+           '"input":"JSON","output":"JSON"}')
+
+# One JSON parse per row (json_transform), then cheap type checks on the small fields.
+_SQL = f"""
+WITH s AS (
+    SELECT *, CASE WHEN json_valid(data) AND json_type(data) = 'OBJECT' THEN data END AS j
+    FROM steps
+    WHERE event_type IS NULL OR (event_type = 'TTC_END' AND name = $step_name)
+),
+f AS (
+    SELECT *, json_transform(j, '{_FIELDS}') AS d FROM s
+),
+t AS (
+    SELECT *,
+        json_type(d.turn_id) AS turn_id_t,
+        json_type(d.score) AS score_t,
+        TRY_CAST(d.score ->> '$' AS DOUBLE) AS score_v,
+        json_type(d.candidate_index) AS ci_t,
+        json_type(d.input) AS input_t,
+        json_type(d.output) AS output_t,
+        CASE WHEN json_type(d.input) = 'ARRAY' THEN coalesce(list_bool_and(list_transform(
+            json_extract(d.input, '$[*]'),
+            lambda m: json_type(m, '$.role') = 'VARCHAR'
+                      AND json_type(m, '$.content') = 'VARCHAR')), false) END AS messages_ok,
+        CASE WHEN json_type(d.input) = 'ARRAY' THEN json_array_length(d.input) END AS n_messages
+    FROM f
+),
+r AS (
+    SELECT *, CASE
+        WHEN event_type IS NULL THEN '{RejectReason.UNPARSABLE_STEP}'
+        WHEN j IS NULL THEN '{RejectReason.UNPARSABLE_DATA}'
+        WHEN turn_id_t IS NULL OR turn_id_t = 'NULL' THEN '{RejectReason.MISSING_TURN_ID}'
+        WHEN turn_id_t IN ('OBJECT', 'ARRAY') OR (d.turn_id ->> '$') = '' THEN '{RejectReason.MISSING_TURN_ID}'
+        WHEN score_t IS NULL OR score_t = 'NULL' THEN '{RejectReason.MISSING_SCORE}'
+        WHEN score_v IS NULL OR score_t NOT IN ('DOUBLE', 'BIGINT', 'UBIGINT', 'VARCHAR')
+            THEN '{RejectReason.NON_NUMERIC_SCORE}'
+        WHEN NOT isfinite(score_v) THEN '{RejectReason.NON_FINITE_SCORE}'
+        WHEN ci_t IS NOT NULL AND ci_t NOT IN ('NULL', 'BIGINT', 'UBIGINT')
+            THEN '{RejectReason.INVALID_CANDIDATE_INDEX}'
+        WHEN input_t IS NULL OR input_t = 'NULL' OR n_messages = 0 OR (input_t = 'VARCHAR' AND (d.input ->> '$') = '')
+            THEN '{RejectReason.MISSING_INPUT}'
+        WHEN input_t NOT IN ('VARCHAR', 'ARRAY') OR NOT messages_ok THEN '{RejectReason.INVALID_INPUT}'
+        WHEN output_t IS NULL OR output_t = 'NULL' OR (output_t = 'VARCHAR' AND (d.output ->> '$') = '')
+            THEN '{RejectReason.MISSING_OUTPUT}'
+        WHEN step_uuid IS NOT NULL AND row_number() OVER (
+            PARTITION BY run_id, example_id, step_uuid ORDER BY _row) > 1 THEN '{RejectReason.DUPLICATE_STEP}'
+    END AS reason
+    FROM t
+)
+"""
+
+_SELECT_SQL = _SQL + """
+SELECT
+    reason,
+    coalesce(step_uuid, concat_ws(' ', 'run ' || run_id, 'example ' || example_id, 'step ' || step_index)) AS source,
+    CASE WHEN reason IS NOT NULL THEN data END AS raw,
+    run_id, example_id,
+    CASE WHEN reason IS NULL THEN d.turn_id ->> '$' END AS turn_id,
+    CASE WHEN reason IS NULL THEN TRY_CAST(d.turn_index ->> '$' AS BIGINT) END AS turn_index,
+    CASE WHEN reason IS NULL THEN coalesce(TRY_CAST(d.candidate_index ->> '$' AS BIGINT), 0) END
+        AS candidate_index,
+    CASE WHEN reason IS NOT NULL THEN NULL
+         WHEN input_t = 'VARCHAR' THEN d.input ->> '$'
+         ELSE json_extract_string(d.input, '$[' || (n_messages - 1) || '].content') END AS prompt_text,
+    CASE WHEN reason IS NULL AND input_t = 'ARRAY'
+         THEN CAST(d.input AS STRUCT(role VARCHAR, content VARCHAR)[]) END AS prompt_messages,
+    CASE WHEN reason IS NOT NULL THEN NULL
+         WHEN output_t = 'VARCHAR' THEN d.output ->> '$' ELSE CAST(d.output AS VARCHAR) END AS response,
+    score_v AS score,
+    step_uuid,
+    metadata
+FROM r ORDER BY _row
+"""
+
+
+def extract_candidates(steps: pl.DataFrame | pl.LazyFrame,
+                       step_name: str = DEFAULT_STEP_NAME) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Turn the steps frame into the candidates frame and the rejects frame.
+
+    Only ``TTC_END`` steps named ``step_name`` become candidates. Each of them that is
+    malformed lands in ``rejects`` with a :class:`RejectReason` instead (first failing
+    check wins), as does any row :func:`~dpo_frames.read_steps` could not parse as a step.
+    Other steps are simply not candidates; :func:`summarize_steps` counts them.
+
+    A message-list prompt keeps its messages in ``prompt_messages`` and its last
+    message's content in ``prompt_text``; a string prompt has ``prompt_messages`` null.
+    A non-string output (a number, an object) becomes its JSON text. A missing
+    ``candidate_index`` is 0, as in NAT's reference builder.
+
+    Example:
+        >>> import dpo_frames
+        >>> steps = dpo_frames.read_steps([
+        ...     {"example_id": "q1", "payload": {"event_type": "TTC_END", "name": "dpo_candidate_move",
+        ...      "UUID": f"u{i}", "data": {"turn_id": "t0", "candidate_index": i, "score": s,
+        ...      "input": [{"role": "user", "content": "2+2?"}], "output": o}}}
+        ...     for i, (s, o) in enumerate([(1.0, "4"), (0.0, "5"), (None, "6")])])
+        >>> candidates, rejects = dpo_frames.extract_candidates(steps)
+        >>> candidates["response"].to_list(), rejects["reason"].to_list()
+        (['4', '5'], ['missing score'])
+    """
+    frame = steps.collect() if isinstance(steps, pl.LazyFrame) else steps
+    frame = schema.conform(frame, schema.STEPS, "steps").with_row_index("_row")
+    with duckdb.connect() as con:
+        con.register("steps", frame.to_arrow())
+        parsed = con.sql(_SELECT_SQL, params={"step_name": step_name}).pl()
+    ok = pl.col("reason").is_null()
+    candidates = parsed.filter(ok).select(list(schema.CANDIDATES))
+    rejects = parsed.filter(~ok).select(list(schema.REJECTS))
+    return (schema.conform(candidates, schema.CANDIDATES, "candidates"),
+            schema.conform(rejects, schema.REJECTS, "rejects"))
+
+
+def summarize_steps(steps: pl.DataFrame | pl.LazyFrame, step_name: str = DEFAULT_STEP_NAME) -> pl.DataFrame:
+    """Count steps by event type and name, marking which are candidate steps.
+
+    Together with the rejects frame this accounts for every step: a step either is a
+    candidate step (``TTC_END`` named ``step_name``: a candidate or a reject), or of
+    another type or name (counted here), or unparsable (a reject).
+    """
+    lf = steps.lazy() if isinstance(steps, pl.DataFrame) else steps
+    return (lf.group_by("event_type", "name")
+            .agg(steps=pl.len())
+            .with_columns(candidate_step=(pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name))
+            .sort("steps", "event_type", "name", descending=[True, False, False], nulls_last=True)
+            .collect())

@@ -1,0 +1,186 @@
+"""Candidates -> preference pairs: the vectorized pair engine.
+
+The engine works on a narrow frame (integer ids, score, response hash), joins it with
+itself within each (turn, prompt) group, filters and ranks there, and gathers the wide
+text columns only for the pairs that survive. Strings never go through the join.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from pydantic import BaseModel
+
+from dpo_frames import schema
+from dpo_frames.config import PairConfig
+from dpo_frames.hashing import canonical_prompt, combine64, hex64, xxh3
+
+_TURN_KEYS = ("run_id", "example_id", "turn_id")
+
+
+class PairStats(BaseModel):
+    """What :func:`build_pairs` saw, kept and skipped, by reason.
+
+    Candidate pairs are unordered pairs of candidates that share a turn and a prompt.
+    They partition as ``candidate_pairs = tied_pairs + below_margin_pairs +
+    identical_response_pairs + eligible_pairs`` and the eligible ones as
+    ``eligible_pairs = pairs + not_best_vs_worst_pairs + capped_pairs``.
+    """
+
+    candidates: int = 0
+    turns: int = 0
+    single_candidate_turns: int = 0
+    prompt_groups: int = 0
+    prompt_mismatch_turns: int = 0
+    cross_prompt_pairs: int = 0
+    candidate_pairs: int = 0
+    tied_pairs: int = 0
+    below_margin_pairs: int = 0
+    identical_response_pairs: int = 0
+    eligible_pairs: int = 0
+    not_best_vs_worst_pairs: int = 0
+    capped_pairs: int = 0
+    pairs: int = 0
+
+    def skipped(self) -> dict[str, int]:
+        """The non-zero skip counts, by reason."""
+        keys = ("single_candidate_turns", "prompt_mismatch_turns", "cross_prompt_pairs", "tied_pairs",
+                "below_margin_pairs", "identical_response_pairs", "not_best_vs_worst_pairs", "capped_pairs")
+        return {k: getattr(self, k) for k in keys if getattr(self, k)}
+
+
+def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
+                config: PairConfig | None = None) -> tuple[pl.DataFrame, PairStats]:
+    """Build DPO preference pairs from the candidates frame.
+
+    Candidates are grouped by turn (``run_id``, ``example_id``, ``turn_id``) and, inside
+    a turn, by prompt: candidates with different prompts never pair. Filters come first
+    (ties never pair, ``min_score_diff``, identical chosen and rejected texts), then the
+    selection: every eligible pair (``exhaustive_pairs``) or the one with the largest
+    score difference per prompt group (best vs worst), then ``max_pairs_per_turn`` keeps
+    the largest differences of the turn. Ordering ties are broken by chosen score, then
+    candidate index, then input order, so the same input gives the same pairs anywhere.
+
+    Returns the pairs frame (turns in order of first appearance, best pair first) and
+    :class:`PairStats`.
+
+    Example:
+        >>> import polars as pl, dpo_frames
+        >>> candidates = pl.DataFrame({"run_id": "r", "example_id": "q1", "turn_id": "t0",
+        ...     "turn_index": 0, "candidate_index": [0, 1, 2], "prompt_text": "2+2?",
+        ...     "prompt_messages": None, "response": ["4", "5", "22"], "score": [1.0, 0.2, 0.0],
+        ...     "step_uuid": ["a", "b", "c"], "metadata": None})
+        >>> pairs, stats = dpo_frames.build_pairs(candidates, dpo_frames.PairConfig(min_score_diff=0.5))
+        >>> pairs.select("chosen_response", "rejected_response").rows(), stats.below_margin_pairs
+        ([('4', '5'), ('4', '22')], 1)
+    """
+    config = config or PairConfig()
+    frame = candidates.collect() if isinstance(candidates, pl.LazyFrame) else candidates
+    frame = schema.conform(frame, schema.CANDIDATES, "candidates")
+    narrow = _narrow(frame)
+    stats = _group_stats(narrow)
+    ordered = _ordered_pairs(narrow)
+    stats.tied_pairs = stats.candidate_pairs - ordered.height
+    eligible, stats.below_margin_pairs, stats.identical_response_pairs = _filter(ordered, frame, config)
+    stats.eligible_pairs = eligible.height
+    selected = _select(eligible, narrow, config, stats)
+    stats.pairs = selected.height
+    return _gather(selected, frame, narrow, config), stats
+
+
+def _narrow(frame: pl.DataFrame) -> pl.DataFrame:
+    """Integer turn and prompt-group ids, numbered in order of first appearance."""
+    keyed = frame.select(
+        cid=pl.int_range(pl.len(), dtype=pl.UInt32),
+        turn=pl.struct(_TURN_KEYS).rank("dense").cast(pl.UInt32),
+        prompt_key=pl.struct(xxh3(pl.col("prompt_text")), pl.col("prompt_messages").hash()),
+        score=pl.col("score"),
+        ci=pl.col("candidate_index"),
+        rh=xxh3(pl.col("response")),
+    )
+    return keyed.with_columns(grp=pl.struct("turn", "prompt_key").rank("dense").cast(pl.UInt32)).select(
+        "cid", "turn", "grp", "score", "ci", "rh")
+
+
+def _pairs_of(n: pl.Expr) -> pl.Expr:
+    return (n * (n - 1) // 2).sum()
+
+
+def _group_stats(narrow: pl.DataFrame) -> PairStats:
+    groups = narrow.group_by("grp").agg(pl.first("turn"), n=pl.len())
+    turns = groups.group_by("turn").agg(n=pl.col("n").sum(), groups=pl.len(), within=_pairs_of(pl.col("n")))
+    totals = turns.select(
+        turns=pl.len(),
+        single=(pl.col("n") == 1).sum(),
+        mismatch=(pl.col("groups") > 1).sum(),
+        cross=(_pairs_of(pl.col("n")) - pl.col("within").sum()),
+        within=pl.col("within").sum(),
+    ).row(0, named=True)
+    return PairStats(candidates=narrow.height, turns=totals["turns"], single_candidate_turns=totals["single"] or 0,
+                     prompt_groups=groups.height, prompt_mismatch_turns=totals["mismatch"] or 0,
+                     cross_prompt_pairs=totals["cross"] or 0, candidate_pairs=totals["within"] or 0)
+
+
+def _ordered_pairs(narrow: pl.DataFrame) -> pl.DataFrame:
+    """Every (chosen, rejected) in one prompt group with chosen's score strictly higher."""
+    left = narrow.lazy().select("grp", "turn", c="cid", sc="score", cic="ci", rhc="rh")
+    right = narrow.lazy().select("grp", r="cid", sr="score", cir="ci", rhr="rh")
+    return (left.join(right, on="grp")
+            .filter(pl.col("sc") > pl.col("sr"))
+            .with_columns(diff=pl.col("sc") - pl.col("sr"))
+            .collect())
+
+
+def _filter(ordered: pl.DataFrame, frame: pl.DataFrame, config: PairConfig) -> tuple[pl.DataFrame, int, int]:
+    """Drop pairs below the margin, then pairs whose two texts are equal; count both."""
+    margin_ok = ordered.filter(pl.col("diff") >= config.min_score_diff)
+    below_margin = ordered.height - margin_ok.height
+    same_hash = margin_ok.filter(pl.col("rhc") == pl.col("rhr"))
+    if same_hash.height:
+        responses = frame.get_column("response")
+        # xxh3 equality is only a hint: compare the texts of those few pairs for real.
+        identical = same_hash.filter(responses.gather(same_hash["c"]) == responses.gather(same_hash["r"]))
+        margin_ok = margin_ok.join(identical.select("c", "r"), on=["c", "r"], how="anti", maintain_order="left")
+        return margin_ok, below_margin, identical.height
+    return margin_ok, below_margin, 0
+
+
+def _select(eligible: pl.DataFrame, narrow: pl.DataFrame, config: PairConfig, stats: PairStats) -> pl.DataFrame:
+    """Best pair first within each turn, turns in order of first appearance; then pick and cap."""
+    first_seen = narrow.group_by("turn").agg(pl.col("cid").min()).sort("turn")["cid"]
+    order = first_seen.rank("ordinal").cast(pl.UInt32)
+    ranked = eligible.with_columns(order=order.gather(eligible["turn"] - 1)).sort(
+        ["order", "diff", "sc", "cic", "cir", "c", "r"], descending=[False, True, True, False, False, False, False])
+    if not config.exhaustive_pairs:
+        best = ranked.filter(pl.col("grp").is_first_distinct())
+        stats.not_best_vs_worst_pairs = ranked.height - best.height
+        ranked = best
+    if config.max_pairs_per_turn is not None:
+        capped = ranked.filter(pl.int_range(pl.len()).over("turn") < config.max_pairs_per_turn)
+        stats.capped_pairs = ranked.height - capped.height
+        ranked = capped
+    return ranked
+
+
+def _gather(selected: pl.DataFrame, frame: pl.DataFrame, narrow: pl.DataFrame, config: PairConfig) -> pl.DataFrame:
+    """Fetch the text columns for the surviving pairs only."""
+    c, r = selected["c"], selected["r"]
+    chosen = frame.select(pl.col(*_TURN_KEYS, "prompt_text", "prompt_messages").gather(c),
+                          chosen_response=pl.col("response").gather(c),
+                          chosen_index=pl.col("candidate_index").gather(c))
+    rejected = frame.select(rejected_response=pl.col("response").gather(r),
+                            rejected_index=pl.col("candidate_index").gather(r))
+    prompt_hash = _group_prompt_hashes(frame, narrow)
+    pair_id = hex64(combine64(prompt_hash.gather(selected["grp"] - 1), selected["rhc"], selected["rhr"]))
+    ids = selected.select(
+        pl.col("sc").alias("chosen_score"), pl.col("sr").alias("rejected_score"), pl.col("diff").alias("score_diff"),
+    ).with_columns(pair_id=pair_id)
+    pairs = pl.concat([chosen, rejected, ids], how="horizontal").with_columns(
+        reward=pl.col("score_diff") if config.reward_from_score_diff else pl.col("chosen_score"))
+    return pairs.select(list(schema.PAIRS))
+
+
+def _group_prompt_hashes(frame: pl.DataFrame, narrow: pl.DataFrame) -> pl.Series:
+    """Stable prompt hash per prompt group (index = grp - 1), from one member of each."""
+    first = narrow.group_by("grp").agg(pl.col("cid").min()).sort("grp")["cid"]
+    members = frame.select(pl.col("prompt_text", "prompt_messages").gather(first))
+    return members.select(xxh3(canonical_prompt())).to_series()

@@ -1,0 +1,104 @@
+"""Column names and dtypes of every frame: the public contract, declared once.
+
+Each frame is described by an ordered mapping of column name to Polars dtype. Use
+:func:`conform` at boundaries (after reading a file, before writing one) to check and
+order columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from dpo_frames.errors import SchemaError
+
+MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
+MESSAGES = pl.List(MESSAGE)
+
+STEPS: Mapping[str, pl.DataType] = {
+    "run_id": pl.String,
+    "example_id": pl.String,
+    "step_index": pl.Int64,
+    "event_type": pl.String,
+    "event_category": pl.String,
+    "name": pl.String,
+    "step_uuid": pl.String,
+    "event_timestamp": pl.Float64,
+    "data": pl.String,
+    "metadata": pl.String,
+}
+
+CANDIDATES: Mapping[str, pl.DataType] = {
+    "run_id": pl.String,
+    "example_id": pl.String,
+    "turn_id": pl.String,
+    "turn_index": pl.Int64,
+    "candidate_index": pl.Int64,
+    "prompt_text": pl.String,
+    "prompt_messages": MESSAGES,
+    "response": pl.String,
+    "score": pl.Float64,
+    "step_uuid": pl.String,
+    "metadata": pl.String,
+}
+
+REJECTS: Mapping[str, pl.DataType] = {
+    "source": pl.String,
+    "reason": pl.String,
+    "raw": pl.String,
+}
+
+PAIRS: Mapping[str, pl.DataType] = {
+    "run_id": pl.String,
+    "example_id": pl.String,
+    "turn_id": pl.String,
+    "prompt_text": pl.String,
+    "prompt_messages": MESSAGES,
+    "chosen_response": pl.String,
+    "rejected_response": pl.String,
+    "chosen_score": pl.Float64,
+    "rejected_score": pl.Float64,
+    "score_diff": pl.Float64,
+    "chosen_index": pl.Int64,
+    "rejected_index": pl.Int64,
+    "reward": pl.Float64,
+    "pair_id": pl.String,
+}
+
+DATASET: Mapping[str, pl.DataType] = {**PAIRS, "split": pl.String}
+
+FRAMES: Mapping[str, Mapping[str, pl.DataType]] = {
+    "steps": STEPS,
+    "candidates": CANDIDATES,
+    "rejects": REJECTS,
+    "pairs": PAIRS,
+    "dataset": DATASET,
+}
+
+
+def empty(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """An empty frame with the given schema."""
+    return pl.DataFrame(schema=dict(schema))
+
+
+def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], name: str) -> pl.DataFrame:
+    """Check that ``frame`` has every column of ``schema`` with a compatible dtype.
+
+    Returns the frame with the schema's columns first, in order, cast to the declared
+    dtypes (a ``Null`` column, as an all-null column read back may be, is cast); extra
+    columns are kept after them. Raises :class:`SchemaError` naming what is missing or
+    mistyped.
+    """
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"{name} frame is missing column(s) {missing}; expected {list(schema)}")
+    wrong = [
+        f"{c}: {frame.schema[c]} (expected {dtype})"
+        for c, dtype in schema.items()
+        if frame.schema[c] != dtype and frame.schema[c] != pl.Null
+    ]
+    if wrong:
+        raise SchemaError(f"{name} frame has column(s) of the wrong type: {'; '.join(wrong)}")
+    extra = [c for c in frame.columns if c not in schema]
+    return frame.select([pl.col(c).cast(d) for c, d in schema.items()] + extra)

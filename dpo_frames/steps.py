@@ -1,0 +1,194 @@
+"""Read NAT intermediate steps from any source into the steps frame.
+
+This is the only place that iterates over Python step objects, once; everything after
+it works on frames.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from dpo_frames import schema
+from dpo_frames._json import to_json
+from dpo_frames.errors import SourceError
+
+StepsSource = Any  # EvaluationRunOutput | Iterable[IntermediateStep | dict] | str | PathLike | pl.DataFrame
+
+_COLUMNS = ("run_id", "example_id", "step_index", "event_type", "name", "step_uuid", "event_timestamp", "data",
+            "metadata")
+
+
+class _Rows:
+    """Column-wise accumulator for step rows (cheaper than a list of dicts)."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
+
+    def add(self, run_id, example_id, index, event_type, name, uuid, timestamp, data, metadata) -> None:
+        c = self.cols
+        c["run_id"].append(run_id)
+        c["example_id"].append(example_id)
+        c["step_index"].append(index)
+        c["event_type"].append(event_type)
+        c["name"].append(name)
+        c["step_uuid"].append(uuid)
+        c["event_timestamp"].append(timestamp)
+        c["data"].append(data)
+        c["metadata"].append(metadata)
+
+    def add_step(self, step: Any, run_id: str | None, example_id: str | None, index: int) -> None:
+        """Add one NAT ``IntermediateStep`` (object, or its serialized dict)."""
+        if isinstance(step, Mapping):
+            self._add_dict(step, run_id, example_id, index)
+            return
+        payload = getattr(step, "payload", step)
+        event_type = payload.event_type
+        self.add(run_id, example_id, index, None if event_type is None else str(event_type), payload.name,
+                 payload.UUID, _timestamp(payload.event_timestamp), to_json(payload.data), to_json(payload.metadata))
+
+    def _add_dict(self, step: Mapping[str, Any], run_id: str | None, example_id: str | None, index: int) -> None:
+        run_id = _str_or_none(step.get("run_id", run_id))
+        example_id = _str_or_none(step.get("example_id", example_id))
+        payload = step.get("payload", step)
+        if not isinstance(payload, Mapping):
+            self.add_unparsable(run_id, example_id, index, to_json(step))
+            return
+        event_type = payload.get("event_type")
+        self.add(run_id, example_id, index, None if event_type is None else str(event_type), payload.get("name"),
+                 _str_or_none(payload.get("UUID")), _timestamp(payload.get("event_timestamp")),
+                 to_json(payload.get("data")), to_json(payload.get("metadata")))
+
+    def add_unparsable(self, run_id: str | None, example_id: str | None, index: int, raw: str) -> None:
+        """Keep something that is not a step as a row with no event type, so it can be rejected visibly."""
+        self.add(run_id, example_id, index, None, None, None, None, raw, None)
+
+    def frame(self) -> pl.DataFrame:
+        df = pl.DataFrame(self.cols, schema={c: schema.STEPS[c] for c in _COLUMNS}, strict=False)
+        return df.with_columns(event_category=_category(pl.col("event_type"))).select(list(schema.STEPS))
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _timestamp(value: Any) -> float | None:
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def _category(event_type: pl.Expr) -> pl.Expr:
+    """NAT's event category: the event type's prefix (``LLM_NEW_TOKEN`` -> ``LLM``)."""
+    return event_type.str.extract(r"^([A-Z]+)_", 1)
+
+
+def read_steps(source: StepsSource, *, run_id: str | None = None) -> pl.DataFrame:
+    """Read intermediate steps into the steps frame (one row per step, any type).
+
+    ``source`` may be a NAT ``EvaluationRunOutput`` (or its ``eval_input``), an iterable
+    of NAT ``IntermediateStep`` objects or their serialized dicts, the path of a NAT
+    ``workflow_output.json``, of a JSONL file of serialized steps (one per line, each
+    optionally carrying ``example_id`` and ``run_id``), of a Parquet steps file, or a
+    steps frame. ``run_id`` fills the run id where the source has none.
+
+    Step ``data`` and ``metadata`` become strict JSON text. A JSONL line that is not a
+    step is kept as a row with a null ``event_type`` (and its text in ``data``) so that
+    :func:`~dpo_frames.extract_candidates` can reject it visibly; for JSONL sources
+    ``step_index`` is the 1-based line number.
+
+    Example:
+        >>> import dpo_frames
+        >>> steps = dpo_frames.read_steps([{"example_id": "q1", "payload": {
+        ...     "event_type": "TTC_END", "name": "dpo_candidate_move", "UUID": "u1",
+        ...     "data": {"turn_id": "t0", "score": 0.5, "input": "hi", "output": "yo"}}}])
+        >>> steps.select("example_id", "event_type", "event_category").row(0)
+        ('q1', 'TTC_END', 'TTC')
+    """
+    if isinstance(source, pl.LazyFrame):
+        source = source.collect()
+    if isinstance(source, pl.DataFrame):
+        return schema.conform(source, schema.STEPS, "steps")
+    if isinstance(source, (str, PathLike)):
+        return _read_path(Path(source), run_id)
+    items = getattr(getattr(source, "eval_input", source), "eval_input_items", None)
+    if items is not None:
+        return _read_eval_items(items, run_id)
+    if isinstance(source, Iterable) and not isinstance(source, (bytes, Mapping)):
+        rows = _Rows()
+        for index, step in enumerate(source):
+            rows.add_step(step, run_id, None, index)
+        return rows.frame()
+    raise SourceError(
+        f"cannot read steps from {type(source).__name__}: expected an EvaluationRunOutput, an iterable of "
+        "IntermediateStep objects or dicts, a path to workflow_output.json / .jsonl / .parquet, or a steps frame")
+
+
+def _read_eval_items(items: Iterable[Any], run_id: str | None) -> pl.DataFrame:
+    rows = _Rows()
+    for item in items:
+        example_id = _str_or_none(item.id)
+        for index, step in enumerate(item.trajectory or ()):
+            rows.add_step(step, run_id, example_id, index)
+    return rows.frame()
+
+
+def _read_path(path: Path, run_id: str | None) -> pl.DataFrame:
+    if not path.is_file():
+        raise SourceError(f"steps source {path} does not exist or is not a file")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pl.read_parquet(path)
+        if run_id is not None:
+            frame = frame.with_columns(pl.col("run_id").fill_null(run_id))
+        return schema.conform(frame, schema.STEPS, f"steps ({path})")
+    if suffix == ".jsonl":
+        return _read_jsonl(path, run_id)
+    if suffix == ".json":
+        return _read_workflow_output(path, run_id)
+    raise SourceError(f"unknown steps file type {suffix!r} for {path}: expected .json, .jsonl or .parquet")
+
+
+def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
+    rows = _Rows()
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                step = json.loads(line)
+            except json.JSONDecodeError:
+                rows.add_unparsable(run_id, None, line_no, line.rstrip("\n"))
+                continue
+            if isinstance(step, Mapping):
+                rows.add_step(step, run_id, None, line_no)
+            else:
+                rows.add_unparsable(run_id, None, line_no, line.rstrip("\n"))
+    return rows.frame()
+
+
+def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(items, list):
+        raise SourceError(f"{path} is not a NAT workflow_output.json: expected a JSON list of items")
+    rows = _Rows()
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping) or "intermediate_steps" not in item:
+            if isinstance(item, Mapping) and "payload" in item:
+                rows.add_step(item, run_id, None, position)  # a plain JSON list of steps
+                continue
+            raise SourceError(f"{path}: item {position} has no 'intermediate_steps'; is this a NAT "
+                              "workflow_output.json? (set eval.general.output.workflow_output_step_filter: "
+                              "[TTC_END] to keep TTC steps)")
+        example_id = _str_or_none(item.get("id"))
+        for index, step in enumerate(item.get("intermediate_steps") or ()):
+            rows.add_step(step, run_id, example_id, index)
+    return rows.frame()
