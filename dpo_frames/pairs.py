@@ -71,7 +71,7 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
         ...     "step_uuid": ["a", "b", "c"], "metadata": None})
         >>> pairs, stats = dpo_frames.build_pairs(candidates, dpo_frames.PairConfig(min_score_diff=0.5))
         >>> pairs.select("chosen_response", "rejected_response").rows(), stats.below_margin_pairs
-        ([('4', '5'), ('4', '22')], 1)
+        ([('4', '22'), ('4', '5')], 1)
     """
     config = config or PairConfig()
     frame = candidates.collect() if isinstance(candidates, pl.LazyFrame) else candidates

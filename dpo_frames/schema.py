@@ -82,6 +82,17 @@ def empty(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=dict(schema))
 
 
+def _castable(actual: pl.DataType, expected: pl.DataType) -> bool:
+    """Same dtype, all-null, or a lossless widening (any integer to Int64, any number to Float64)."""
+    if actual == expected or actual == pl.Null:
+        return True
+    if expected == pl.Int64:
+        return actual.is_integer() and actual not in (pl.UInt64,)
+    if expected == pl.Float64:
+        return actual.is_numeric()
+    return False
+
+
 def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], name: str) -> pl.DataFrame:
     """Check that ``frame`` has every column of ``schema`` with a compatible dtype.
 
@@ -93,11 +104,8 @@ def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], name: str) -
     missing = [c for c in schema if c not in frame.columns]
     if missing:
         raise SchemaError(f"{name} frame is missing column(s) {missing}; expected {list(schema)}")
-    wrong = [
-        f"{c}: {frame.schema[c]} (expected {dtype})"
-        for c, dtype in schema.items()
-        if frame.schema[c] != dtype and frame.schema[c] != pl.Null
-    ]
+    wrong = [f"{c}: {frame.schema[c]} (expected {dtype})" for c, dtype in schema.items()
+             if not _castable(frame.schema[c], dtype)]
     if wrong:
         raise SchemaError(f"{name} frame has column(s) of the wrong type: {'; '.join(wrong)}")
     extra = [c for c in frame.columns if c not in schema]

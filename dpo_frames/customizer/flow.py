@@ -110,8 +110,9 @@ def _job_matches(job: CustomizationJob, run_id: str, namespace: str) -> bool:
 
 
 async def find_job_for_run(client: CustomizerClient, *, run_id: str, namespace: str) -> list[CustomizationJob]:
-    """Every job whose ``custom_fields`` carry ``run_id`` (newest last as listed)."""
-    return [job async for job in client.jobs.iter_jobs() if _job_matches(job, run_id, namespace)]
+    """Every job whose ``custom_fields`` carry ``run_id``, oldest first."""
+    found = [job async for job in client.jobs.iter_jobs() if _job_matches(job, run_id, namespace)]
+    return sorted(found, key=lambda job: job.created_at.timestamp() if job.created_at else float("-inf"))
 
 
 async def _create_job_idempotently(

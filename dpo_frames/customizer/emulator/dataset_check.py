@@ -1,0 +1,103 @@
+"""Validation of a DPO dataset before training, as NeMo Customizer does it.
+
+The dataset must be registered in the Entity Store with ``files_url`` ``hf://datasets/{ns}/{name}``;
+the repository must hold ``training/training_file.jsonl`` and ``validation/validation_file.jsonl``;
+each non-blank line is a JSON object with ``prompt`` (a string, or a non-empty list of
+``{role, content}`` messages), ``chosen_response`` and ``rejected_response`` (strings). The first
+problem found is reported with the file and the 1-based line number.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .state import EmulatorState, repo_key
+
+TRAINING_FILE = "training/training_file.jsonl"
+VALIDATION_FILE = "validation/validation_file.jsonl"
+DPO_FILES = (TRAINING_FILE, VALIDATION_FILE)
+_FILES_URL = re.compile(r"^hf://datasets/(?P<repo>[^/]+/[^/]+?)/?$")
+
+
+class DatasetInvalid(ValueError):
+    """The dataset cannot be trained on; the message says why, naming file and line."""
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What validation learnt: records per file."""
+
+    records: dict[str, int]
+
+
+def _record_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    for field in ("prompt", "chosen_response", "rejected_response"):
+        if field not in record:
+            return f"missing required field '{field}'"
+    prompt = record["prompt"]
+    if isinstance(prompt, list):
+        if not prompt:
+            return "field 'prompt' is an empty list of messages"
+        for index, message in enumerate(prompt):
+            if not (
+                isinstance(message, dict)
+                and isinstance(message.get("role"), str)
+                and isinstance(message.get("content"), str)
+            ):
+                return f"field 'prompt' message {index} must be an object with string 'role' and 'content'"
+    elif not isinstance(prompt, str):
+        return f"field 'prompt' must be a string or a list of messages, got {type(prompt).__name__}"
+    for field in ("chosen_response", "rejected_response"):
+        if not isinstance(record[field], str):
+            return f"field '{field}' must be a string, got {type(record[field]).__name__}"
+    return None
+
+
+def _check_file(state: EmulatorState, sha256: str, path: str) -> int:
+    records = 0
+    for number, raw in enumerate(state.blobs.iter_lines(sha256), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise DatasetInvalid(f"{path} line {number}: invalid JSON ({reason})") from None
+        problem = _record_problem(record)
+        if problem is not None:
+            raise DatasetInvalid(f"{path} line {number}: {problem}")
+        records += 1
+    if records == 0:
+        raise DatasetInvalid(f"{path}: the file has no records")
+    return records
+
+
+def validate_dpo_dataset(state: EmulatorState, namespace: str, name: str, min_records: int = 1) -> DatasetSummary:
+    """Check the registered dataset ``namespace/name``; raise :class:`DatasetInvalid` if unusable."""
+    key = f"{namespace}/{name}"
+    dataset = state.datasets.get(key)
+    if dataset is None:
+        raise DatasetInvalid(f"dataset '{key}' is not registered in the Entity Store")
+    files_url = str(dataset.get("files_url", ""))
+    match = _FILES_URL.match(files_url)
+    if match is None:
+        raise DatasetInvalid(f"dataset '{key}': files_url {files_url!r} is not of the form hf://datasets/<ns>/<name>")
+    repo = state.repos.get(repo_key("dataset", match["repo"]))
+    if repo is None:
+        raise DatasetInvalid(f"dataset '{key}': repository {files_url} does not exist in the Data Store")
+    counts = {}
+    for path in DPO_FILES:
+        item = repo.files.get(path)
+        if item is None:
+            raise DatasetInvalid(f"required file '{path}' not found in {files_url}")
+        counts[path] = _check_file(state, item.sha256, path)
+        if counts[path] < min_records:
+            raise DatasetInvalid(
+                f"{path}: {counts[path]} records, fewer than one global batch ({min_records}); training would fail"
+            )
+    return DatasetSummary(counts)

@@ -1,0 +1,268 @@
+"""Everything the emulated platform knows, in memory, optionally persisted to a directory.
+
+Entities are kept as the JSON documents the API returns, so persistence is a JSON dump and
+handlers hardly translate anything. The event loop of the server is the only writer; tests
+read the state from another thread, so mutations happen under :attr:`EmulatorState.lock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .blobs import BlobStore
+
+STATE_FILE = "state.json"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the emulator saw it (never its headers: they may carry a token)."""
+
+    method: str
+    path: str
+    query: str
+    status: int | None
+    """The status answered; None when the connection was dropped."""
+    fault: str | None
+    """The injected fault (``503``, ``429``, ``drop``, ``slow``), ``401`` for a refused token, or None."""
+    at: float
+
+
+@dataclass
+class RepoFile:
+    """A file in a Hugging Face style repository; its bytes are the blob ``sha256``."""
+
+    path: str
+    size: int
+    sha256: str
+    git_oid: str
+    """The git blob id: of the content for a regular file, of the LFS pointer for an LFS file."""
+    lfs: bool
+
+    def tree_entry(self) -> dict[str, Any]:
+        """The entry ``GET .../tree/{rev}`` lists for this file."""
+        entry: dict[str, Any] = {"type": "file", "oid": self.git_oid, "size": self.size, "path": self.path}
+        if self.lfs:
+            entry["lfs"] = {"oid": self.sha256, "size": self.size, "pointerSize": len(lfs_pointer(self.sha256, self.size))}
+        return entry
+
+
+@dataclass
+class Repo:
+    """A Hugging Face style repository of the Data Store (one branch, ``main``)."""
+
+    repo_type: str
+    repo_id: str
+    created_at: str
+    files: dict[str, RepoFile] = field(default_factory=dict)
+    commits: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """``datasets/ns/name``: how state indexes repositories."""
+        return repo_key(self.repo_type, self.repo_id)
+
+    @property
+    def head(self) -> str:
+        """The id of the last commit."""
+        return self.commits[-1]["oid"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repo_type": self.repo_type,
+            "repo_id": self.repo_id,
+            "created_at": self.created_at,
+            "files": [asdict(item) for item in self.files.values()],
+            "commits": self.commits,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Repo:
+        files = {item["path"]: RepoFile(**item) for item in data["files"]}
+        return cls(data["repo_type"], data["repo_id"], data["created_at"], files, data["commits"])
+
+
+@dataclass
+class JobRun:
+    """Bookkeeping of a simulated training run (not part of the API answers)."""
+
+    ticks_done: int = 0
+    step: int = 0
+    faults_apply: bool = False
+    epochs: int = 1
+    origin: float = field(default_factory=time.monotonic)
+    """Monotonic time of tick 0; rebuilt from ``ticks_done`` after a restart."""
+
+
+@dataclass
+class DeploymentRun:
+    """Bookkeeping of a simulated model deployment."""
+
+    elapsed_before: float = 0.0
+    """Seconds of life before the last restart."""
+    origin: float = field(default_factory=time.monotonic)
+
+    def elapsed(self, now: float) -> float:
+        return self.elapsed_before + (now - self.origin)
+
+
+def repo_key(repo_type: str, repo_id: str) -> str:
+    """``datasets/ns/name`` for ``("dataset", "ns/name")``."""
+    return f"{repo_type}s/{repo_id}"
+
+
+def git_blob_id(content: bytes) -> str:
+    """The git object id of a blob with this content."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()  # noqa: S324 - git's id
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    """The git-lfs pointer file standing for an LFS object."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+class EmulatorState:
+    """The emulated platform's state; see the module docstring.
+
+    Attributes hold the API documents keyed the way the API addresses them: ``namespaces`` by
+    id, ``datasets``/``models``/``deployment_configs``/``deployments`` by ``"ns/name"``,
+    ``jobs`` by job id, ``repos`` by ``"datasets/ns/name"``. ``requests`` is the request log.
+    """
+
+    def __init__(self, persist_dir: Path | None = None, request_log_limit: int = 10_000) -> None:
+        self.lock = threading.RLock()
+        self.persist_dir = persist_dir
+        self._remove_scratch: weakref.finalize | None = None
+        if persist_dir is None:
+            scratch = tempfile.mkdtemp(prefix="dpo-frames-emulator-")
+            self._remove_scratch = weakref.finalize(self, shutil.rmtree, scratch, ignore_errors=True)
+            blob_root = Path(scratch) / "blobs"
+        else:
+            persist_dir.mkdir(parents=True, exist_ok=True)
+            blob_root = persist_dir / "blobs"
+        self.blobs = BlobStore(blob_root)
+        self.namespaces: dict[str, dict[str, Any]] = {}
+        self.datastore_namespaces: dict[str, dict[str, Any]] = {}
+        self.datasets: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.repos: dict[str, Repo] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.job_runs: dict[str, JobRun] = {}
+        self.deployment_configs: dict[str, dict[str, Any]] = {}
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.deployment_runs: dict[str, DeploymentRun] = {}
+        self.requests: deque[RequestRecord] = deque(maxlen=request_log_limit or None)
+        self.lfs_tickets: dict[str, tuple[str, str, int]] = {}
+        """Upload ticket -> (repo key, oid, size): the bearer-less PUT of an LFS object."""
+        self.jobs_created = 0
+        self._dirty = False
+        if persist_dir is not None:
+            self._load()
+
+    # --- persistence -----------------------------------------------------------------------
+    def mark_dirty(self) -> None:
+        """Note that the persisted copy is stale."""
+        self._dirty = True
+
+    def save_if_dirty(self) -> None:
+        """Write ``state.json`` atomically if something changed and a directory is configured."""
+        if self.persist_dir is None or not self._dirty:
+            return
+        with self.lock:
+            self._dirty = False
+            document = self._to_json()
+        target = self.persist_dir / STATE_FILE
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+        os.replace(tmp, target)
+
+    def _to_json(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "version": _FORMAT_VERSION,
+            "namespaces": self.namespaces,
+            "datastore_namespaces": self.datastore_namespaces,
+            "datasets": self.datasets,
+            "models": self.models,
+            "repos": [repo.to_json() for repo in self.repos.values()],
+            "jobs": self.jobs,
+            "job_runs": {
+                key: {"ticks_done": run.ticks_done, "step": run.step, "faults_apply": run.faults_apply, "epochs": run.epochs}
+                for key, run in self.job_runs.items()
+            },
+            "deployment_configs": self.deployment_configs,
+            "deployments": self.deployments,
+            "deployment_runs": {key: run.elapsed(now) for key, run in self.deployment_runs.items()},
+            "jobs_created": self.jobs_created,
+        }
+
+    def _load(self) -> None:
+        assert self.persist_dir is not None
+        path = self.persist_dir / STATE_FILE
+        if not path.exists():
+            return
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") != _FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported emulator state version {data.get('version')!r}")
+        self.namespaces = data["namespaces"]
+        self.datastore_namespaces = data["datastore_namespaces"]
+        self.datasets = data["datasets"]
+        self.models = data["models"]
+        self.repos = {repo.key: repo for repo in map(Repo.from_json, data["repos"])}
+        self.jobs = data["jobs"]
+        self.job_runs = {key: JobRun(**run) for key, run in data["job_runs"].items()}
+        self.deployment_configs = data["deployment_configs"]
+        self.deployments = data["deployments"]
+        self.deployment_runs = {
+            key: DeploymentRun(elapsed_before=elapsed) for key, elapsed in data["deployment_runs"].items()
+        }
+        self.jobs_created = data["jobs_created"]
+
+    def rebase_clock(self, tick_seconds: float) -> None:
+        """Make every job resume from its last tick, as if the downtime never happened."""
+        now = time.monotonic()
+        for run in self.job_runs.values():
+            run.origin = now - run.ticks_done * tick_seconds
+
+    def close(self) -> None:
+        """Remove the scratch directory of a non-persistent state."""
+        if self._remove_scratch is not None:
+            self._remove_scratch()
+
+    # --- request log -----------------------------------------------------------------------
+    def log_request(self, record: RequestRecord) -> None:
+        """Append to the request log."""
+        self.requests.append(record)
+
+    def requests_to(self, path_prefix: str, method: str | None = None) -> list[RequestRecord]:
+        """Logged requests whose path starts with ``path_prefix`` (and with this method)."""
+        with self.lock:
+            return [
+                record
+                for record in list(self.requests)
+                if record.path.startswith(path_prefix) and (method is None or record.method == method)
+            ]
+
+    # --- reading helpers for tests -----------------------------------------------------------
+    def repo(self, repo_id: str, repo_type: str = "dataset") -> Repo | None:
+        """The repository ``ns/name`` of this type, if it exists."""
+        return self.repos.get(repo_key(repo_type, repo_id))
+
+    def file_bytes(self, repo_id: str, path: str, repo_type: str = "dataset") -> bytes:
+        """The content of a repository file (small files; for tests)."""
+        repo = self.repo(repo_id, repo_type)
+        if repo is None or path not in repo.files:
+            raise KeyError(f"{repo_type}s/{repo_id}: no file {path!r}")
+        return self.blobs.read_bytes(repo.files[path].sha256)
