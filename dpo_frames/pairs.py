@@ -27,6 +27,7 @@ class PairStats(BaseModel):
     """
 
     candidates: int = 0
+    invalid_candidates: int = 0
     turns: int = 0
     single_candidate_turns: int = 0
     prompt_groups: int = 0
@@ -43,7 +44,7 @@ class PairStats(BaseModel):
 
     def skipped(self) -> dict[str, int]:
         """The non-zero skip counts, by reason."""
-        keys = ("single_candidate_turns", "prompt_mismatch_turns", "cross_prompt_pairs", "tied_pairs",
+        keys = ("invalid_candidates", "single_candidate_turns", "prompt_mismatch_turns", "cross_prompt_pairs", "tied_pairs",
                 "below_margin_pairs", "identical_response_pairs", "not_best_vs_worst_pairs", "capped_pairs")
         return {k: getattr(self, k) for k in keys if getattr(self, k)}
 
@@ -76,15 +77,26 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     config = config or PairConfig()
     frame = candidates.collect() if isinstance(candidates, pl.LazyFrame) else candidates
     frame = schema.conform(frame, schema.CANDIDATES, "candidates")
-    narrow = _narrow(frame)
+    valid = frame.filter(_usable())
+    narrow = _narrow(valid)
     stats = _group_stats(narrow)
+    stats.candidates, stats.invalid_candidates = frame.height, frame.height - valid.height
     ordered = _ordered_pairs(narrow)
     stats.tied_pairs = stats.candidate_pairs - ordered.height
-    eligible, stats.below_margin_pairs, stats.identical_response_pairs = _filter(ordered, frame, config)
+    eligible, stats.below_margin_pairs, stats.identical_response_pairs = _filter(ordered, valid, config)
     stats.eligible_pairs = eligible.height
     selected = _select(eligible, narrow, config, stats)
     stats.pairs = selected.height
-    return _gather(selected, frame, narrow, config), stats
+    return _gather(selected, valid, narrow, config), stats
+
+
+def _usable() -> pl.Expr:
+    """Rows that can take part in a pair; others are counted as invalid_candidates.
+
+    extract_candidates never produces such rows; a hand-made candidates frame may.
+    """
+    return (pl.col("score").is_finite() & pl.col("turn_id").is_not_null() & pl.col("response").is_not_null()
+            & pl.col("prompt_text").is_not_null())
 
 
 def _narrow(frame: pl.DataFrame) -> pl.DataFrame:
@@ -115,7 +127,7 @@ def _group_stats(narrow: pl.DataFrame) -> PairStats:
         cross=(_pairs_of(pl.col("n")) - pl.col("within").sum()),
         within=pl.col("within").sum(),
     ).row(0, named=True)
-    return PairStats(candidates=narrow.height, turns=totals["turns"], single_candidate_turns=totals["single"] or 0,
+    return PairStats(turns=totals["turns"], single_candidate_turns=totals["single"] or 0,
                      prompt_groups=groups.height, prompt_mismatch_turns=totals["mismatch"] or 0,
                      cross_prompt_pairs=totals["cross"] or 0, candidate_pairs=totals["within"] or 0)
 
