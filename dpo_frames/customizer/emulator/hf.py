@@ -25,8 +25,8 @@ from starlette.routing import Route
 
 from .blobs import BlobMismatch, is_sha256
 from .config import EmulatorConfig
-from .http import ApiError, now_iso, parse_body
-from .state import EmulatorState, Repo, RepoFile, git_blob_id, lfs_pointer, repo_key
+from .http import ApiError, parse_body
+from .state import EmulatorState, Repo, RepoFile, commit_oid, git_blob_id, hf_time, lfs_pointer, new_repo, repo_key
 
 HF_PREFIX = "/v1/hf"
 REPO_TYPES = {"datasets": "dataset", "models": "model"}
@@ -85,18 +85,6 @@ def valid_repo_path(path: str) -> bool:
     """A relative path without ``..`` segments or empty parts."""
     parts = path.split("/")
     return bool(path) and not path.startswith("/") and all(part not in ("", ".", "..") for part in parts)
-
-
-def _commit_oid(parent: str, summary: str, changes: list[str]) -> str:
-    seed = json.dumps([parent, summary, changes, now_iso()]).encode()
-    return hashlib.sha1(seed).hexdigest()  # noqa: S324 - a git-like commit id, not security
-
-
-def new_repo(repo_type: str, repo_id: str) -> Repo:
-    """An empty repository with its initial commit."""
-    repo = Repo(repo_type, repo_id, now_iso())
-    repo.commits.append({"oid": _commit_oid("", "initial commit", []), "summary": "initial commit", "description": "", "date": repo.created_at})
-    return repo
 
 
 # --- request bodies ----------------------------------------------------------------------------
@@ -358,9 +346,9 @@ def routes(state: EmulatorState, config: EmulatorConfig) -> list[Route]:
             if header.get("parentCommit") not in (None, repo.head):
                 raise HfError(412, "A commit has happened since. Please refresh and try again.")
             repo.files = _apply(repo, changes)
-            oid = _commit_oid(repo.head, summary, [f"{c.kind}:{c.path}" for c in changes])
+            oid = commit_oid(repo.head, summary, [f"{c.kind}:{c.path}" for c in changes])
             repo.commits.append(
-                {"oid": oid, "summary": summary, "description": str(header.get("description") or ""), "date": now_iso()}
+                {"oid": oid, "summary": summary, "description": str(header.get("description") or ""), "date": hf_time()}
             )
             state.mark_dirty()
         url = f"{repo_web_url(hf_endpoint(request), repo)}/commit/{oid}"

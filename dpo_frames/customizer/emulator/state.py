@@ -17,6 +17,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,26 @@ def git_blob_id(content: bytes) -> str:
 def lfs_pointer(sha256: str, size: int) -> bytes:
     """The git-lfs pointer file standing for an LFS object."""
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def hf_time() -> str:
+    """The current UTC time as the Hub writes it (``2025-01-31T12:00:00.000Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def commit_oid(parent: str, summary: str, changes: list[str]) -> str:
+    """A fresh git-like commit id."""
+    seed = json.dumps([parent, summary, changes, hf_time(), time.perf_counter_ns()]).encode()
+    return hashlib.sha1(seed).hexdigest()  # noqa: S324 - an id, not security
+
+
+def new_repo(repo_type: str, repo_id: str) -> Repo:
+    """An empty repository with its initial commit."""
+    repo = Repo(repo_type, repo_id, hf_time())
+    repo.commits.append(
+        {"oid": commit_oid("", "initial commit", []), "summary": "initial commit", "description": "", "date": repo.created_at}
+    )
+    return repo
 
 
 class EmulatorState:
@@ -254,6 +275,36 @@ class EmulatorState:
                 for record in list(self.requests)
                 if record.path.startswith(path_prefix) and (method is None or record.method == method)
             ]
+
+    # --- direct set-up, for tests ----------------------------------------------------------
+    def put_file(self, repo_id: str, path: str, data: bytes, repo_type: str = "dataset") -> RepoFile:
+        """Commit ``data`` at ``path`` of repository ``ns/name`` (created if missing), bypassing HTTP."""
+        sha256 = self.blobs.put_bytes(data)
+        item = RepoFile(path, len(data), sha256, git_blob_id(data), lfs=False)
+        with self.lock:
+            repo = self.repos.setdefault(repo_key(repo_type, repo_id), new_repo(repo_type, repo_id))
+            repo.files[path] = item
+            oid = commit_oid(repo.head, f"Upload {path}", [path])
+            repo.commits.append({"oid": oid, "summary": f"Upload {path}", "description": "", "date": hf_time()})
+            self.mark_dirty()
+        return item
+
+    def register_dataset(self, namespace: str, name: str, files_url: str | None = None) -> dict[str, Any]:
+        """Register dataset ``namespace/name`` in the Entity Store, bypassing HTTP."""
+        stamp = datetime.now(UTC).isoformat()
+        document = {
+            "id": f"dataset-{hashlib.sha1(f'{namespace}/{name}'.encode()).hexdigest()[:22]}",  # noqa: S324
+            "name": name,
+            "namespace": namespace,
+            "files_url": files_url or f"hf://datasets/{namespace}/{name}",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "schema_version": "1.0",
+        }
+        with self.lock:
+            self.datasets[f"{namespace}/{name}"] = document
+            self.mark_dirty()
+        return document
 
     # --- reading helpers for tests -----------------------------------------------------------
     def repo(self, repo_id: str, repo_type: str = "dataset") -> Repo | None:
