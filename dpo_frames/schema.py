@@ -84,7 +84,7 @@ def empty(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
 
 def _castable(actual: pl.DataType, expected: pl.DataType) -> bool:
     """Same dtype, all-null, or a lossless widening (any integer to Int64, any number to Float64)."""
-    if actual == expected or actual == pl.Null:
+    if actual == expected or actual == pl.Null or (isinstance(expected, pl.List) and actual == pl.List(pl.Null)):
         return True
     if expected == pl.Int64:
         return actual.is_integer() and actual not in (pl.UInt64,)
@@ -97,7 +97,7 @@ def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], name: str) -
     """Check that ``frame`` has every column of ``schema`` with a compatible dtype.
 
     Returns the frame with the schema's columns first, in order, cast to the declared
-    dtypes (a ``Null`` column, as an all-null column read back may be, is cast); extra
+    dtypes (an all-null column, or a narrower integer or float, is cast); extra
     columns are kept after them. Raises :class:`SchemaError` naming what is missing or
     mistyped.
     """
