@@ -224,9 +224,9 @@ async def test_staged_status_failures_are_tolerated(tmp_path: Path) -> None:
 
 
 async def test_slow_answers_time_out_and_are_retried(caplog: pytest.LogCaptureFixture) -> None:
-    faults = FaultConfig(fail_first=[{"path_prefix": "/v1/namespaces", "count": 1, "kind": "slow"}], slow_seconds=1.0)
+    faults = FaultConfig(fail_first=[{"path_prefix": "/v1/namespaces", "count": 1, "kind": "slow"}], slow_seconds=0.6)
     with Emulator(emulator_config(faults=faults)) as server:
-        async with client_for(server, timeout_seconds=0.3) as client:
+        async with client_for(server, timeout_seconds=0.2) as client:
             ns = await client.entity.create_namespace("slow-ns")
         created = [r for r in server.state.requests_to("/v1/namespaces", "POST") if r.status == 201]
     assert ns.id == "slow-ns" and len(created) == 1
