@@ -47,6 +47,8 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 NOT_PROCESSED_STATUS = frozenset({429, 503})
 # Connection failures that happen before the request is sent.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Network failures worth another try (not e.g. UnsupportedProtocol or a proxy misconfiguration).
+_RETRYABLE_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 
 
 def _utcnow() -> datetime:
@@ -187,14 +189,16 @@ class ServiceHttp:
         Raises :class:`ApiError` (subclass by status) or :class:`TransportError`.
         """
         url = self.url(path)
-        label = f"{call} ({method} {path if not path.startswith('http') else url})"
+        # Only the path names the call: a query may carry a pre-signed upload ticket.
+        shown_path = httpx.URL(url).path
+        label = f"{call} ({method} {shown_path})"
         send_headers = self._headers(headers, auth)
         attempts = 0
 
         def should_retry(exc: BaseException) -> bool:
             if isinstance(exc, _RetryableStatus):
                 return idempotent or exc.response.status_code in NOT_PROCESSED_STATUS
-            if isinstance(exc, httpx.TransportError):
+            if isinstance(exc, _RETRYABLE_ERRORS):
                 return idempotent or isinstance(exc, _NOT_SENT_ERRORS)
             return False
 
@@ -245,7 +249,7 @@ class ServiceHttp:
                 "%s %s %s -> %d in %.0f ms",
                 self.service,
                 method,
-                path,
+                shown_path,
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
             )

@@ -549,6 +549,27 @@ async def test_lfs_put_is_retried_with_the_whole_body(tmp_path: Path) -> None:
     assert hub.lfs_objects[hashlib.sha256(data).hexdigest()] == data
 
 
+async def test_lfs_put_errors_do_not_show_the_presigned_query(tmp_path: Path) -> None:
+    local = _write(tmp_path / "big.bin", b"w" * 3000)
+    hub = FakeHub(lfs_threshold=10)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/objects/batch"):
+            o = json.loads(request.content)["objects"][0]
+            href = f"http://blobs.test/upload/{o['oid']}?X-Signature=presigned-SECRET"
+            return httpx.Response(200, json={"objects": [{**o, "actions": {"upload": {"href": href}}}]})
+        if request.url.path.startswith("/upload/"):
+            return httpx.Response(403, text="signature expired")
+        return hub(request)
+
+    client, _, _ = make_client(handler)
+    async with client:
+        with pytest.raises(AuthError) as info:
+            await client.datastore.upload_file(local, "big.bin", namespace="team", name="ds")
+    assert "lfs_upload (PUT /upload/" in str(info.value) and "signature expired" in str(info.value)
+    assert "presigned-SECRET" not in str(info.value)
+
+
 async def test_identical_files_are_skipped_by_tree_comparison(tmp_path: Path) -> None:
     small = b"small file\n"
     big = b"B" * 4000
