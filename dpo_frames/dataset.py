@@ -8,7 +8,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from dpo_frames import schema
-from dpo_frames.hashing import canonical_prompt, combine64, unit_interval, xxh3
+from dpo_frames.hashing import combine64, prompt_hash, unit_interval, xxh3
 
 logger = logging.getLogger("dpo_frames")
 
@@ -81,9 +81,10 @@ def finalize_dataset(pairs: pl.DataFrame | pl.LazyFrame, *, deduplicate: bool = 
 
 
 def _deduplicate(frame: pl.DataFrame) -> pl.DataFrame:
-    key = [canonical_prompt().alias("_prompt"), pl.col("chosen_response"), pl.col("rejected_response")]
-    first = frame.select(pl.struct(key).is_first_distinct()).to_series()
-    return frame.filter(first)
+    """Keep the first pair of each (prompt, chosen, rejected), compared by three 64-bit xxh3 hashes."""
+    key = frame.select(prompt=prompt_hash(frame), chosen=xxh3(pl.col("chosen_response")),
+                       rejected=xxh3(pl.col("rejected_response")))
+    return frame.filter(key.select(pl.struct(pl.all()).is_first_distinct()).to_series())
 
 
 def _sample(frame: pl.DataFrame, max_pairs: int, seed: int) -> pl.DataFrame:
@@ -95,20 +96,22 @@ def _sample(frame: pl.DataFrame, max_pairs: int, seed: int) -> pl.DataFrame:
 
 
 def _split(frame: pl.DataFrame, fraction: float) -> pl.DataFrame:
-    bucket = unit_interval(xxh3(pl.col("prompt_text")))
-    frame = frame.with_columns(_bucket=bucket)
-    prompts = frame.group_by("prompt_text").agg(pl.first("_bucket")).sort("_bucket", "prompt_text")
-    validation = prompts.filter(pl.col("_bucket") < fraction)["prompt_text"]
+    """Validation = prompts whose text hashes below ``fraction``; a 64-bit collision only
+    puts two prompts on the same side, so the hash stands in for the text."""
+    frame = frame.with_columns(_prompt=xxh3(pl.col("prompt_text")))
+    prompts = frame.select(pl.col("_prompt").unique().sort())
+    prompts = prompts.with_columns(_bucket=unit_interval(pl.col("_prompt"))).sort("_bucket", "_prompt")
+    validation = prompts.filter(pl.col("_bucket") < fraction)["_prompt"]
     if frame.height >= 2 and prompts.height >= 2:
         if validation.len() == 0:
-            validation = prompts.head(1)["prompt_text"]
+            validation = prompts.head(1)["_prompt"]
         elif validation.len() == prompts.height:
-            validation = prompts.head(prompts.height - 1)["prompt_text"]
-    split = pl.when(pl.col("prompt_text").is_in(validation.implode())).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN))
+            validation = prompts.head(prompts.height - 1)["_prompt"]
+    split = pl.when(pl.col("_prompt").is_in(validation.implode())).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN))
     frame = frame.with_columns(split=split)
     if frame.height >= 2 and prompts.height == 1:
         frame = _split_single_prompt(frame, fraction)
-    return frame.drop("_bucket")
+    return frame.drop("_prompt")
 
 
 def _split_single_prompt(frame: pl.DataFrame, fraction: float) -> pl.DataFrame:
@@ -118,7 +121,7 @@ def _split_single_prompt(frame: pl.DataFrame, fraction: float) -> pl.DataFrame:
 
 
 def _count_split(dataset: pl.DataFrame, stats: DatasetStats) -> None:
-    per_prompt = dataset.group_by("prompt_text").agg(pl.col("split").n_unique().alias("sides"),
+    per_prompt = dataset.group_by(xxh3(pl.col("prompt_text")).alias("_prompt")).agg(pl.col("split").n_unique().alias("sides"),
                                                      pl.col("split").first().alias("side"))
     counts = dataset["split"].value_counts()
     by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list()))

@@ -21,15 +21,22 @@ def xxh3(expr: pl.Expr) -> pl.Expr:
     return expr.nchash.xxh3_64()
 
 
-def canonical_prompt(text: str = "prompt_text", messages: str = "prompt_messages") -> pl.Expr:
-    """One string per prompt: ``m`` + role/content of each message, or ``s`` + the text.
-
-    The prefixes keep a string prompt apart from a one-message list with the same text.
-    """
+def _joined_messages(messages: str) -> pl.Expr:
+    """A message list as one string (role and content of each message); null stays null."""
     element = pl.element().struct
-    joined = pl.col(messages).list.eval(
+    return pl.col(messages).list.eval(
         element.field("role").fill_null("") + _FIELD + element.field("content").fill_null("")).list.join(_ITEM)
-    return pl.when(pl.col(messages).is_not_null()).then(pl.lit("m") + joined).otherwise(pl.lit("s") + pl.col(text))
+
+
+def prompt_hash(frame: pl.DataFrame, text: str = "prompt_text", messages: str = "prompt_messages") -> pl.Series:
+    """Stable UInt64 hash of each row's whole prompt: its text and, if any, its message list.
+
+    A string prompt and a one-message list with the same text hash differently (the
+    message part is 0 for a string prompt and a hash of role + content otherwise).
+    """
+    parts = frame.select(xxh3(pl.col(text)).fill_null(0).alias("t"),
+                         xxh3(_joined_messages(messages)).fill_null(0).alias("m"))
+    return combine64(parts["t"], parts["m"])
 
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -64,3 +71,12 @@ def hex64(values: pl.Series) -> pl.Series:
 def unit_interval(hash_u64: pl.Expr) -> pl.Expr:
     """Map a UInt64 hash to [0, 1) (53 high bits, exactly representable)."""
     return (hash_u64 // (1 << 11)).cast(pl.Float64) / float(1 << 53)
+
+
+def canonical_prompt(text: str = "prompt_text", messages: str = "prompt_messages") -> pl.Expr:
+    """One string per prompt: ``m`` + the joined messages, or ``s`` + the text.
+
+    Materializes a string per row; prefer :func:`prompt_hash` on large frames.
+    """
+    return (pl.when(pl.col(messages).is_not_null()).then(pl.lit("m") + _joined_messages(messages))
+            .otherwise(pl.lit("s") + pl.col(text)))

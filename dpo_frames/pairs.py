@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from dpo_frames import schema
 from dpo_frames.config import PairConfig
-from dpo_frames.hashing import canonical_prompt, combine64, hex64, xxh3
+from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
 
 _TURN_KEYS = ("run_id", "example_id", "turn_id")
 
@@ -194,5 +194,4 @@ def _gather(selected: pl.DataFrame, frame: pl.DataFrame, narrow: pl.DataFrame, c
 def _group_prompt_hashes(frame: pl.DataFrame, narrow: pl.DataFrame) -> pl.Series:
     """Stable prompt hash per prompt group (index = grp - 1), from one member of each."""
     first = narrow.group_by("grp").agg(pl.col("cid").min()).sort("grp")["cid"]
-    members = frame.select(pl.col("prompt_text", "prompt_messages").gather(first))
-    return members.select(xxh3(canonical_prompt())).to_series()
+    return prompt_hash(frame.select(pl.col("prompt_text", "prompt_messages").gather(first)))
