@@ -1,0 +1,275 @@
+"""``_type: nemo_customizer_trainer_adapter``: dataset files -> NeMo Customizer job -> deployment.
+
+Thin over the core (:func:`~dpo_frames.finalize_dataset`, :func:`~dpo_frames.write_customizer_jsonl`)
+and the async client (:func:`~dpo_frames.customizer.submit_dataset_job`,
+:func:`~dpo_frames.customizer.wait_for_job`, :func:`~dpo_frames.customizer.deploy_model`).
+The JSONL files are written under ``dataset_output_dir/{run_id}`` and stay there whatever
+happens; every error about the upload or the job says where they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import ValidationError
+
+from dpo_frames import DatasetStats, finalize_dataset, write_customizer_jsonl, write_frames
+from dpo_frames.customizer import (
+    CustomizerClient,
+    CustomizerError,
+    CustomizerSettings,
+    JobCancelledError,
+    JobFailedError,
+    JobStatusDetails,
+    NimDeployment,
+    deploy_model,
+    submit_dataset_job,
+    wait_for_deployment,
+    wait_for_job,
+)
+from dpo_frames.nat.config import API_TOKEN_ENV, NeMoCustomizerTrainerAdapterConfig
+from dpo_frames.nat.convert import collection_to_pairs
+from dpo_frames.nat.errors import EmptyDatasetError, NatPluginError, PlatformUnavailableError, TrainingJobError
+from dpo_frames.nat.paths import DATASETS_DIR, check_outside_wiped_dir
+from nat.data_models.finetuning import (
+    FinetuneConfig,
+    TrainingJobRef,
+    TrainingJobStatus,
+    TrainingStatusEnum,
+    TrajectoryCollection,
+)
+from nat.finetuning.interfaces.trainer_adapter import TrainerAdapter
+
+__all__ = ["BACKEND", "NeMoCustomizerTrainerAdapter", "to_training_status"]
+
+logger = logging.getLogger("dpo_frames.nat")
+
+BACKEND = "nemo-customizer"
+
+_STATUS_MAP = {
+    "created": TrainingStatusEnum.PENDING,
+    "pending": TrainingStatusEnum.PENDING,
+    "running": TrainingStatusEnum.RUNNING,
+    "cancelling": TrainingStatusEnum.RUNNING,
+    "completed": TrainingStatusEnum.COMPLETED,
+    "failed": TrainingStatusEnum.FAILED,
+    "cancelled": TrainingStatusEnum.CANCELED,
+    "canceled": TrainingStatusEnum.CANCELED,
+}
+
+
+def to_training_status(ref: TrainingJobRef, details: JobStatusDetails | None, *, message: str | None = None,
+                       status: TrainingStatusEnum | None = None) -> TrainingJobStatus:
+    """NAT's view of a Customizer job status (an unknown platform status counts as running)."""
+    meta = dict(ref.metadata or {})
+    if details is None:
+        return TrainingJobStatus(run_id=ref.run_id, backend=ref.backend, status=status or TrainingStatusEnum.FAILED,
+                                 message=message, metadata=meta)
+    mapped = status or _STATUS_MAP.get(details.status.lower(), TrainingStatusEnum.RUNNING)
+    text = f"Status: {details.status}"
+    if details.epochs_completed is not None:
+        text += f", Epochs: {details.epochs_completed}"
+    meta.update(nemo_status=details.status, epochs_completed=details.epochs_completed,
+                train_loss=details.train_loss, val_loss=details.val_loss)
+    return TrainingJobStatus(run_id=ref.run_id, backend=ref.backend, status=mapped, progress=details.percentage_done,
+                             message=message or text, metadata=meta)
+
+
+class NeMoCustomizerTrainerAdapter(TrainerAdapter):
+    """Submits DPO datasets to NeMo Customizer, follows the job, optionally deploys the model."""
+
+    def __init__(self, adapter_config: NeMoCustomizerTrainerAdapterConfig) -> None:
+        super().__init__(adapter_config)
+        self.config: NeMoCustomizerTrainerAdapterConfig = adapter_config
+        self._client: CustomizerClient | None = None
+
+    # --- connection ----------------------------------------------------------------------
+
+    def settings(self) -> CustomizerSettings:
+        """Client settings from the config (``api_token``, else env ``NEMO_API_TOKEN``)."""
+        token = self.config.api_token or os.environ.get(API_TOKEN_ENV) or None
+        try:
+            return CustomizerSettings(entity_host=self.config.entity_host, datastore_host=self.config.datastore_host,
+                                      token=token, hf_token=self.config.hf_token, retry=self.config.retry)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise NatPluginError(f"nemo_customizer_trainer_adapter: invalid platform settings: {problems}") from None
+
+    @property
+    def client(self) -> CustomizerClient:
+        """The platform client (created on first use, closed by :meth:`aclose`)."""
+        if self._client is None:
+            self._client = CustomizerClient(self.settings())
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the platform connections (the trainer calls this in its cleanup)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def initialize(self, run_config: FinetuneConfig) -> None:
+        """Fail fast: check the services, then create the namespace if asked."""
+        await super().initialize(run_config)
+        rc = run_config.run_configuration
+        if rc is not None:
+            check_outside_wiped_dir(self.dataset_root(), rc.config_file, "the adapter's dataset_output_dir")
+        report = await self.client.health()
+        if not report.ok:
+            raise PlatformUnavailableError(
+                f"NeMo microservices platform not usable (entity_host {self.config.entity_host}, datastore_host "
+                f"{self.config.datastore_host}):\n{report.summary()}")
+        if self.config.create_namespace_if_missing:
+            await self.client.entity.create_namespace(self.config.namespace,
+                                                      description=f"NAT finetuning namespace {self.config.namespace}")
+            await self.client.datastore.create_namespace(self.config.namespace)
+        logger.info("nemo_customizer_trainer_adapter ready: %s (namespace %s)", self.config.entity_host,
+                    self.config.namespace)
+
+    async def is_healthy(self) -> bool:
+        """True when every platform service answers (one quick probe each)."""
+        report = await self.client.health()
+        if not report.ok:
+            logger.warning("NeMo microservices platform unhealthy:\n%s", report.summary())
+        return report.ok
+
+    # --- submission ----------------------------------------------------------------------
+
+    def dataset_root(self) -> Path:
+        """``dataset_output_dir``, else ``{finetuning output_dir}/datasets``."""
+        if self.config.dataset_output_dir:
+            return Path(self.config.dataset_output_dir)
+        if self.run_config is not None:
+            return Path(self.run_config.output_dir) / DATASETS_DIR
+        raise NatPluginError("nemo_customizer_trainer_adapter is not initialized and has no dataset_output_dir")
+
+    def dataset_dir(self, run_id: str) -> Path:
+        """Where the JSONL files of ``run_id`` are written (and kept)."""
+        return self.dataset_root() / run_id
+
+    async def submit(self, trajectories: TrajectoryCollection) -> TrainingJobRef:
+        """Train on the ``DPOItem``s of a trajectory collection (any producer).
+
+        The pairs are split train/validation by prompt (``validation_fraction``), written
+        as Customizer JSONL, uploaded, registered and trained on; once per run id.
+        """
+        pairs = await asyncio.to_thread(collection_to_pairs, trajectories)
+        dataset, stats = await asyncio.to_thread(finalize_dataset, pairs, deduplicate=False,
+                                                 validation_fraction=self.config.validation_fraction)
+        return await self.submit_dataset(dataset, run_id=trajectories.run_id, dataset_stats=stats)
+
+    async def submit_dataset(self, dataset: pl.DataFrame, *, run_id: str,
+                             dataset_stats: DatasetStats | None = None) -> TrainingJobRef:
+        """Write, upload and train on a dataset frame (pairs + ``split``), once per ``run_id``."""
+        if dataset.height == 0:
+            raise EmptyDatasetError(f"run {run_id}: the dataset has no pairs; nothing to train on")
+        out = self.dataset_dir(run_id)
+        paths = await asyncio.to_thread(write_customizer_jsonl, dataset, out,
+                                        use_full_message_history=self.config.use_full_message_history)
+        await asyncio.to_thread(write_frames, out, dataset=dataset)
+        counts = dataset["split"].value_counts()
+        by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
+        logger.info("run %s: dataset written to %s (%d training, %d validation pairs)", run_id, out,
+                    by_split.get("train", 0), by_split.get("validation", 0))
+        job = await submit_dataset_job(
+            self.client, dataset_dir=out, namespace=self.config.namespace, dataset_name=self.config.dataset_name,
+            run_id=run_id, config=self.config.customization_config,
+            hyperparameters=self.config.hyperparameters.model_dump(),
+            create_namespace_if_missing=self.config.create_namespace_if_missing,
+            description=f"NAT DPO training dataset for run {run_id}")
+        metadata = {
+            "job_id": job.job_id, "output_model": job.output_model, "dataset_name": self.config.dataset_name,
+            "namespace": self.config.namespace, "dataset_dir": str(out), "reused_job": job.reused_job,
+            "files": {split: str(path) for split, path in paths.items()},
+            "train_pairs": by_split.get("train", 0), "validation_pairs": by_split.get("validation", 0),
+        }
+        if dataset_stats is not None:
+            metadata["dataset_stats"] = dataset_stats.model_dump()
+        logger.info("run %s: customization job %s submitted (output model %s)", run_id, job.job_id, job.output_model)
+        return TrainingJobRef(run_id=run_id, backend=BACKEND, metadata=metadata)
+
+    # --- following -----------------------------------------------------------------------
+
+    async def status(self, ref: TrainingJobRef) -> TrainingJobStatus:
+        """The job's current status; raises the client's error when it cannot be read."""
+        details = await self.client.jobs.status(_job_id(ref))
+        return to_training_status(ref, details)
+
+    async def wait_until_complete(self, ref: TrainingJobRef, poll_interval: float | None = None) -> TrainingJobStatus:
+        """Follow the job to its end; deploy the model when asked.
+
+        Returns the final status when the job completed, or was cancelled and no deployment
+        was asked. Raises :class:`TrainingJobError` (a ``RuntimeError``, as the reference)
+        when it failed, when its status could not be read ``max_consecutive_status_failures``
+        times in a row, when it was cancelled but a deployment was asked, or when the
+        deployment failed. The dataset files stay where ``ref.metadata["dataset_dir"]`` says.
+        """
+        dataset_dir = (ref.metadata or {}).get("dataset_dir")
+        try:
+            details = await wait_for_job(
+                self.client, _job_id(ref), poll_interval=poll_interval or self.config.poll_interval_seconds,
+                max_consecutive_status_failures=self.config.max_consecutive_status_failures, dataset_dir=dataset_dir)
+        except JobCancelledError as exc:
+            status = to_training_status(ref, exc.status, message=str(exc), status=TrainingStatusEnum.CANCELED)
+            if self.config.deploy_on_completion:
+                raise TrainingJobError(f"{exc}; the model was not trained and will not be deployed",
+                                       status=status, dataset_dir=dataset_dir) from exc
+            logger.warning("%s", exc)
+            return status
+        except JobFailedError as exc:
+            status = to_training_status(ref, exc.status, message=str(exc), status=TrainingStatusEnum.FAILED)
+            raise TrainingJobError(str(exc), status=status, dataset_dir=dataset_dir) from exc
+        final = to_training_status(ref, details)
+        if self.config.deploy_on_completion:
+            final = await self._deploy(ref, final)
+        return final
+
+    async def _deploy(self, ref: TrainingJobRef, final: TrainingJobStatus) -> TrainingJobStatus:
+        meta = ref.metadata or {}
+        model = meta.get("output_model")
+        if not model:
+            logger.warning("run %s: the job reported no output model; nothing to deploy", ref.run_id)
+            return final
+        cfg = self.config.deployment_config
+        name = cfg.deployment_name or f"nat-deployment-{ref.run_id}"
+        try:
+            await deploy_model(self.client, namespace=self.config.namespace, model=model, deployment_name=name,
+                               config_name=f"nat-deploy-config-{ref.run_id}",
+                               nim=NimDeployment(image_name=cfg.image_name, image_tag=cfg.image_tag, gpu=cfg.gpu),
+                               description=cfg.description)
+            deployment = await wait_for_deployment(
+                self.client, self.config.namespace, name, poll_interval=self.config.poll_interval_seconds,
+                timeout=self.config.deployment_timeout_seconds,
+                max_consecutive_status_failures=self.config.max_consecutive_status_failures)
+        except CustomizerError as exc:
+            status = final.model_copy(update={"message": f"training completed; deployment failed: {exc}"})
+            raise TrainingJobError(f"run {ref.run_id}: model {model} trained, but its deployment failed: {exc}",
+                                   status=status, dataset_dir=meta.get("dataset_dir")) from exc
+        logger.info("run %s: model %s deployed as %s/%s", ref.run_id, model, self.config.namespace, name)
+        extra = {"deployment": f"{self.config.namespace}/{name}", "deployment_url": deployment.url}
+        return final.model_copy(update={"metadata": {**(final.metadata or {}), **extra}})
+
+    def log_progress(self, ref: TrainingJobRef, metrics: dict[str, Any], output_dir: str | None = None) -> None:
+        """Append ``metrics`` to ``nemo_customizer_{run_id}.jsonl`` (blocking: small writes)."""
+        base = Path(self.run_config.output_dir) if self.run_config is not None else Path(".tmp/nat/finetuning")
+        out_dir = Path(output_dir) if output_dir else base / "trainer_adapter"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        entry = {"timestamp": datetime.now().isoformat(), "run_id": ref.run_id, "backend": ref.backend,
+                 "config": {"namespace": self.config.namespace,
+                            "customization_config": self.config.customization_config}, **metrics}
+        with (out_dir / f"nemo_customizer_{ref.run_id}.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, default=str) + "\n")
+
+
+def _job_id(ref: TrainingJobRef) -> str:
+    job_id = (ref.metadata or {}).get("job_id")
+    if not job_id:
+        raise NatPluginError(f"training job reference for run {ref.run_id} carries no job_id")
+    return str(job_id)

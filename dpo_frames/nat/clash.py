@@ -1,0 +1,33 @@
+"""Detect NVIDIA's reference plugin, whose component names are the same as ours."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from dpo_frames.nat.errors import PluginClashError
+
+REFERENCE_DISTRIBUTION = "nvidia-nat-nemo-customizer"
+
+
+def reference_plugin_version() -> str | None:
+    """The installed version of the reference plugin, or None when it is not installed."""
+    try:
+        return importlib.metadata.version(REFERENCE_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def clash_message(version: str) -> str:
+    """What to tell the user when both plugins are installed."""
+    return (
+        f"{REFERENCE_DISTRIBUTION} {version} is installed in this environment: it registers the same NAT "
+        "component names as dpo_frames (dpo_traj_builder, nemo_customizer_trainer_adapter, "
+        "nemo_customizer_trainer), so NAT cannot tell them apart. Use one of them per environment: "
+        f"`pip uninstall {REFERENCE_DISTRIBUTION}` to use dpo_frames (or uninstall dpo_frames to use the reference).")
+
+
+def check_no_reference_plugin() -> None:
+    """Raise :class:`PluginClashError` when the reference plugin is installed alongside."""
+    version = reference_plugin_version()
+    if version is not None:
+        raise PluginClashError(clash_message(version))

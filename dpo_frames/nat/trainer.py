@@ -1,0 +1,269 @@
+"""``_type: nemo_customizer_trainer``: collect ``num_runs`` runs, build one dataset, train once.
+
+Progress files under the finetuning ``output_dir`` (the reference's names and keys):
+``data_collection_progress.jsonl`` (a line per collection run), ``collection_history.json``
+(all of them) and ``final_metrics.json`` (the outcome; written on every ending, not only
+after waiting for the job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from dpo_frames import DatasetStats, finalize_dataset, schema
+from dpo_frames.nat.adapter import BACKEND, NeMoCustomizerTrainerAdapter
+from dpo_frames.nat.builder import DPOTrajectoryBuilder
+from dpo_frames.nat.config import NeMoCustomizerTrainerConfig
+from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection
+from nat.data_models.finetuning import (
+    FinetuneConfig,
+    TrainingJobRef,
+    TrainingJobStatus,
+    TrainingStatusEnum,
+    TrajectoryCollection,
+)
+from nat.finetuning.interfaces.finetuning_runner import Trainer
+
+__all__ = ["NeMoCustomizerTrainer"]
+
+logger = logging.getLogger("dpo_frames.nat")
+
+PROGRESS_FILE = "data_collection_progress.jsonl"
+HISTORY_FILE = "collection_history.json"
+FINAL_METRICS_FILE = "final_metrics.json"
+DEFAULT_VALIDATION_FRACTION = 0.2
+
+
+class NeMoCustomizerTrainer(Trainer):
+    """Runs the builder ``num_runs`` times, deduplicates and samples the pairs, submits one job.
+
+    Outcomes (``run`` returns a one-element list, as the reference):
+
+    * a collection run fails and ``continue_on_collection_error`` is false, no pair was
+      collected, or the submission fails: ``FAILED`` status with the reason;
+    * ``wait_for_completion: false``: ``RUNNING`` once submitted;
+    * the job completes: ``COMPLETED`` (deployed first when the adapter is asked to);
+      cancelled: ``CANCELED``;
+    * the job fails (or its status stays unreadable, or the deployment fails): the
+      adapter's ``TrainingJobError`` is raised after ``final_metrics.json`` is written, so
+      ``nat finetune`` exits 1, as with the reference.
+    """
+
+    def __init__(self, trainer_config: NeMoCustomizerTrainerConfig, **kwargs: Any) -> None:
+        super().__init__(trainer_config)
+        self.trainer_config: NeMoCustomizerTrainerConfig = trainer_config
+        self._run_id: str | None = None
+        self._job_ref: TrainingJobRef | None = None
+        self._pairs: list[pl.DataFrame] = []
+        self._groups = 0
+        self._run_metrics: list[dict[str, Any]] = []
+        self._collection_history: list[dict[str, Any]] = []
+        self._dataset_stats: DatasetStats | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        """This finetuning run's id (``nemo_dpo_<8 hex>``); collection runs add ``_run<N>``."""
+        return self._run_id
+
+    async def initialize(self, run_config: FinetuneConfig) -> None:
+        """Initialize builder and adapter (curriculum learning does not apply to DPO)."""
+        self.run_config = run_config
+        self.trainer_config.reward = run_config.reward_function
+        self.curriculum_config = None
+        self._curriculum_state = {"current_percentile": 1.0, "last_expansion_epoch": -1, "total_groups": 0,
+                                  "included_groups": set()}
+        if run_config.curriculum_learning.enabled:
+            logger.warning("nemo_customizer_trainer: curriculum_learning does not apply to DPO; ignored")
+        await asyncio.to_thread(Path(run_config.output_dir).mkdir, parents=True, exist_ok=True)
+        await self.trajectory_builder.initialize(run_config)
+        await self.trainer_adapter.initialize(run_config)
+        self._run_id = f"nemo_dpo_{uuid.uuid4().hex[:8]}"
+        logger.info("nemo_customizer_trainer initialized: run %s, output in %s", self._run_id, run_config.output_dir)
+
+    # --- collection ----------------------------------------------------------------------
+
+    async def run_epoch(self, epoch: int, run_id: str) -> TrainingJobRef | None:
+        """One collection run: evaluate, build pairs, keep them (nothing is submitted here)."""
+        collection_id = f"{run_id}_run{epoch}"
+        logger.info("collection run %d/%d (%s)", epoch + 1, self.trainer_config.num_runs, collection_id)
+        meta = {"run_number": epoch, "run_id": run_id, "trainer_config": self.trainer_config.model_dump()}
+        await self.trajectory_builder.start_run(run_id=collection_id, meta=meta)
+        collection = await self.trajectory_builder.finalize(run_id=collection_id, meta=meta)
+        pairs, extra = self._pairs_of(collection_id, collection)
+        self._pairs.append(pairs)
+        self._groups += len(collection.trajectories)
+        metrics = {**_reward_metrics(epoch, pairs), **extra}
+        self._run_metrics.append(metrics)
+        if pairs.height == 0:
+            logger.warning("collection run %d produced no preference pair", epoch)
+        await asyncio.to_thread(self.log_progress, epoch, metrics)
+        return None
+
+    def _pairs_of(self, collection_id: str, collection: TrajectoryCollection) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """The run's pairs frame: straight from our builder, else rebuilt from the trajectories."""
+        builder = self.trajectory_builder
+        if isinstance(builder, DPOTrajectoryBuilder) and collection_id in builder.runs:
+            frames = builder.runs.pop(collection_id)
+            extra = {"collection_run_id": collection_id, "candidates": frames.candidates.height,
+                     "rejected_candidates": frames.rejects.height, "skipped": frames.pair_stats.skipped(),
+                     "frames_dir": str(frames.run_dir)}
+            return frames.pairs, extra
+        if not any(collection.trajectories):
+            return schema.empty(schema.PAIRS), {"collection_run_id": collection_id}
+        return collection_to_pairs(collection), {"collection_run_id": collection_id}
+
+    async def run(self, num_epochs: int) -> list[TrainingJobStatus]:
+        """Collect, build the dataset, submit once, wait if asked. ``num_epochs`` is ignored
+        (training epochs are ``hyperparameters.epochs`` of the adapter)."""
+        if not self._run_id:
+            raise RuntimeError("nemo_customizer_trainer is not initialized; call initialize() first")
+        for epoch in range(self.trainer_config.num_runs):
+            try:
+                await self.run_epoch(epoch, self._run_id)
+            except Exception as exc:  # noqa: BLE001 - any failure of a run is reported, as the reference does
+                logger.error("collection run %d failed: %s", epoch, exc)
+                await asyncio.to_thread(self.log_progress, epoch, {"run_number": epoch, "error": str(exc)})
+                if not self.trainer_config.continue_on_collection_error:
+                    return await self._finish(self._status(TrainingStatusEnum.FAILED,
+                                                           f"Data collection failed at run {epoch}: {exc}",
+                                                           {"run_number": epoch}))
+        pairs = pl.concat(self._pairs, how="vertical_relaxed") if self._pairs else schema.empty(schema.PAIRS)
+        if pairs.height == 0:
+            return await self._finish(self._status(TrainingStatusEnum.FAILED, "No preference pairs collected"))
+        dataset = await self._dataset(pairs)
+        try:
+            self._job_ref = await self._submit(dataset)
+        except Exception as exc:  # noqa: BLE001 - reported as a FAILED status, as the reference does
+            logger.error("submitting the training job failed: %s", exc)
+            return await self._finish(self._status(TrainingStatusEnum.FAILED, f"Failed to submit training job: {exc}"))
+        if not self.trainer_config.wait_for_completion:
+            return await self._finish(self._status(TrainingStatusEnum.RUNNING,
+                                                   "Training job submitted (not waiting for completion)",
+                                                   self._job_ref.metadata))
+        try:
+            final = await self.trainer_adapter.wait_until_complete(self._job_ref)
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if not isinstance(status, TrainingJobStatus):
+                status = self._status(TrainingStatusEnum.FAILED, str(exc), self._job_ref.metadata)
+            await self._finish(status)
+            raise
+        return await self._finish(final)
+
+    async def _dataset(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        cfg = self.trainer_config
+        adapter_cfg = getattr(self.trainer_adapter, "config", None)
+        fraction = getattr(adapter_cfg, "validation_fraction", DEFAULT_VALIDATION_FRACTION)
+        dataset, stats = await asyncio.to_thread(finalize_dataset, pairs, deduplicate=cfg.deduplicate_pairs,
+                                                 max_pairs=cfg.max_pairs, seed=cfg.seed, validation_fraction=fraction)
+        self._dataset_stats = stats
+        logger.info("dataset: %d pairs collected, %d duplicates removed, %d sampled out (seed %d): %d training, "
+                    "%d validation pairs", stats.input_pairs, stats.duplicate_pairs, stats.sampled_out_pairs,
+                    stats.seed, stats.train_pairs, stats.validation_pairs)
+        return dataset
+
+    async def _submit(self, dataset: pl.DataFrame) -> TrainingJobRef:
+        assert self._run_id is not None
+        adapter = self.trainer_adapter
+        if isinstance(adapter, NeMoCustomizerTrainerAdapter):
+            return await adapter.submit_dataset(dataset, run_id=self._run_id, dataset_stats=self._dataset_stats)
+        return await adapter.submit(pairs_to_collection(dataset.drop("split"), self._run_id))
+
+    def _status(self, status: TrainingStatusEnum, message: str, metadata: dict | None = None) -> TrainingJobStatus:
+        return TrainingJobStatus(run_id=self._run_id or "", backend=BACKEND, status=status, message=message,
+                                 metadata=metadata)
+
+    async def _finish(self, status: TrainingJobStatus) -> list[TrainingJobStatus]:
+        log = logger.info if status.status == TrainingStatusEnum.COMPLETED else logger.warning
+        log("nemo_customizer_trainer %s: %s (%s)", self._run_id, status.status.value, status.message)
+        await asyncio.to_thread(self._write_final_metrics, status)
+        return [status]
+
+    # --- NAT interface: metrics, progress, cleanup ------------------------------------------
+
+    async def get_metrics(self, run_id: str) -> dict[str, Any]:
+        """Collection metrics and the job's current status."""
+        metrics: dict[str, Any] = {"run_id": run_id, "num_collection_runs": len(self._run_metrics),
+                                   "collection_runs": self._run_metrics,
+                                   "total_trajectory_groups": self._groups}
+        if self._dataset_stats is not None:
+            metrics["dataset"] = self._dataset_stats.model_dump()
+        if self._job_ref is not None:
+            try:
+                status = await self.trainer_adapter.status(self._job_ref)
+                metrics["training_job"] = {"job_id": (self._job_ref.metadata or {}).get("job_id"),
+                                           "status": status.status.value, "progress": status.progress,
+                                           "message": status.message}
+            except Exception as exc:  # noqa: BLE001 - metrics must not fail the run
+                metrics["training_job"] = {"error": str(exc)}
+        return metrics
+
+    async def cleanup(self) -> None:
+        """Cancel unfinished evaluations, close the adapter's connections, drop collected data."""
+        for run_id, task in list(getattr(self.trajectory_builder, "evaluation_runs", {}).items()):
+            if not task.done():
+                logger.info("cancelling evaluation of run %s", run_id)
+                task.cancel()
+        aclose = getattr(self.trainer_adapter, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        self._pairs.clear()
+
+    def log_progress(self, epoch: int, metrics: dict[str, Any], output_dir: str | None = None) -> None:
+        """Append to ``data_collection_progress.jsonl`` and rewrite ``collection_history.json`` (blocking)."""
+        out_dir = Path(output_dir) if output_dir else Path(self.run_config.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        entry = {"run_number": epoch, "timestamp": datetime.now().isoformat(), "run_id": self._run_id, **metrics}
+        self._collection_history.append(entry)
+        with (out_dir / PROGRESS_FILE).open("a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, default=str) + "\n")
+        (out_dir / HISTORY_FILE).write_text(json.dumps(self._collection_history, indent=2, default=str),
+                                            encoding="utf-8")
+        logger.info("collection run %d: %s DPO pairs, avg reward %.4f", epoch + 1, metrics.get("num_dpo_pairs", 0),
+                    metrics.get("avg_reward", 0.0))
+
+    def _write_final_metrics(self, status: TrainingJobStatus) -> None:
+        out_dir = Path(self.run_config.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        runs = self._run_metrics
+        final = {
+            "run_id": self._run_id,
+            "timestamp": datetime.now().isoformat(),
+            "status": status.status.value,
+            "message": status.message,
+            "progress": status.progress,
+            "num_collection_runs": len(runs),
+            "total_trajectory_groups": self._groups,
+            "collection_summary": {
+                "total_trajectories": sum(m.get("num_trajectories", 0) for m in runs),
+                "total_dpo_pairs": sum(m.get("num_dpo_pairs", 0) for m in runs),
+                "avg_reward": sum(m.get("avg_reward", 0.0) for m in runs) / len(runs) if runs else 0.0,
+            },
+            "dataset": self._dataset_stats.model_dump() if self._dataset_stats is not None else None,
+            "job_metadata": self._job_ref.metadata if self._job_ref else None,
+            "status_metadata": status.metadata,
+        }
+        (out_dir / FINAL_METRICS_FILE).write_text(json.dumps(final, indent=2, default=str), encoding="utf-8")
+
+
+def _reward_metrics(epoch: int, pairs: pl.DataFrame) -> dict[str, Any]:
+    """The reference's per-run metrics (one trajectory per pair)."""
+    rewards = pairs["reward"]
+    n = pairs.height
+    return {
+        "run_number": epoch,
+        "num_trajectories": n,
+        "num_dpo_pairs": n,
+        "avg_reward": float(rewards.mean()) if n else 0.0,
+        "min_reward": float(rewards.min()) if n else 0.0,
+        "max_reward": float(rewards.max()) if n else 0.0,
+        "timestamp": datetime.now().isoformat(),
+    }
