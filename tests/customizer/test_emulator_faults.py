@@ -67,9 +67,9 @@ def test_slow_answers_are_delayed_then_served() -> None:
 
 
 def test_a_slow_answer_outlasts_a_short_client_timeout() -> None:
-    with Emulator(EmulatorConfig(faults=FaultConfig(slow_rate=1.0, slow_seconds=0.5))) as emu:
-        with pytest.raises(httpx.ReadTimeout):
-            httpx.get(f"{emu.url}/v1/namespaces", timeout=0.1)
+    config = EmulatorConfig(faults=FaultConfig(slow_rate=1.0, slow_seconds=0.5))
+    with Emulator(config) as emu, pytest.raises(httpx.ReadTimeout):
+        httpx.get(f"{emu.url}/v1/namespaces", timeout=0.1)
 
 
 def test_dropped_connection_closes_without_an_answer() -> None:
@@ -156,14 +156,25 @@ def test_the_token_never_appears_in_logs_reprs_or_state(tmp_path: Path, caplog: 
     caplog.set_level(logging.DEBUG)
     faults = FaultConfig(fail_first=[StagedFault(path_prefix="/v1/namespaces", count=1, kind="503")])
     config = EmulatorConfig(token=TOKEN, persist_dir=tmp_path / "state", faults=faults)
-    with Emulator(config) as emu, httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with (
+        Emulator(config) as emu,
+        httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client,
+    ):
         client.post("/v1/namespaces", json={"id": "a"})
         client.post("/v1/namespaces", json={"id": "a"})
         httpx.get(f"{emu.url}/v1/namespaces", headers={"Authorization": f"Bearer {TOKEN}x"})
-        client.post("/v1/deployment/configs", json={
-            "name": "c", "namespace": "a", "external_endpoint": {"host_url": "http://x", "api_key": "key-123"},
-        })
-        client.post("/v1/deployment/model-deployments", json={"name": "m", "namespace": "a", "config": "a/c", "hf_token": "hf-456"})
+        client.post(
+            "/v1/deployment/configs",
+            json={
+                "name": "c",
+                "namespace": "a",
+                "external_endpoint": {"host_url": "http://x", "api_key": "key-123"},
+            },
+        )
+        client.post(
+            "/v1/deployment/model-deployments",
+            json={"name": "m", "namespace": "a", "config": "a/c", "hf_token": "hf-456"},
+        )
         texts = [repr(config), str(config), config.model_dump_json(), repr(emu), repr(list(emu.state.requests))]
     persisted = (tmp_path / "state" / "state.json").read_text()
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,7 +79,10 @@ def test_small_files_upload_inline_and_read_back(emu: Emulator, api: HfApi, tmp_
         commit_message="Training file",
     )
     info = api.upload_file(
-        path_or_fileobj=validation, path_in_repo="validation/validation_file.jsonl", repo_id=repo_id, repo_type="dataset"
+        path_or_fileobj=validation,
+        path_in_repo="validation/validation_file.jsonl",
+        repo_id=repo_id,
+        repo_type="dataset",
     )
 
     assert info.oid == emu.state.repo(repo_id).head
@@ -88,8 +92,12 @@ def test_small_files_upload_inline_and_read_back(emu: Emulator, api: HfApi, tmp_
     ]
     assert not emu.state.requests_to(f"/v1/hf/datasets/{repo_id}.git/info/lfs")  # all inline
     downloaded = hf_hub_download(
-        repo_id, "training/training_file.jsonl", repo_type="dataset", endpoint=emu.hf_endpoint,
-        cache_dir=tmp_path / "cache", token=False,
+        repo_id,
+        "training/training_file.jsonl",
+        repo_type="dataset",
+        endpoint=emu.hf_endpoint,
+        cache_dir=tmp_path / "cache",
+        token=False,
     )
     assert Path(downloaded).read_bytes() == training.read_bytes()
     assert emu.state.file_bytes(repo_id, "validation/validation_file.jsonl") == validation
@@ -102,7 +110,9 @@ def test_large_file_goes_through_git_lfs(emu: Emulator, api: HfApi, tmp_path: Pa
 
     api.upload_file(path_or_fileobj=str(big), path_in_repo="data/big.bin", repo_id=repo_id, repo_type="dataset")
 
-    lfs_calls = [(r.method, r.path.rsplit("/", 1)[-1], r.status) for r in emu.state.requests_to(f"/v1/hf/datasets/{repo_id}.git")]
+    lfs_calls = [
+        (r.method, r.path.rsplit("/", 1)[-1], r.status) for r in emu.state.requests_to(f"/v1/hf/datasets/{repo_id}.git")
+    ]
     sha256 = hashlib.sha256(big.read_bytes()).hexdigest()
     assert lfs_calls == [("POST", "batch", 200), ("PUT", sha256, 200), ("POST", "verify", 200)]
     stored = emu.state.repo(repo_id).files["data/big.bin"]
@@ -110,7 +120,12 @@ def test_large_file_goes_through_git_lfs(emu: Emulator, api: HfApi, tmp_path: Pa
     (entry,) = [f for f in api.list_repo_tree(repo_id, "data", repo_type="dataset")]
     assert entry.lfs is not None and entry.lfs.sha256 == sha256
     downloaded = hf_hub_download(
-        repo_id, "data/big.bin", repo_type="dataset", endpoint=emu.hf_endpoint, cache_dir=tmp_path / "cache", token=False
+        repo_id,
+        "data/big.bin",
+        repo_type="dataset",
+        endpoint=emu.hf_endpoint,
+        cache_dir=tmp_path / "cache",
+        token=False,
     )
     assert Path(downloaded).read_bytes() == big.read_bytes()
 
@@ -197,9 +212,21 @@ def test_commit_rejects_bad_payloads(emu: Emulator, api: HfApi) -> None:
     url = f"{emu.hf_endpoint}/api/datasets/{repo_id}/commit/main"
     headers = {"Content-Type": "application/x-ndjson"}
 
-    bad_base64 = httpx.post(url, content=_commit_body({"key": "file", "value": {"path": "a", "content": "%%", "encoding": "base64"}}), headers=headers)
-    missing_lfs = httpx.post(url, content=_commit_body({"key": "lfsFile", "value": {"path": "b", "algo": "sha256", "oid": "0" * 64, "size": 3}}), headers=headers)
-    escaping = httpx.post(url, content=_commit_body({"key": "file", "value": {"path": "../x", "content": "", "encoding": "base64"}}), headers=headers)
+    bad_base64 = httpx.post(
+        url,
+        content=_commit_body({"key": "file", "value": {"path": "a", "content": "%%", "encoding": "base64"}}),
+        headers=headers,
+    )
+    missing_lfs = httpx.post(
+        url,
+        content=_commit_body({"key": "lfsFile", "value": {"path": "b", "algo": "sha256", "oid": "0" * 64, "size": 3}}),
+        headers=headers,
+    )
+    escaping = httpx.post(
+        url,
+        content=_commit_body({"key": "file", "value": {"path": "../x", "content": "", "encoding": "base64"}}),
+        headers=headers,
+    )
     no_header = httpx.post(url, content=b'{"key": "deletedFile", "value": {"path": "a"}}\n', headers=headers)
 
     assert (bad_base64.status_code, "line 2" in bad_base64.json()["error"]) == (400, True)
@@ -215,7 +242,11 @@ def test_lfs_upload_needs_its_ticket_and_matching_content(emu: Emulator, api: Hf
     oid = hashlib.sha256(content).hexdigest()
     batch = httpx.post(
         f"{emu.hf_endpoint}/datasets/{repo_id}.git/info/lfs/objects/batch",
-        json={"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": len(content)}, {"oid": "nope", "size": 1}]},
+        json={
+            "operation": "upload",
+            "transfers": ["basic"],
+            "objects": [{"oid": oid, "size": len(content)}, {"oid": "nope", "size": 1}],
+        },
     ).json()
     good, bad = batch["objects"]
     href = good["actions"]["upload"]["href"]
@@ -244,7 +275,40 @@ def test_tree_lists_one_level_or_everything(emu: Emulator, api: HfApi) -> None:
 
     assert [(e["type"], e["path"]) for e in top] == [("file", "top.txt"), ("directory", "training")]
     assert [e["path"] for e in everything] == [
-        "top.txt", "training", "training/extra", "training/extra/deep.txt", "training/training_file.jsonl",
+        "top.txt",
+        "training",
+        "training/extra",
+        "training/extra/deep.txt",
+        "training/training_file.jsonl",
     ]
-    assert [(e["type"], e["path"]) for e in inside] == [("directory", "training/extra"), ("file", "training/training_file.jsonl")]
+    assert [(e["type"], e["path"]) for e in inside] == [
+        ("directory", "training/extra"),
+        ("file", "training/training_file.jsonl"),
+    ]
     assert httpx.get(f"{base}/nowhere").status_code == 404
+
+
+def test_lfs_upload_is_streamed_to_disk(emu: Emulator, api: HfApi) -> None:
+    """48 MB through the LFS PUT with Python allocations (both threads) far below the file size."""
+    repo_id = fresh_repo(api, "streamed")
+    chunk, chunks = os.urandom(256 * 1024), 192
+    digest = hashlib.sha256()
+    for _ in range(chunks):
+        digest.update(chunk)
+    size, oid = len(chunk) * chunks, digest.hexdigest()
+    batch = httpx.post(
+        f"{emu.hf_endpoint}/datasets/{repo_id}.git/info/lfs/objects/batch",
+        json={"operation": "upload", "objects": [{"oid": oid, "size": size}]},
+    ).json()
+    href = batch["objects"][0]["actions"]["upload"]["href"]
+
+    tracemalloc.start()
+    try:
+        answer = httpx.put(href, content=(chunk for _ in range(chunks)), headers={"Content-Length": str(size)})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert answer.status_code == 200
+    assert peak < 8 * 1024 * 1024
+    assert emu.state.blobs.path(oid).stat().st_size == size

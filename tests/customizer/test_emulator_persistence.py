@@ -21,7 +21,11 @@ def test_entities_files_and_a_running_job_survive_a_restart(tmp_path: Path, monk
     disable_progress_bars()
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     config = EmulatorConfig(
-        tick_seconds=0.05, job_steps=20, deployment_ready_after=0.05, lfs_threshold_bytes=2048, persist_dir=tmp_path / "platform"
+        tick_seconds=0.05,
+        job_steps=20,
+        deployment_ready_after=0.05,
+        lfs_threshold_bytes=2048,
+        persist_dir=tmp_path / "platform",
     )
     training = "\n".join(json.dumps(RECORD) for _ in range(50)).encode()  # > 2048 bytes: git-lfs
     validation = json.dumps(RECORD).encode()
@@ -32,15 +36,36 @@ def test_entities_files_and_a_running_job_survive_a_restart(tmp_path: Path, monk
         client.post("/v1/namespaces", json={"id": "keep"}).raise_for_status()
         client.post("/v1/datastore/namespaces", data={"namespace": "keep"}).raise_for_status()
         api.create_repo("keep/pairs", repo_type="dataset")
-        api.upload_file(path_or_fileobj=training, path_in_repo="training/training_file.jsonl", repo_id="keep/pairs", repo_type="dataset")
-        api.upload_file(path_or_fileobj=validation, path_in_repo="validation/validation_file.jsonl", repo_id="keep/pairs", repo_type="dataset")
-        client.post("/v1/datasets", json={"name": "pairs", "namespace": "keep", "files_url": "hf://datasets/keep/pairs"}).raise_for_status()
-        client.post("/v1/deployment/configs", json={"name": "c", "namespace": "keep", "nim_deployment": {"image_name": "i", "image_tag": "t", "gpu": 1}}).raise_for_status()
-        client.post("/v1/deployment/model-deployments", json={"name": "d", "namespace": "keep", "config": "keep/c"}).raise_for_status()
-        job = client.post("/v1/customization/jobs", json={
-            "config": "meta/llama-3.2-1b-instruct@v1.0.0+A100", "dataset": "keep/pairs",
-            "hyperparameters": {"training_type": "dpo", "finetuning_type": "lora"},
-        }).json()
+        api.upload_file(
+            path_or_fileobj=training,
+            path_in_repo="training/training_file.jsonl",
+            repo_id="keep/pairs",
+            repo_type="dataset",
+        )
+        api.upload_file(
+            path_or_fileobj=validation,
+            path_in_repo="validation/validation_file.jsonl",
+            repo_id="keep/pairs",
+            repo_type="dataset",
+        )
+        client.post(
+            "/v1/datasets", json={"name": "pairs", "namespace": "keep", "files_url": "hf://datasets/keep/pairs"}
+        ).raise_for_status()
+        client.post(
+            "/v1/deployment/configs",
+            json={"name": "c", "namespace": "keep", "nim_deployment": {"image_name": "i", "image_tag": "t", "gpu": 1}},
+        ).raise_for_status()
+        client.post(
+            "/v1/deployment/model-deployments", json={"name": "d", "namespace": "keep", "config": "keep/c"}
+        ).raise_for_status()
+        job = client.post(
+            "/v1/customization/jobs",
+            json={
+                "config": "meta/llama-3.2-1b-instruct@v1.0.0+A100",
+                "dataset": "keep/pairs",
+                "hyperparameters": {"training_type": "dpo", "finetuning_type": "lora"},
+            },
+        ).json()
         while client.get(f"/v1/customization/jobs/{job['id']}/status").json()["percentage_done"] < 20:
             time.sleep(0.01)
         assert training == emu.state.file_bytes("keep/pairs", "training/training_file.jsonl")
@@ -56,10 +81,17 @@ def test_entities_files_and_a_running_job_survive_a_restart(tmp_path: Path, monk
         assert client.get("/v1/deployment/model-deployments/keep/d").json()["status_details"]["status"] == "ready"
         api = HfApi(endpoint=emu.hf_endpoint, token=None)
         assert sorted(api.list_repo_files("keep/pairs", repo_type="dataset")) == [
-            "training/training_file.jsonl", "validation/validation_file.jsonl",
+            "training/training_file.jsonl",
+            "validation/validation_file.jsonl",
         ]
-        downloaded = hf_hub_download("keep/pairs", "training/training_file.jsonl", repo_type="dataset",
-                                     endpoint=emu.hf_endpoint, cache_dir=tmp_path / "cache", token=False)
+        downloaded = hf_hub_download(
+            "keep/pairs",
+            "training/training_file.jsonl",
+            repo_type="dataset",
+            endpoint=emu.hf_endpoint,
+            cache_dir=tmp_path / "cache",
+            token=False,
+        )
         deadline = time.monotonic() + 5
         while (final := client.get(f"/v1/customization/jobs/{job['id']}/status").json())["status"] != "completed":
             assert time.monotonic() < deadline

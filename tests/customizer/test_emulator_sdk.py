@@ -26,7 +26,12 @@ DPO_HYPERPARAMETERS = {
     "epochs": 2,
     "batch_size": 4,
     "learning_rate": 5e-5,
-    "dpo": {"ref_policy_kl_penalty": 0.1, "preference_loss_weight": 1.0, "preference_average_log_probs": False, "sft_loss_weight": 0.0},
+    "dpo": {
+        "ref_policy_kl_penalty": 0.1,
+        "preference_loss_weight": 1.0,
+        "preference_average_log_probs": False,
+        "sft_loss_weight": 0.0,
+    },
 }
 
 
@@ -79,7 +84,9 @@ def test_namespaces_create_get_and_conflict(sdk: NeMoMicroservices) -> None:
 
 
 def test_datasets_create_get_list(sdk: NeMoMicroservices) -> None:
-    created = sdk.datasets.create(name="pairs", namespace="sdk-ds", files_url="hf://datasets/sdk-ds/pairs", description="d")
+    created = sdk.datasets.create(
+        name="pairs", namespace="sdk-ds", files_url="hf://datasets/sdk-ds/pairs", description="d"
+    )
     fetched = sdk.datasets.retrieve(dataset_name="pairs", namespace="sdk-ds")
     listed = sdk.datasets.list(filter={"namespace": "sdk-ds"})
 
@@ -99,7 +106,10 @@ def test_customization_configs_list(sdk: NeMoMicroservices) -> None:
 
     assert CONFIG in names and len(names) >= 2
     one = next(c for c in configs if f"{c.namespace}/{c.name}" == CONFIG)
-    assert {(o.training_type, o.finetuning_type) for o in one.training_options} >= {("dpo", "all_weights"), ("dpo", "lora")}
+    assert {(o.training_type, o.finetuning_type) for o in one.training_options} >= {
+        ("dpo", "all_weights"),
+        ("dpo", "lora"),
+    }
     assert one.max_seq_length > 0
 
 
@@ -107,7 +117,9 @@ def test_job_create_retrieve_status_list_until_completed(emu: Emulator, sdk: NeM
     seed_dataset(emu, "sdk-job", "pairs")
 
     job = sdk.customization.jobs.create(
-        config=CONFIG, dataset={"name": "pairs", "namespace": "sdk-job"}, hyperparameters=DPO_HYPERPARAMETERS,
+        config=CONFIG,
+        dataset={"name": "pairs", "namespace": "sdk-job"},
+        hyperparameters=DPO_HYPERPARAMETERS,
         output_model="sdk-job/dpo-model",
     )
     first = sdk.customization.jobs.status(job.id)
@@ -128,7 +140,9 @@ def test_job_create_retrieve_status_list_until_completed(emu: Emulator, sdk: NeM
 
 def test_job_cancel(emu: Emulator, sdk: NeMoMicroservices) -> None:
     seed_dataset(emu, "sdk-cancel", "pairs")
-    job = sdk.customization.jobs.create(config=CONFIG, dataset="sdk-cancel/pairs", hyperparameters={"finetuning_type": "lora"})
+    job = sdk.customization.jobs.create(
+        config=CONFIG, dataset="sdk-cancel/pairs", hyperparameters={"finetuning_type": "lora"}
+    )
 
     cancelling = sdk.customization.jobs.cancel(job.id)
     final = wait_until(lambda: (s := sdk.customization.jobs.status(job.id)).status == "cancelled" and s)
@@ -141,20 +155,29 @@ def test_job_cancel(emu: Emulator, sdk: NeMoMicroservices) -> None:
 
 def test_deployment_config_and_model_deployment_until_ready(sdk: NeMoMicroservices) -> None:
     config = sdk.deployment.configs.create(
-        name="dpo-config", namespace="sdk-dep", model="sdk-dep/model",
+        name="dpo-config",
+        namespace="sdk-dep",
+        model="sdk-dep/model",
         nim_deployment={"image_name": "nvcr.io/nim/meta/llama-3.2-1b-instruct", "image_tag": "1.8", "gpu": 1},
     )
     deployment = sdk.deployment.model_deployments.create(
         name="dpo-deployment", namespace="sdk-dep", config=f"{config.namespace}/{config.name}"
     )
     ready = wait_until(
-        lambda: (d := sdk.deployment.model_deployments.retrieve(deployment_name="dpo-deployment", namespace="sdk-dep"))
-        .status_details.status == "ready" and d
+        lambda: (
+            (
+                d := sdk.deployment.model_deployments.retrieve(deployment_name="dpo-deployment", namespace="sdk-dep")
+            ).status_details.status
+            == "ready"
+            and d
+        )
     )
 
     assert deployment.status_details.status == "pending" and deployment.deployed is False
     assert ready.deployed is True and ready.models == ["sdk-dep/model"] and ready.url
-    assert [d.name for d in sdk.deployment.model_deployments.list().data if d.namespace == "sdk-dep"] == ["dpo-deployment"]
+    assert [d.name for d in sdk.deployment.model_deployments.list().data if d.namespace == "sdk-dep"] == [
+        "dpo-deployment"
+    ]
     with pytest.raises(nemo_microservices.NotFoundError):
         sdk.deployment.model_deployments.create(name="orphan", namespace="sdk-dep", config="sdk-dep/missing")
     sdk.deployment.model_deployments.delete(deployment_name="dpo-deployment", namespace="sdk-dep")
@@ -185,7 +208,9 @@ def test_reference_plugin_flow_runs_unchanged(caplog: pytest.LogCaptureFixture) 
         repo_id = f"{namespace}/{dataset_name}"
         hf_api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
         entity_client.datasets.create(
-            name=dataset_name, namespace=namespace, files_url=f"hf://datasets/{repo_id}",
+            name=dataset_name,
+            namespace=namespace,
+            files_url=f"hf://datasets/{repo_id}",
             description=f"NAT DPO training dataset for run {run_id}",
         )
         training_jsonl = "\n".join(json.dumps(RECORD) for _ in range(8))
@@ -195,12 +220,20 @@ def test_reference_plugin_flow_runs_unchanged(caplog: pytest.LogCaptureFixture) 
             train_path.write_text(training_jsonl)
             val_path.write_text(validation_jsonl)
             hf_api.upload_file(
-                path_or_fileobj=str(train_path), path_in_repo="training/training_file.jsonl", repo_id=repo_id,
-                repo_type="dataset", revision="main", commit_message=f"Training file for run {run_id}",
+                path_or_fileobj=str(train_path),
+                path_in_repo="training/training_file.jsonl",
+                repo_id=repo_id,
+                repo_type="dataset",
+                revision="main",
+                commit_message=f"Training file for run {run_id}",
             )
             hf_api.upload_file(
-                path_or_fileobj=str(val_path), path_in_repo="validation/validation_file.jsonl", repo_id=repo_id,
-                repo_type="dataset", revision="main", commit_message=f"Validation file for run {run_id}",
+                path_or_fileobj=str(val_path),
+                path_in_repo="validation/validation_file.jsonl",
+                repo_id=repo_id,
+                repo_type="dataset",
+                revision="main",
+                commit_message=f"Validation file for run {run_id}",
             )
 
         # submit
@@ -223,13 +256,21 @@ def test_reference_plugin_flow_runs_unchanged(caplog: pytest.LogCaptureFixture) 
 
         # _deploy_model
         dep_config = entity_client.deployment.configs.create(
-            name=f"nat-deploy-config-{run_id}", namespace=namespace, description="Fine-tuned model deployment",
+            name=f"nat-deploy-config-{run_id}",
+            namespace=namespace,
+            description="Fine-tuned model deployment",
             model=output_model,
-            nim_deployment={"image_name": "nvcr.io/nim/nvidia/nemotron-3.5-lightning-30b-a3b", "image_tag": "latest", "gpu": 1},
+            nim_deployment={
+                "image_name": "nvcr.io/nim/nvidia/nemotron-3.5-lightning-30b-a3b",
+                "image_tag": "latest",
+                "gpu": 1,
+            },
         )
         deployment_name = f"nat-deployment-{run_id}"
         entity_client.deployment.model_deployments.create(
-            name=deployment_name, namespace=namespace, description="Fine-tuned model deployment",
+            name=deployment_name,
+            namespace=namespace,
+            description="Fine-tuned model deployment",
             config=f"{dep_config.namespace}/{dep_config.name}",
         )
 

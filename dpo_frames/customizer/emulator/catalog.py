@@ -10,7 +10,16 @@ _STAMP = "2025-01-01T00:00:00+00:00"
 def _options(gpus: int, *, full_gpus: int | None = None) -> list[dict[str, Any]]:
     options = []
     for training_type in ("sft", "dpo"):
-        options.append({"training_type": training_type, "finetuning_type": "lora", "num_gpus": gpus, "num_nodes": 1, "micro_batch_size": 1, "tensor_parallel_size": 1})
+        options.append(
+            {
+                "training_type": training_type,
+                "finetuning_type": "lora",
+                "num_gpus": gpus,
+                "num_nodes": 1,
+                "micro_batch_size": 1,
+                "tensor_parallel_size": 1,
+            }
+        )
         options.append(
             {
                 "training_type": training_type,
@@ -24,7 +33,9 @@ def _options(gpus: int, *, full_gpus: int | None = None) -> list[dict[str, Any]]
     return options
 
 
-def _config(namespace: str, name: str, base_model: str, parameters: int, options: list[dict[str, Any]]) -> dict[str, Any]:
+def _config(
+    namespace: str, name: str, base_model: str, parameters: int, options: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "id": f"customization_config-{name.split('@')[0].replace('.', '')}",
         "namespace": namespace,
@@ -58,7 +69,13 @@ def builtin_configs() -> list[dict[str, Any]]:
     return [
         _config("meta", "llama-3.2-1b-instruct@v1.0.0+A100", "meta/llama-3.2-1b-instruct", 1_235_814_400, _options(1)),
         _config("meta", "llama-3.2-1b-instruct@v1.0.0+L40", "meta/llama-3.2-1b-instruct", 1_235_814_400, _options(1)),
-        _config("meta", "llama-3.1-8b-instruct@v1.0.0+A100", "meta/llama-3.1-8b-instruct", 8_030_261_248, _options(1, full_gpus=8)),
+        _config(
+            "meta",
+            "llama-3.1-8b-instruct@v1.0.0+A100",
+            "meta/llama-3.1-8b-instruct",
+            8_030_261_248,
+            _options(1, full_gpus=8),
+        ),
         _config(
             "nvidia",
             "nemotron-3.5-lightning-30b-a3b@v1.0.0+H100",

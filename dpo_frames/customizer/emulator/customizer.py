@@ -84,7 +84,14 @@ def _dataset_of(reference: str | DatasetRef) -> dict[str, str]:
     namespace, _, name = text.rpartition("/")
     if not name or "/" in namespace:
         raise Unprocessable(
-            [{"type": "value_error", "loc": ["body", "dataset"], "msg": "Expected 'namespace/name'", "input": reference}]
+            [
+                {
+                    "type": "value_error",
+                    "loc": ["body", "dataset"],
+                    "msg": "Expected 'namespace/name'",
+                    "input": reference,
+                }
+            ]
         )
     return {"namespace": namespace or "default", "name": name}
 

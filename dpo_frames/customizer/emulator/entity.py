@@ -57,7 +57,13 @@ class ModelCreate(BaseModel):
 def new_entity(id_prefix: str, fields: dict[str, Any]) -> dict[str, Any]:
     """An entity document: the fields plus id, timestamps and schema version."""
     stamp = now_iso()
-    return {"id": new_id(id_prefix), **drop_none(fields), "created_at": stamp, "updated_at": stamp, "schema_version": "1.0"}
+    return {
+        "id": new_id(id_prefix),
+        **drop_none(fields),
+        "created_at": stamp,
+        "updated_at": stamp,
+        "schema_version": "1.0",
+    }
 
 
 def deleted(entity_id: str | None) -> JSONResponse:

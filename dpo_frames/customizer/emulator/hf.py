@@ -220,7 +220,7 @@ def _tree(repo: Repo, base: str, recursive: bool) -> list[dict[str, Any]]:
             if depth > 1 and not recursive:
                 break
             folder = prefix + "/".join(rest[:depth])
-            folder_oid = hashlib.sha1(f"{repo.head}:{folder}".encode()).hexdigest()  # noqa: S324
+            folder_oid = hashlib.sha1(f"{repo.head}:{folder}".encode(), usedforsecurity=False).hexdigest()
             entries.setdefault(folder, {"type": "directory", "oid": folder_oid, "path": folder})
         if recursive or len(rest) == 1:
             entries[path] = item.tree_entry()
@@ -235,11 +235,15 @@ def repo_info(repo: Repo) -> dict[str, Any]:
     for item in sorted(repo.files.values(), key=lambda f: f.path):
         sibling: dict[str, Any] = {"rfilename": item.path, "size": item.size, "blobId": item.git_oid}
         if item.lfs:
-            sibling["lfs"] = {"sha256": item.sha256, "size": item.size, "pointerSize": len(lfs_pointer(item.sha256, item.size))}
+            sibling["lfs"] = {
+                "sha256": item.sha256,
+                "size": item.size,
+                "pointerSize": len(lfs_pointer(item.sha256, item.size)),
+            }
         siblings.append(sibling)
     namespace = repo.repo_id.split("/")[0]
     info: dict[str, Any] = {
-        "_id": hashlib.sha1(repo.key.encode()).hexdigest()[:24],  # noqa: S324
+        "_id": hashlib.sha1(repo.key.encode(), usedforsecurity=False).hexdigest()[:24],
         "id": repo.repo_id,
         "author": namespace,
         "sha": repo.head,

@@ -123,7 +123,9 @@ class JobSimulator:
         details["percentage_done"] = round(100.0 * run.step / steps, 3)
         details["elapsed_time"] = round(run.step * self.config.tick_seconds, 3)
         details["train_loss"] = _loss(job["id"], run.step, steps, 0.0)
-        details["metrics"]["metrics"]["train_loss"].append({"step": run.step, "timestamp": stamp, "value": details["train_loss"]})
+        details["metrics"]["metrics"]["train_loss"].append(
+            {"step": run.step, "timestamp": stamp, "value": details["train_loss"]}
+        )
         epochs_done = run.step * epochs // steps
         if epochs_done > details["epochs_completed"]:
             details["epochs_completed"] = epochs_done
@@ -131,7 +133,9 @@ class JobSimulator:
             val_losses = details["metrics"]["metrics"]["val_loss"]
             val_losses.append({"step": run.step, "timestamp": stamp, "value": details["val_loss"]})
             details["best_epoch"] = min(range(len(val_losses)), key=lambda index: val_losses[index]["value"])
-            self._log(job, "EpochCompleted", f"Epoch {epochs_done}/{epochs} completed: val_loss {details['val_loss']:.4f}.")
+            self._log(
+                job, "EpochCompleted", f"Epoch {epochs_done}/{epochs} completed: val_loss {details['val_loss']:.4f}."
+            )
         details["updated_at"] = job["updated_at"] = stamp
         if run.step >= steps:
             self._complete(job)
@@ -147,7 +151,10 @@ class JobSimulator:
             self._fail(job, f"Training failed at {done:.1f}%: worker process exited with code 1 (injected fault).")
         elif faults.job_cancel_at_percent is not None and done >= faults.job_cancel_at_percent:
             self._set_status(
-                job, "cancelling", f"Job is being cancelled by the platform at {done:.1f}% (injected fault).", "JobCancelling"
+                job,
+                "cancelling",
+                f"Job is being cancelled by the platform at {done:.1f}% (injected fault).",
+                "JobCancelling",
             )
 
     def _complete(self, job: dict[str, Any]) -> None:
@@ -160,7 +167,11 @@ class JobSimulator:
                 "name": name,
                 "description": f"Output of customization job {job['id']}",
                 "base_model": job.get("base_model"),
-                "artifact": {"files_url": f"hf://models/{output_model}", "status": "upload_completed", "backend_engine": "nemo"},
+                "artifact": {
+                    "files_url": f"hf://models/{output_model}",
+                    "status": "upload_completed",
+                    "backend_engine": "nemo",
+                },
                 "custom_fields": {"customization_job_id": job["id"]},
             }
             if job["hyperparameters"].get("finetuning_type") in ("lora", "lora_merged"):

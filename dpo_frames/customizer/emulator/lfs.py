@@ -20,9 +20,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .blobs import BlobMismatch, is_sha256
+from .hf import HF_PREFIX, HfError, check_revision, find_repo, hf_endpoint, repo_web_url
 from .http import parse_body
 from .state import EmulatorState, Repo
-from .hf import HF_PREFIX, HfError, check_revision, find_repo, hf_endpoint, repo_web_url
 
 LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
 UPLOAD_PATH = re.compile(r"^/v1/hf/(?:datasets/)?[^/]+/[^/]+\.git/info/lfs/objects/[0-9a-f]{64}$")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -197,5 +198,10 @@ class Emulator:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, config: EmulatorConfig | None = None) -> None:
-    """Serve the emulator in the foreground until interrupted (the CLI's ``dpo-frames emulator``)."""
-    uvicorn.Server(_uvicorn_config(create_app(config), host=host, port=port, log_level="info")).run()
+    """Serve the emulator in the foreground until interrupted (the CLI's ``dpo-frames emulator``).
+
+    Ctrl-C (SIGINT) or SIGTERM shut it down cleanly; state is saved when ``config.persist_dir`` is set.
+    """
+    server = uvicorn.Server(_uvicorn_config(create_app(config), host=host, port=port, log_level="info"))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the captured SIGINT after shutdown
+        server.run()

@@ -56,7 +56,11 @@ class RepoFile:
         """The entry ``GET .../tree/{rev}`` lists for this file."""
         entry: dict[str, Any] = {"type": "file", "oid": self.git_oid, "size": self.size, "path": self.path}
         if self.lfs:
-            entry["lfs"] = {"oid": self.sha256, "size": self.size, "pointerSize": len(lfs_pointer(self.sha256, self.size))}
+            entry["lfs"] = {
+                "oid": self.sha256,
+                "size": self.size,
+                "pointerSize": len(lfs_pointer(self.sha256, self.size)),
+            }
         return entry
 
 
@@ -126,7 +130,7 @@ def repo_key(repo_type: str, repo_id: str) -> str:
 
 def git_blob_id(content: bytes) -> str:
     """The git object id of a blob with this content."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()  # noqa: S324 - git's id
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
 
 
 def lfs_pointer(sha256: str, size: int) -> bytes:
@@ -142,14 +146,19 @@ def hf_time() -> str:
 def commit_oid(parent: str, summary: str, changes: list[str]) -> str:
     """A fresh git-like commit id."""
     seed = json.dumps([parent, summary, changes, hf_time(), time.perf_counter_ns()]).encode()
-    return hashlib.sha1(seed).hexdigest()  # noqa: S324 - an id, not security
+    return hashlib.sha1(seed, usedforsecurity=False).hexdigest()
 
 
 def new_repo(repo_type: str, repo_id: str) -> Repo:
     """An empty repository with its initial commit."""
     repo = Repo(repo_type, repo_id, hf_time())
     repo.commits.append(
-        {"oid": commit_oid("", "initial commit", []), "summary": "initial commit", "description": "", "date": repo.created_at}
+        {
+            "oid": commit_oid("", "initial commit", []),
+            "summary": "initial commit",
+            "description": "",
+            "date": repo.created_at,
+        }
     )
     return repo
 
@@ -184,7 +193,7 @@ class EmulatorState:
         self.deployment_configs: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.deployment_runs: dict[str, DeploymentRun] = {}
-        self.requests: deque[RequestRecord] = deque(maxlen=request_log_limit or None)
+        self.requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
         self.lfs_tickets: dict[str, tuple[str, str, int]] = {}
         """Upload ticket -> (repo key, oid, size): the bearer-less PUT of an LFS object."""
         self.jobs_created = 0
@@ -220,7 +229,12 @@ class EmulatorState:
             "repos": [repo.to_json() for repo in self.repos.values()],
             "jobs": self.jobs,
             "job_runs": {
-                key: {"ticks_done": run.ticks_done, "step": run.step, "faults_apply": run.faults_apply, "epochs": run.epochs}
+                key: {
+                    "ticks_done": run.ticks_done,
+                    "step": run.step,
+                    "faults_apply": run.faults_apply,
+                    "epochs": run.epochs,
+                }
                 for key, run in self.job_runs.items()
             },
             "deployment_configs": self.deployment_configs,
@@ -293,7 +307,7 @@ class EmulatorState:
         """Register dataset ``namespace/name`` in the Entity Store, bypassing HTTP."""
         stamp = datetime.now(UTC).isoformat()
         document = {
-            "id": f"dataset-{hashlib.sha1(f'{namespace}/{name}'.encode()).hexdigest()[:22]}",  # noqa: S324
+            "id": f"dataset-{hashlib.sha1(f'{namespace}/{name}'.encode(), usedforsecurity=False).hexdigest()[:22]}",
             "name": name,
             "namespace": namespace,
             "files_url": files_url or f"hf://datasets/{namespace}/{name}",
