@@ -90,8 +90,9 @@ def main() -> None:
         dataset, _ = dpo_frames.finalize_dataset(pairs)
     with Stage("finalize_dataset (dedup, sample 100k, split)", results):
         dpo_frames.finalize_dataset(pairs, max_pairs=100_000)
-    with tempfile.TemporaryDirectory() as tmp, Stage("write_customizer_jsonl", results):
-        paths = dpo_frames.write_customizer_jsonl(dataset, tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        with Stage("write_customizer_jsonl", results):
+            paths = dpo_frames.write_customizer_jsonl(dataset, tmp)
         results[-1]["mb_written"] = round(sum(Path(p).stat().st_size for p in paths.values()) / 2**20, 1)
     print(f"{args.candidates:,} candidates, {candidates['turn_id'].n_unique():,} turns, "
           f"{candidates.estimated_size() / 2**20:,.0f} MiB in memory")
