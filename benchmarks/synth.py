@@ -39,15 +39,17 @@ project venv and the reference venv.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bump when the generated data changes, so cached tables are regenerated."""
 
 TTC_STEP_NAME = "dpo_candidate_move"
@@ -219,8 +221,28 @@ def _shapes(spec: SynthSpec, rng: Any) -> list[tuple[list[int], int | None]]:
     return shapes
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of acyclic objects
+    (it would rescan them over and over); the benchmark runners call ``gc.collect()``
+    before timing, which leaves every input object in the oldest generation, as it
+    would be in a long-running NAT process."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def generate(spec: SynthSpec) -> SynthTables:
     """Generate the synthetic tables for ``spec`` (deterministic in ``spec``)."""
+    with _gc_paused():
+        return _generate(spec)
+
+
+def _generate(spec: SynthSpec) -> SynthTables:
     import numpy as np
 
     rng = np.random.default_rng(spec.seed)
@@ -293,7 +315,8 @@ def _layout(shapes: list[tuple[list[int], int | None]], turn_content: dict, rng:
     n_turns = sum(len(c) for c, _ in shapes)
     span_ids = iter(_uuids(rng, len(shapes) + 2 * n_turns + n_cands))
     fn_ids = iter(_uuids(rng, len(shapes) + n_turns))
-    turn_tags = iter(rng.bytes(3 * n_turns).hex()[i:i + 6] for i in range(0, 6 * n_turns, 6))
+    tag_hex = rng.bytes(3 * n_turns).hex()
+    turn_tags = iter([tag_hex[i:i + 6] for i in range(0, 6 * n_turns, 6)])
 
     cols: dict[str, list[Any]] = {k: [] for k in (
         "example_idx", "step_index", "event_type", "name", "step_uuid", "parent_id", "function_id",
@@ -511,6 +534,11 @@ def build_eval_output(tables: SynthTables) -> Any:
     Prompt message lists and response strings are shared between the steps of a
     candidate (as in a live run, where the workflow passes the same objects along).
     """
+    with _gc_paused():
+        return _build_eval_output(tables)
+
+
+def _build_eval_output(tables: SynthTables) -> Any:
     from nat.data_models.evaluate_runtime import EvaluationRunOutput, ProfilerResults
     from nat.data_models.evaluator import EvalInput, EvalInputItem
     from nat.data_models.intermediate_step import (
@@ -628,3 +656,21 @@ def attribute_walk(eval_output: Any) -> int:
                 d.output
             n += 1
     return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python synth.py --size 100k [--seed 0] --cache DIR``: generate (if needed) and
+    print the cache directory of that data set."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Generate and cache one synthetic benchmark data set.")
+    p.add_argument("--size", required=True, help="number of candidates: 10k, 100k, 1M, 2500 ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", type=Path, required=True, help="cache root directory")
+    args = p.parse_args(argv)
+    print(ensure_cached(SynthSpec(parse_size(args.size), seed=args.seed), args.cache))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
