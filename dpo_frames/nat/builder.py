@@ -170,7 +170,7 @@ class DPOTrajectoryBuilder(TrajectoryBuilder):
                 f"({frames.candidates.height} candidates from {frames.items} items were collected; "
                 f"frames in {run_dir})", run_id=run_id, run_dir=str(run_dir))
         self.runs[run_id] = frames
-        return pairs_to_collection(frames.pairs, run_id)
+        return await asyncio.to_thread(pairs_to_collection, frames.pairs, run_id)
 
     def log_progress(self, run_id: str, metrics: dict[str, Any], output_dir: str | None = None) -> None:
         """Append the run's statistics and ``metrics`` to ``dpo_trajectory_builder_{run_id}.jsonl``."""

@@ -175,7 +175,8 @@ class NeMoCustomizerTrainer(Trainer):
         adapter = self.trainer_adapter
         if isinstance(adapter, NeMoCustomizerTrainerAdapter):
             return await adapter.submit_dataset(dataset, run_id=self._run_id, dataset_stats=self._dataset_stats)
-        return await adapter.submit(pairs_to_collection(dataset.drop("split"), self._run_id))
+        collection = await asyncio.to_thread(pairs_to_collection, dataset.drop("split"), self._run_id)
+        return await adapter.submit(collection)
 
     def _status(self, status: TrainingStatusEnum, message: str, metadata: dict | None = None) -> TrainingJobStatus:
         return TrainingJobStatus(run_id=self._run_id or "", backend=BACKEND, status=status, message=message,
