@@ -28,7 +28,7 @@ from typing import Any
 
 from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
 
-__all__ = ["DemoResult", "example_dir", "main", "overrides", "run_demo"]
+__all__ = ["DemoResult", "example_dir", "finetune", "load_config", "main", "overrides", "run_demo", "summary"]
 
 ADAPTER = "customizer"
 """The adapter's name in the example config."""
@@ -78,16 +78,34 @@ def overrides(url: str, out_dir: Path, example: Path) -> tuple[tuple[str, str], 
     )
 
 
-async def _finetune_in_process(config_file: Path, pairs: tuple[tuple[str, str], ...]) -> None:
-    from nat.cli.cli_utils.config_override import load_and_override_config
+def load_config(config_file: Path, pairs: tuple[tuple[str, str], ...] = ()) -> Any:
+    """NAT's ``Config`` from a YAML file (environment variables substituted) with ``-o`` style
+    overrides applied to the parsed document.
+
+    NAT's own override path (``load_and_override_config``) logs the whole effective config,
+    secrets substituted from the environment included, at INFO; this does not.
+    """
     from nat.data_models.config import Config
-    from nat.data_models.finetuning import FinetuneRunConfig
-    from nat.finetuning.finetuning_runtime import finetuning_main
     from nat.runtime.loader import PluginTypes, discover_and_register_plugins
     from nat.utils.data_models.schema_validator import validate_schema
+    from nat.utils.io.yaml_tools import yaml_load
 
     discover_and_register_plugins(PluginTypes.CONFIG_OBJECT)
-    config = validate_schema(load_and_override_config(config_file, pairs), Config)
+    document = yaml_load(config_file)
+    for key, value in pairs:
+        *parents, leaf = key.split(".")
+        node = document
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return validate_schema(document, Config)
+
+
+async def finetune(config: Any) -> None:
+    """What ``nat finetune`` runs, in process: NAT's ``finetuning_main`` on a loaded config."""
+    from nat.data_models.finetuning import FinetuneRunConfig
+    from nat.finetuning.finetuning_runtime import finetuning_main
+
     await finetuning_main(FinetuneRunConfig(config_file=config))
 
 
@@ -121,16 +139,16 @@ def run_demo(out_dir: Path, *, cli: bool = False, verbose: bool = False) -> Demo
             error = _finetune_cli(config_file, pairs, verbose)
         else:
             try:
-                asyncio.run(_finetune_in_process(config_file, pairs))
+                asyncio.run(finetune(load_config(config_file, pairs)))
             except Exception as exc:  # noqa: BLE001 - the demo reports any failure in its summary
                 error = f"{type(exc).__name__}: {exc}"
         with emulator.state.lock:
             jobs = [dict(job) for job in emulator.state.jobs.values()]
         url = emulator.url
-    finetune = out_dir / "finetune"
-    run_stats = [{**_read_json(p), "frames_dir": str(p.parent)} for p in sorted((finetune / "runs").glob("*/stats.json"))]
+    ft_dir = out_dir / "finetune"
+    run_stats = [{**_read_json(p), "frames_dir": str(p.parent)} for p in sorted((ft_dir / "runs").glob("*/stats.json"))]
     return DemoResult(out_dir=out_dir, url=url, seconds=time.perf_counter() - started,
-                      final_metrics=_read_json(finetune / "final_metrics.json") or {}, run_stats=run_stats,
+                      final_metrics=_read_json(ft_dir / "final_metrics.json") or {}, run_stats=run_stats,
                       jobs=jobs, error=error)
 
 
@@ -178,6 +196,15 @@ def summary(result: DemoResult) -> str:
     return "\n".join(lines)
 
 
+def _quiet_third_party_warnings() -> None:
+    """Hide a deprecation warning NAT's imports trigger (authlib installs an 'always' filter on import)."""
+    try:
+        import authlib.deprecate  # noqa: F401
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", message="authlib.jose module is deprecated")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m dpo_frames.demo", description=__doc__,
@@ -187,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli", action="store_true", help="run the `nat finetune` command as a subprocess")
     parser.add_argument("--verbose", action="store_true", help="show the INFO log of NAT and dpo_frames")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="authlib.jose module is deprecated")
+    _quiet_third_party_warnings()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:

@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from nat.data_models.finetuning import (
+    FinetuneConfig,
+    TrainingJobRef,
+    TrainingJobStatus,
+    TrainingStatusEnum,
+    TrajectoryCollection,
+)
+from nat.finetuning.interfaces.trainer_adapter import TrainerAdapter
 from pydantic import ValidationError
 
 from dpo_frames import DatasetStats, finalize_dataset, write_customizer_jsonl, write_frames
@@ -38,14 +46,6 @@ from dpo_frames.nat.config import API_TOKEN_ENV, NeMoCustomizerTrainerAdapterCon
 from dpo_frames.nat.convert import collection_to_pairs
 from dpo_frames.nat.errors import EmptyDatasetError, NatPluginError, PlatformUnavailableError, TrainingJobError
 from dpo_frames.nat.paths import DATASETS_DIR, check_outside_wiped_dir
-from nat.data_models.finetuning import (
-    FinetuneConfig,
-    TrainingJobRef,
-    TrainingJobStatus,
-    TrainingStatusEnum,
-    TrajectoryCollection,
-)
-from nat.finetuning.interfaces.trainer_adapter import TrainerAdapter
 
 __all__ = ["BACKEND", "NeMoCustomizerTrainerAdapter", "to_training_status"]
 

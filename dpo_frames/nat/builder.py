@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from nat.data_models.evaluate_runtime import EvaluationRunOutput
+from nat.data_models.finetuning import TrajectoryCollection
+from nat.finetuning.interfaces.trajectory_builder import TrajectoryBuilder
 
 from dpo_frames import PairStats, build_pairs, extract_candidates, read_steps, summarize_steps, write_frames
 from dpo_frames.nat.config import DPOTrajBuilderConfig
 from dpo_frames.nat.convert import pairs_to_collection
 from dpo_frames.nat.errors import CollectionError, NatPluginError
 from dpo_frames.nat.paths import RUNS_DIR, check_outside_wiped_dir
-from nat.data_models.evaluate_runtime import EvaluationRunOutput
-from nat.data_models.finetuning import TrajectoryCollection
-from nat.finetuning.interfaces.trajectory_builder import TrajectoryBuilder
 
 __all__ = ["DPOTrajectoryBuilder", "RunFrames", "build_run_frames"]
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from nat.data_models.finetuning import TrainerAdapterConfig, TrainerConfig, TrajectoryBuilderConfig
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from dpo_frames.config import PairConfig
 from dpo_frames.customizer.settings import RetryPolicy
-from nat.data_models.finetuning import TrainerAdapterConfig, TrainerConfig, TrajectoryBuilderConfig
 
 __all__ = [
     "API_TOKEN_ENV",

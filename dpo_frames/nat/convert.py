@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
+from nat.data_models.finetuning import DPOItem, OpenAIMessage, Trajectory, TrajectoryCollection
 
 from dpo_frames import schema
 from dpo_frames.hashing import canonical_prompt, combine64, hex64, xxh3
 from dpo_frames.nat.errors import EmptyDatasetError
-from nat.data_models.finetuning import DPOItem, OpenAIMessage, Trajectory, TrajectoryCollection
 
 __all__ = ["DPO_TYPE", "collection_to_pairs", "pairs_to_collection"]
 

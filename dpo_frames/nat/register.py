@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 
-from dpo_frames.nat.clash import check_no_reference_plugin, clash_message, reference_plugin_version
-from dpo_frames.nat.config import DPOTrajBuilderConfig, NeMoCustomizerTrainerAdapterConfig, NeMoCustomizerTrainerConfig
 from nat.builder.builder import Builder
 from nat.cli.register_workflow import register_trainer, register_trainer_adapter, register_trajectory_builder
+
+from dpo_frames.nat.clash import check_no_reference_plugin, clash_message, reference_plugin_version
+from dpo_frames.nat.config import DPOTrajBuilderConfig, NeMoCustomizerTrainerAdapterConfig, NeMoCustomizerTrainerConfig
 
 logger = logging.getLogger("dpo_frames.nat")
 

@@ -17,12 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from dpo_frames import DatasetStats, finalize_dataset, schema
-from dpo_frames.nat.adapter import BACKEND, NeMoCustomizerTrainerAdapter
-from dpo_frames.nat.builder import DPOTrajectoryBuilder
-from dpo_frames.nat.config import NeMoCustomizerTrainerConfig
-from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection
 from nat.data_models.finetuning import (
     FinetuneConfig,
     TrainingJobRef,
@@ -31,6 +25,12 @@ from nat.data_models.finetuning import (
     TrajectoryCollection,
 )
 from nat.finetuning.interfaces.finetuning_runner import Trainer
+
+from dpo_frames import DatasetStats, finalize_dataset, schema
+from dpo_frames.nat.adapter import BACKEND, NeMoCustomizerTrainerAdapter
+from dpo_frames.nat.builder import DPOTrajectoryBuilder
+from dpo_frames.nat.config import NeMoCustomizerTrainerConfig
+from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection
 
 __all__ = ["NeMoCustomizerTrainer"]
 

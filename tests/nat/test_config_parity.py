@@ -181,10 +181,12 @@ def test_reference_style_yaml_loads_through_nat(tmp_path: Path) -> None:
     config = _load_nat_config(REFERENCE_STYLE_YAML, tmp_path)
     builder = config.trajectory_builders["dpo_builder"]
     assert isinstance(builder, DPOTrajBuilderConfig)
-    assert (builder.ttc_step_name, builder.min_score_diff, builder.max_pairs_per_turn) == ("dpo_candidate_move", 0.01, 5)
+    assert builder.ttc_step_name == "dpo_candidate_move"
+    assert (builder.min_score_diff, builder.max_pairs_per_turn) == (0.01, 5)
     adapter = config.trainer_adapters["nemo_customizer_trainer_adapter"]
     assert isinstance(adapter, NeMoCustomizerTrainerAdapterConfig)
-    assert (adapter.hyperparameters.epochs, adapter.hyperparameters.batch_size, adapter.deployment_config.gpu) == (5, 8, 2)
+    hp = adapter.hyperparameters
+    assert (hp.epochs, hp.batch_size, adapter.deployment_config.gpu) == (5, 8, 2)
     assert adapter.hyperparameters.learning_rate == 5e-5  # unset keys keep the reference defaults
     trainer = config.trainers["docstring_trainer"]
     assert isinstance(trainer, NeMoCustomizerTrainerConfig) and (trainer.num_runs, trainer.max_pairs) == (5, 10000)

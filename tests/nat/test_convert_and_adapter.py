@@ -9,6 +9,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from nat.data_models.finetuning import (
+    DPOItem,
+    EpisodeItem,
+    FinetuneConfig,
+    OpenAIMessage,
+    TrainingJobRef,
+    Trajectory,
+    TrajectoryCollection,
+)
 
 import dpo_frames
 from dpo_frames.customizer import JobStatusDetails
@@ -16,8 +25,6 @@ from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
 from dpo_frames.nat import EmptyDatasetError, NeMoCustomizerTrainerAdapterConfig
 from dpo_frames.nat.adapter import NeMoCustomizerTrainerAdapter, to_training_status
 from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection
-from nat.data_models.finetuning import (DPOItem, EpisodeItem, FinetuneConfig, OpenAIMessage, TrainingJobRef,
-                                        Trajectory, TrajectoryCollection)
 
 from ._helpers import EXAMPLE
 

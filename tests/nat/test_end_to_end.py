@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 import dpo_frames
 from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
 from dpo_frames.nat import DPOTrajBuilderConfig
 
-from ._helpers import ADAPTER, BUILDER, DATASET, FINETUNE_YML, NAMESPACE, REPO, TRAINER, EXAMPLE, run_example
+from ._helpers import ADAPTER, DATASET, EXAMPLE, FINETUNE_YML, NAMESPACE, REPO, TRAINER, run_example
 
 FAST = EmulatorConfig(tick_seconds=0.01, deployment_ready_after=0.05)
 REFERENCE_PROGRESS_KEYS = {"run_number", "timestamp", "run_id", "num_trajectories", "num_dpo_pairs", "avg_reward",
@@ -57,8 +56,9 @@ async def test_two_runs_are_deduplicated_uploaded_trained_and_deployed(out: Path
             assert [m["role"] for m in record["prompt"]] == ["system", "user"]  # use_full_message_history: true
             assert record["chosen_response"] != record["rejected_response"]
         pairs = pl.read_parquet(run.run_dirs()[0] / "pairs.parquet")
-        assert {(r["prompt"][-1]["content"], r["chosen_response"], r["rejected_response"]) for r in train + validation} \
-            == set(pairs.select("prompt_text", "chosen_response", "rejected_response").iter_rows())
+        uploaded_pairs = {(r["prompt"][-1]["content"], r["chosen_response"], r["rejected_response"])
+                          for r in train + validation}
+        assert uploaded_pairs == set(pairs.select("prompt_text", "chosen_response", "rejected_response").iter_rows())
         assert not {r["prompt"][-1]["content"] for r in train} & {r["prompt"][-1]["content"] for r in validation}
 
         # One job, trained with the configured hyperparameters, completed, then deployed.
