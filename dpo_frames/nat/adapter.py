@@ -170,6 +170,7 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         """Write, upload and train on a dataset frame (pairs + ``split``), once per ``run_id``."""
         if dataset.height == 0:
             raise EmptyDatasetError(f"run {run_id}: the dataset has no pairs; nothing to train on")
+        dataset = _both_splits(dataset, run_id)
         out = self.dataset_dir(run_id)
         paths = await asyncio.to_thread(write_customizer_jsonl, dataset, out,
                                         use_full_message_history=self.config.use_full_message_history)
@@ -266,6 +267,14 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
                             "customization_config": self.config.customization_config}, **metrics}
         with (out_dir / f"nemo_customizer_{ref.run_id}.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(entry, default=str) + "\n")
+
+
+def _both_splits(dataset: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """A single pair goes to both files, as the reference does: Customizer needs both non-empty."""
+    if dataset.height != 1:
+        return dataset
+    logger.warning("run %s: only one pair; it is used for both training and validation", run_id)
+    return pl.concat([dataset.with_columns(split=pl.lit("train")), dataset.with_columns(split=pl.lit("validation"))])
 
 
 def _job_id(ref: TrainingJobRef) -> str:

@@ -119,3 +119,21 @@ async def test_adapter_interface_with_a_plain_collection(tmp_path: Path, pairs: 
     assert len(records) == pairs.height
     assert all(isinstance(r["prompt"], str) for r in records)  # use_full_message_history: false -> last message
     assert ref.metadata["validation_pairs"] > 0 and ref.metadata["train_pairs"] > 0
+
+
+async def test_a_single_pair_fills_both_files(tmp_path: Path, pairs: pl.DataFrame) -> None:
+    async with Emulator(EmulatorConfig(tick_seconds=0.01)) as emu:
+        adapter = NeMoCustomizerTrainerAdapter(NeMoCustomizerTrainerAdapterConfig(
+            entity_host=emu.url, datastore_host=emu.url, namespace="team",
+            customization_config="meta/llama-3.2-1b-instruct@v1.0.0+A100",
+            dataset_output_dir=str(tmp_path / "ds"), poll_interval_seconds=0.02))
+        try:
+            await adapter.initialize(FinetuneConfig(output_dir=tmp_path))
+            ref = await adapter.submit(pairs_to_collection(pairs.head(1), "one"))
+            final = await adapter.wait_until_complete(ref)
+        finally:
+            await adapter.aclose()
+    assert final.status.value == "completed"
+    one = tmp_path / "ds" / "one"
+    files = [one / "training/training_file.jsonl", one / "validation/validation_file.jsonl"]
+    assert files[0].read_text() == files[1].read_text() != ""
