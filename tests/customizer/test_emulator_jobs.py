@@ -83,19 +83,21 @@ def test_job_lifecycle_advances_on_the_clock() -> None:
             assert len(seen) < 500
             time.sleep(0.01)
 
+    lifecycle = ["created", "pending", "running", "completed"]
     statuses = [s["status"] for s in seen]
-    distinct = [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]
-    assert distinct == ["created", "pending", "running", "completed"]
+    assert statuses == sorted(statuses, key=lifecycle.index)  # never back, never out of order
+    assert "running" in statuses  # polled every 10 ms, each step lasts 100 ms
     assert seen[0]["percentage_done"] == 0.0 and isinstance(seen[0]["percentage_done"], float)
     progress = [
         (s["percentage_done"], s["steps_completed"], s["epochs_completed"], len(s["status_logs"])) for s in seen
     ]
     assert progress == sorted(progress)  # every number only grows
-    assert {p for p, *_ in progress} == {0.0, 25.0, 50.0, 75.0, 100.0}
+    observed = {p for p, *_ in progress}
+    assert observed <= {0.0, 25.0, 50.0, 75.0, 100.0} and len(observed) >= 3  # gradual, not one jump
     final = seen[-1]
     assert (final["epochs_completed"], final["steps_completed"], final["steps_per_epoch"]) == (2, 4, 2)
-    losses = [point["value"] for point in final["metrics"]["metrics"]["train_loss"]]
-    assert len(losses) == 4 and losses[-1] < losses[0]
+    history = final["metrics"]["metrics"]["train_loss"]
+    assert [point["step"] for point in history] == [1, 2, 3, 4] and history[-1]["value"] < history[0]["value"]
     assert [log["detail"] for log in final["status_logs"]] == [
         "JobCreated",
         "JobPending",

@@ -72,7 +72,7 @@ def test_entities_files_and_a_running_job_survive_a_restart(tmp_path: Path, monk
         time.sleep(0.1)  # the deployment becomes ready
     stopped_at = json.loads((config.persist_dir / "state.json").read_text())["jobs"][job["id"]]["status_details"]
 
-    time.sleep(0.3)  # downtime: the clock of a stopped platform does not move
+    time.sleep(0.6)  # downtime of 12 ticks: the clock of a stopped platform does not move
     with Emulator(config) as emu, httpx.Client(base_url=emu.url) as client:
         resumed = client.get(f"/v1/customization/jobs/{job['id']}/status").json()
         assert client.post("/v1/namespaces", json={"id": "keep"}).status_code == 409
@@ -100,7 +100,7 @@ def test_entities_files_and_a_running_job_survive_a_restart(tmp_path: Path, monk
         assert client.get(f"/v1/models/{namespace}/{name}").status_code == 200
 
     assert stopped_at["status"] == "running" and stopped_at["percentage_done"] >= 20
-    assert stopped_at["percentage_done"] <= resumed["percentage_done"] <= stopped_at["percentage_done"] + 10
+    assert stopped_at["percentage_done"] <= resumed["percentage_done"] <= stopped_at["percentage_done"] + 25
     assert final["percentage_done"] == 100.0
     assert Path(downloaded).read_bytes() == training
     assert len(os.listdir(config.persist_dir / "blobs")) >= 3  # two files and the tmp directory

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import nemo_microservices
@@ -18,6 +19,7 @@ from nemo_microservices import NeMoMicroservices
 
 from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
 
+T = TypeVar("T")
 CONFIG = "meta/llama-3.2-1b-instruct@v1.0.0+A100"
 RECORD = {"prompt": "What is 2+2?", "chosen_response": "4", "rejected_response": "5"}
 DPO_HYPERPARAMETERS = {
@@ -58,7 +60,7 @@ def seed_dataset(emu: Emulator, namespace: str, name: str, records: int = 4) -> 
     emu.state.register_dataset(namespace, name)
 
 
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01):  # noqa: ANN001, ANN201
+def wait_until(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -69,16 +71,16 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01):  # noqa
         time.sleep(interval)
 
 
-def test_namespaces_create_get_and_conflict(sdk: NeMoMicroservices) -> None:
+def test_namespaces_create_get_and_conflict(emu: Emulator, sdk: NeMoMicroservices) -> None:
     created = sdk.namespaces.create(id="sdk-ns", description="made by the SDK")
     fetched = sdk.namespaces.retrieve("sdk-ns")
 
     assert (created.id, fetched.id, fetched.description) == ("sdk-ns", "sdk-ns", "made by the SDK")
     assert fetched.created_at is not None
-    started = time.monotonic()
+    posts_before = len(emu.state.requests_to("/v1/namespaces", "POST"))
     with pytest.raises(nemo_microservices.ConflictError):
         NeMoMicroservices(base_url=sdk.base_url).namespaces.create(id="sdk-ns")  # default retries
-    assert time.monotonic() - started < 0.4  # x-should-retry: false, no pointless retries
+    assert len(emu.state.requests_to("/v1/namespaces", "POST")) == posts_before + 1  # x-should-retry: false
     with pytest.raises(nemo_microservices.NotFoundError):
         sdk.namespaces.retrieve("no-such-namespace")
 

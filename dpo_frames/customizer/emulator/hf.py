@@ -141,10 +141,12 @@ async def _ndjson_lines(request: Request) -> AsyncIterator[tuple[int, bytes]]:
     buffer = bytearray()
     number = 0
     async for chunk in request.stream():
+        scan_from = len(buffer)  # a long line arrives in many chunks: only scan the new bytes
         buffer.extend(chunk)
-        while (end := buffer.find(b"\n")) >= 0:
+        while (end := buffer.find(b"\n", scan_from)) >= 0:
             line = bytes(buffer[:end])
             del buffer[: end + 1]
+            scan_from = 0
             number += 1
             if line.strip():
                 yield number, line

@@ -212,10 +212,10 @@ class EmulatorState:
             return
         with self.lock:
             self._dirty = False
-            document = self._to_json()
+            text = json.dumps(self._to_json(), indent=1)
         target = self.persist_dir / STATE_FILE
         tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
 
     def _to_json(self) -> dict[str, Any]:
