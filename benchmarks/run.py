@@ -169,12 +169,23 @@ def summarize(runs: dict[str, Any]) -> dict[str, Any]:
         goal="ref/ours >= 100, ours/bound <= 2")
     return {
         "rows": rows,
+        "same_input": _same_input(ref, mem),
         "bound_s": bound,
         "walk_floor_s": walk,
         "reference_walk_floor_s": _sum(ref, ("walk_floor",)),
         "floor_s": floor,
         "errors": {k: v["error"] for k, v in runs.items() if "error" in v},
     }
+
+
+def _same_input(ref: dict[str, Any] | None, mem: dict[str, Any] | None) -> bool | None:
+    """Both sides saw the same candidates: the reference's pair count (every ordered
+    pair, ties included, no filter at the defaults) equals dpo_frames' count of
+    candidate pairs before its filters."""
+    r, o = (ref or {}).get("info", {}), (mem or {}).get("info", {})
+    if "pairs" not in r or "pair_stats" not in o:
+        return None
+    return r["candidates"] == o["candidates"] and r["pairs"] == o["pair_stats"]["candidate_pairs"]
 
 
 def _goal_met(row: dict[str, Any]) -> str:
@@ -223,8 +234,10 @@ def markdown(result: dict[str, Any]) -> str:
         out += [f"## {size} candidates", "",
                 f"Data: {meta['candidates']:,} candidates in {meta['turns']:,} turns of {meta['examples']:,} "
                 f"examples, {meta['steps']:,} steps; reference pairs: {_info(entry, 'ref', 'pairs')}, "
-                f"ours: {_info(entry, 'ours_memory', 'pairs')}; dataset records written: reference "
-                f"{_records(entry)}, ours {_info(entry, 'ours_memory', 'dataset_rows')}.",
+                f"ours: {_info(entry, 'ours_memory', 'pairs')} (ours drops tied and identical-text pairs); "
+                f"dataset records written: reference {_records(entry)}, ours "
+                f"{_info(entry, 'ours_memory', 'dataset_rows')}. Same candidates on both sides: "
+                f"{ {True: 'yes', False: 'NO', None: 'n/a'}[s['same_input']] }.",
                 "",
                 "| stage / view | reference s | ours s | ref / ours | ours / bound | reference peak MiB "
                 "| ours peak MiB | goal (at 1M) |",

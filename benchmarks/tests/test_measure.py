@@ -1,0 +1,37 @@
+"""The stage meter: per-stage peaks are per stage (the high-water mark is reset)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import measure
+
+
+def test_each_stage_gets_its_own_peak(tmp_path: Path) -> None:
+    meter = measure.StageMeter()
+    assert meter.exact_peaks, "this Linux should allow resetting VmHWM via /proc/self/clear_refs"
+    meter.set_baseline()
+    with meter.stage("big"):
+        blob = bytearray(300 * 2**20)  # zero-filled: every page touched
+        del blob
+    with meter.stage("small"):
+        sum(range(1000))
+    big, small = meter.stages["big"], meter.stages["small"]
+    assert big["peak_over_baseline_mib"] > 250
+    assert small["peak_over_baseline_mib"] < 100 < big["peak_over_baseline_mib"]
+    assert big["seconds"] >= 0 and small["rss_end_mib"] < big["peak_rss_mib"]
+    meter.write(tmp_path / "m.json")
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["memory_method"] == "VmHWM reset per stage" and set(saved["stages"]) == {"big", "small"}
+
+
+def test_a_stage_name_is_measured_once() -> None:
+    meter = measure.StageMeter()
+    with meter.stage("a"):
+        pass
+    with pytest.raises(ValueError, match="measured twice"):
+        with meter.stage("a"):
+            pass
