@@ -227,6 +227,10 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         except JobFailedError as exc:
             status = to_training_status(ref, exc.status, message=str(exc), status=TrainingStatusEnum.FAILED)
             raise TrainingJobError(str(exc), status=status, dataset_dir=dataset_dir) from exc
+        except CustomizerError as exc:  # not transient (e.g. 401, 404): following the job is impossible
+            message = f"cannot follow job {_job_id(ref)}: {exc}; local dataset files are kept in {dataset_dir}"
+            raise TrainingJobError(message, status=to_training_status(ref, None, message=message),
+                                   dataset_dir=dataset_dir) from exc
         final = to_training_status(ref, details)
         if self.config.deploy_on_completion:
             final = await self._deploy(ref, final)

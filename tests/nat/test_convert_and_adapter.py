@@ -22,7 +22,7 @@ from nat.data_models.finetuning import (
 import dpo_frames
 from dpo_frames.customizer import JobStatusDetails
 from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
-from dpo_frames.nat import EmptyDatasetError, NeMoCustomizerTrainerAdapterConfig
+from dpo_frames.nat import EmptyDatasetError, NeMoCustomizerTrainerAdapterConfig, TrainingJobError
 from dpo_frames.nat.adapter import NeMoCustomizerTrainerAdapter, to_training_status
 from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection
 
@@ -137,3 +137,16 @@ async def test_a_single_pair_fills_both_files(tmp_path: Path, pairs: pl.DataFram
     one = tmp_path / "ds" / "one"
     files = [one / "training/training_file.jsonl", one / "validation/validation_file.jsonl"]
     assert files[0].read_text() == files[1].read_text() != ""
+
+
+async def test_a_job_that_cannot_be_followed_is_a_clear_error(tmp_path: Path) -> None:
+    async with Emulator(EmulatorConfig(tick_seconds=0.01)) as emu:
+        adapter = NeMoCustomizerTrainerAdapter(NeMoCustomizerTrainerAdapterConfig(
+            entity_host=emu.url, datastore_host=emu.url, namespace="team", customization_config="x"))
+        ref = TrainingJobRef(run_id="r", backend="nemo-customizer",
+                             metadata={"job_id": "cust-missing", "dataset_dir": str(tmp_path)})
+        try:
+            with pytest.raises(TrainingJobError, match=f"cannot follow job cust-missing.*404.*kept in {tmp_path}"):
+                await adapter.wait_until_complete(ref)
+        finally:
+            await adapter.aclose()
