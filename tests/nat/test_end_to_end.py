@@ -137,3 +137,21 @@ def test_nat_finetune_command_with_secrets_from_the_environment(tmp_path: Path) 
     for path in (tmp_path / ".tmp").rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+async def test_dataset_option_given_as_a_path_is_used(out: Path, tmp_path: Path) -> None:
+    """`nat finetune --dataset X` hands a Path, which NAT 1.9's own run_eval rejects; ours passes it as text."""
+    from nat.data_models.finetuning import FinetuneRunConfig
+    from nat.finetuning.finetuning_runtime import finetuning_main
+
+    from dpo_frames.demo import load_config
+
+    from ._helpers import POSITIONS, example_overrides
+
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps(json.loads(POSITIONS.read_text())[:2]))
+    async with Emulator(FAST) as emu:
+        config = load_config(FINETUNE_YML, example_overrides(emu.url, out))
+        await finetuning_main(FinetuneRunConfig(config_file=config, dataset=two))
+    (stats_file,) = (out / "finetune" / "runs").glob("*/stats.json")
+    assert json.loads(stats_file.read_text())["items"] == 2
