@@ -47,18 +47,16 @@ class BenchError(RuntimeError):
 
 
 def _run(cmd: list[str], label: str, timeout: float | None) -> tuple[float, str | None]:
-    """Run a subprocess, streaming its stderr; return (seconds, error or None)."""
+    """Run a subprocess whose output streams to our stderr; return (seconds, error or None)."""
     print(f"[{label}] {' '.join(str(c) for c in cmd)}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, stdout=sys.stderr, timeout=timeout)
     except subprocess.TimeoutExpired:
         return time.perf_counter() - t0, f"timed out after {timeout} s"
     seconds = time.perf_counter() - t0
-    sys.stderr.write(proc.stderr[-4000:] if proc.returncode else proc.stderr)
     if proc.returncode:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return seconds, f"exit {proc.returncode}: {tail}"
+        return seconds, f"exit {proc.returncode} (its output is above)"
     return seconds, None
 
 

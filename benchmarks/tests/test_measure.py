@@ -35,3 +35,21 @@ def test_a_stage_name_is_measured_once() -> None:
     with pytest.raises(ValueError, match="measured twice"):
         with meter.stage("a"):
             pass
+
+
+def test_best_of_records_the_fastest_run_and_runs_between_untimed() -> None:
+    import time
+
+    meter = measure.StageMeter()
+    delays = iter([0.05, 0.01, 0.03])
+    calls: list[str] = []
+
+    def work() -> None:
+        calls.append("work")
+        time.sleep(next(delays))
+
+    meter.best_of("w", work, repeats=3, between=lambda: (calls.append("between"), time.sleep(0.1)))
+    entry = meter.stages["w"]
+    assert calls == ["between", "work"] * 3
+    assert len(entry["all_seconds"]) == 3 and entry["seconds"] == min(entry["all_seconds"])
+    assert 0.01 <= entry["seconds"] < 0.03  # the 0.1 s between-runs sleep is not timed
