@@ -91,6 +91,8 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        with state.lock:  # resume from the saved tick once actually serving, not at construction
+            state.rebase_clock(config.tick_seconds)
         ticker = asyncio.create_task(clock.run())
         try:
             yield
