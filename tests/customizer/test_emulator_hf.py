@@ -312,3 +312,20 @@ def test_lfs_upload_is_streamed_to_disk(emu: Emulator, api: HfApi) -> None:
     assert answer.status_code == 200
     assert peak < 8 * 1024 * 1024
     assert emu.state.blobs.path(oid).stat().st_size == size
+
+
+def test_model_repositories_work_too(emu: Emulator, api: HfApi, tmp_path: Path, no_xet: None) -> None:
+    """Model repos live at the endpoint root (no ``/models/`` prefix), as on the Hub."""
+    url = api.create_repo(repo_id="dpo-team/adapter", exist_ok=True)
+    weights = os.urandom(LFS_THRESHOLD + 1)
+
+    api.upload_file(path_or_fileobj=weights, path_in_repo="adapter.bin", repo_id="dpo-team/adapter")
+    api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id="dpo-team/adapter")
+
+    assert url == f"{emu.hf_endpoint}/dpo-team/adapter"
+    assert api.list_repo_files("dpo-team/adapter") == ["adapter.bin", "config.json"]
+    assert api.model_info("dpo-team/adapter").sha == emu.state.repo("dpo-team/adapter", "model").head
+    downloaded = hf_hub_download(
+        "dpo-team/adapter", "adapter.bin", endpoint=emu.hf_endpoint, cache_dir=tmp_path, token=False
+    )
+    assert Path(downloaded).read_bytes() == weights
