@@ -1,0 +1,55 @@
+"""Exit codes and the one-line errors of the command line tool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_JOB", "EXIT_OK", "EXIT_PLATFORM", "EXIT_USAGE", "CliError",
+           "one_line", "reraise_as"]
+
+EXIT_OK = 0
+"""Success."""
+EXIT_FAILURE = 1
+"""An unexpected internal error (a bug: please report it)."""
+EXIT_USAGE = 2
+"""Bad usage: unknown option, invalid value, output exists without ``--overwrite`` (click's code)."""
+EXIT_BAD_INPUT = 3
+"""Bad input: unreadable or malformed source file, not a run directory, failing SQL, missing dataset files."""
+EXIT_PLATFORM = 4
+"""The NeMo platform failed: unreachable, refused the request, answered an error."""
+EXIT_JOB = 5
+"""A customization job failed, was cancelled, or did not finish in time."""
+
+EXIT_CODES_HELP = ("Exit codes: 0 ok; 2 usage; 3 bad input (source, run directory, SQL, dataset files); "
+                   "4 platform error; 5 job failed, cancelled or timed out; 1 internal error.")
+
+
+def one_line(exc: BaseException | str, *, all_lines: bool = False) -> str:
+    """A message on one line: the first line of the text (or all lines joined with ``; ``), whitespace squeezed."""
+    text = str(exc).strip() or type(exc).__name__
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    return "; ".join(lines) if all_lines else lines[0]
+
+
+class CliError(click.ClickException):
+    """An expected failure: printed as one line on stderr, exits with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"dpo-frames: error: {self.format_message()}", file=file, err=True)
+
+
+@contextmanager
+def reraise_as(exit_code: int, *errors: type[BaseException], prefix: str = "",
+               all_lines: bool = False) -> Iterator[None]:
+    """Turn ``errors`` raised in the block into a :class:`CliError` with ``exit_code``."""
+    try:
+        yield
+    except errors as exc:
+        raise CliError(f"{prefix}{one_line(exc, all_lines=all_lines)}", exit_code) from exc
