@@ -237,4 +237,4 @@ FROM rejects GROUP BY reason ORDER BY rejects DESC, reason
 
 def describe(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Rows per view of a connection (for a quick look)."""
-    return {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in views(con)}
+    return {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0] for name in views(con)}
