@@ -10,11 +10,14 @@ exception.
 from __future__ import annotations
 
 from enum import StrEnum
+from os import PathLike
+from typing import Any
 
 import duckdb
 import polars as pl
 
 from dpo_frames import schema
+from dpo_frames.steps import read_steps
 
 DEFAULT_STEP_NAME = "dpo_candidate_move"
 
@@ -101,7 +104,8 @@ SELECT
          WHEN input_t = 'VARCHAR' THEN d.input ->> '$'
          ELSE json_extract_string(d.input, '$[' || (n_messages - 1) || '].content') END AS prompt_text,
     CASE WHEN reason IS NULL AND input_t = 'ARRAY'
-         THEN CAST(d.input AS STRUCT(role VARCHAR, content VARCHAR)[]) END AS prompt_messages,
+         THEN list_transform(json_extract(d.input, '$[*]'),
+                             lambda m: {'role': m ->> '$.role', 'content': m ->> '$.content'}) END AS prompt_messages,
     CASE WHEN reason IS NOT NULL THEN NULL
          WHEN output_t = 'VARCHAR' THEN d.output ->> '$' ELSE CAST(d.output AS VARCHAR) END AS response,
     score_v AS score,
@@ -111,9 +115,14 @@ FROM r ORDER BY _row
 """
 
 
-def extract_candidates(steps: pl.DataFrame | pl.LazyFrame,
-                       step_name: str = DEFAULT_STEP_NAME) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Turn the steps frame into the candidates frame and the rejects frame.
+def extract_candidates(steps: Any, step_name: str = DEFAULT_STEP_NAME, *,
+                       run_id: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Turn steps into the candidates frame and the rejects frame.
+
+    ``steps`` is the steps frame, or any source :func:`~dpo_frames.read_steps` takes.
+    In-memory NAT objects (an ``EvaluationRunOutput``, an iterable of steps) take a
+    faster path that never serializes step data to JSON (same output); ``run_id`` fills
+    the run id for sources that have none.
 
     Only ``TTC_END`` steps named ``step_name`` become candidates. Each of them that is
     malformed lands in ``rejects`` with a :class:`RejectReason` instead (first failing
@@ -136,7 +145,14 @@ def extract_candidates(steps: pl.DataFrame | pl.LazyFrame,
         >>> candidates["response"].to_list(), rejects["reason"].to_list()
         (['4', '5'], ['missing score'])
     """
+    if isinstance(steps, (str, PathLike)):
+        steps = read_steps(steps, run_id=run_id)
+    elif not isinstance(steps, (pl.DataFrame, pl.LazyFrame)):
+        from dpo_frames.ingest import candidates_from_objects
+        return candidates_from_objects(steps, step_name, run_id)
     frame = steps.collect() if isinstance(steps, pl.LazyFrame) else steps
+    if run_id is not None:
+        frame = frame.with_columns(pl.col("run_id").fill_null(run_id))
     frame = schema.conform(frame, schema.STEPS, "steps").with_row_index("_row")
     with duckdb.connect() as con:
         con.register("steps", frame.to_arrow())

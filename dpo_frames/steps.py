@@ -56,11 +56,11 @@ class _Rows:
         run_id = _str_or_none(step.get("run_id", run_id))
         example_id = _str_or_none(step.get("example_id", example_id))
         payload = step.get("payload", step)
-        if not isinstance(payload, Mapping):
+        event_type = payload.get("event_type") if isinstance(payload, Mapping) else None
+        if event_type is None:
             self.add_unparsable(run_id, example_id, index, to_json(step))
             return
-        event_type = payload.get("event_type")
-        self.add(run_id, example_id, index, None if event_type is None else str(event_type), payload.get("name"),
+        self.add(run_id, example_id, index, str(event_type), payload.get("name"),
                  _str_or_none(payload.get("UUID")), _timestamp(payload.get("event_timestamp")),
                  to_json(payload.get("data")), to_json(payload.get("metadata")))
 

@@ -1,0 +1,250 @@
+"""In-memory NAT steps -> candidates and rejects in one Python pass, no JSON in between.
+
+:func:`dpo_frames.extract_candidates` uses this for Python step objects (a NAT
+``EvaluationRunOutput`` or an iterable of ``IntermediateStep`` objects or dicts): going
+through the steps frame would serialize every step's data to JSON text only to parse
+it again. The rules are those of the SQL path in :mod:`dpo_frames.candidates`, one
+candidate at a time; a property test holds the two paths to the same output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from dpo_frames import schema
+from dpo_frames._json import to_json
+from dpo_frames.candidates import RejectReason as R
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+_NUMBER = (int, float)
+
+
+def _groups(source: Any, run_id: str | None) -> Iterator[tuple[str | None, str | None, Iterable[Any]]]:
+    """(run_id, example_id, steps) per example of an ``EvaluationRunOutput``, or one group
+    for a plain iterable of steps (whose dicts may carry their own ids)."""
+    items = getattr(getattr(source, "eval_input", source), "eval_input_items", None)
+    if items is None:
+        yield run_id, None, source
+        return
+    for item in items:
+        yield run_id, None if item.id is None else str(item.id), item.trajectory or ()
+
+
+class _Columns:
+    """Typed column lists for candidates, flat message lists, and reject rows."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[Any]] = {c: [] for c in schema.CANDIDATES if c != "prompt_messages"}
+        self.offsets: list[int] = [0]
+        self.has_messages: list[bool] = []
+        self.roles: list[str] = []
+        self.contents: list[str] = []
+        self.rejects: dict[str, list[Any]] = {c: [] for c in schema.REJECTS}
+
+    def reject(self, source: str, reason: str, raw: str | None) -> None:
+        self.rejects["source"].append(source)
+        self.rejects["reason"].append(reason)
+        self.rejects["raw"].append(raw)
+
+    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        messages = pa.ListArray.from_arrays(
+            pa.array(self.offsets, pa.int32()),
+            pa.StructArray.from_arrays([pa.array(self.roles, pa.large_string()),
+                                        pa.array(self.contents, pa.large_string())], names=["role", "content"]),
+            mask=pa.array([not m for m in self.has_messages], pa.bool_()))
+        candidates = pl.DataFrame(self.rows, schema={c: schema.CANDIDATES[c] for c in self.rows}, strict=False)
+        candidates = candidates.with_columns(pl.Series("prompt_messages", pl.from_arrow(messages)).cast(schema.MESSAGES))
+        rejects = pl.DataFrame(self.rejects, schema=dict(schema.REJECTS))
+        return candidates.select(list(schema.CANDIDATES)), rejects
+
+
+def _payload_parts(step: Any) -> tuple[Any, Any, Any, Any, Any] | None:
+    """(event_type, name, uuid, data, metadata) of a step object or dict; None if not a step."""
+    if type(step) is dict or isinstance(step, Mapping):  # noqa: E721
+        payload = step.get("payload", step)
+        if not isinstance(payload, Mapping):
+            return None
+        uuid = payload.get("UUID")
+        return (payload.get("event_type"), payload.get("name"), None if uuid is None else str(uuid),
+                payload.get("data"), payload.get("metadata"))
+    p = getattr(step, "payload", step)
+    return p.event_type, p.name, p.UUID, p.data, p.metadata
+
+
+def _fields(data: Any) -> Mapping[str, Any] | None:
+    """The data's fields as a mapping (pydantic fields and extras), None if not an object."""
+    if type(data) is dict or isinstance(data, Mapping):  # noqa: E721
+        return data
+    values = getattr(data, "__dict__", None)
+    if values is None or not hasattr(data, "model_dump"):
+        return None
+    extra = getattr(data, "__pydantic_extra__", None)
+    return {**values, **extra} if extra else values
+
+
+def _score(value: Any) -> tuple[float | None, str | None]:
+    if type(value) is float:  # noqa: E721  (the common case first)
+        return value, None if math.isfinite(value) else R.NON_FINITE_SCORE
+    if value is None:
+        return None, R.MISSING_SCORE
+    if isinstance(value, bool):
+        return None, R.NON_NUMERIC_SCORE
+    if isinstance(value, _NUMBER):
+        score = float(value) if isinstance(value, float) or abs(value) < 2**63 else None
+        if score is None:
+            return None, R.NON_NUMERIC_SCORE
+    elif isinstance(value, str):
+        try:
+            score = float(value.strip()) if "_" not in value else None
+        except ValueError:
+            score = None
+        if score is None:
+            return None, R.NON_NUMERIC_SCORE
+    else:
+        return None, R.NON_NUMERIC_SCORE
+    return score, None if math.isfinite(score) else R.NON_FINITE_SCORE
+
+
+def _turn_id(value: Any) -> str | None:
+    if type(value) is str:  # noqa: E721
+        return value or None
+    if value is None or isinstance(value, (Mapping, list, tuple)):
+        return None
+    if isinstance(value, str):
+        return value or None
+    return _COMPACT.encode(value)
+
+
+def _messages(value: list) -> list[Mapping[str, Any]] | None:
+    """The messages as mappings with string role and content; None if any is not."""
+    if all(type(m) is dict and type(m.get("role")) is str and type(m.get("content")) is str  # noqa: E721
+           for m in value):
+        return value  # the common case: plain dicts, nothing to copy
+    out = []
+    for m in value:
+        if not isinstance(m, Mapping):
+            dump = getattr(m, "model_dump", None)
+            if dump is None:
+                return None
+            m = dump()
+        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            return None
+        out.append(m)
+    return out
+
+
+def candidates_from_objects(source: Any, step_name: str, run_id: str | None = None
+                            ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidates and rejects straight from in-memory steps (see the module docstring)."""
+    cols = _Columns()
+    seen: set[tuple] = set()
+    for rid, eid, steps in _groups(source, run_id):
+        for index, step in enumerate(steps):
+            payload = getattr(step, "payload", None)
+            if payload is not None and type(payload) is not dict:  # noqa: E721  (a NAT object: the hot path)
+                if payload.event_type != "TTC_END" or payload.name != step_name:
+                    continue
+                _add(cols, seen, rid, eid, index, payload.UUID, payload.data, payload.metadata)
+                continue
+            step_rid, step_eid = rid, eid
+            if isinstance(step, Mapping):
+                step_rid, step_eid = _str_or(step.get("run_id"), rid), _str_or(step.get("example_id"), eid)
+            parts = _payload_parts(step)
+            if parts is None or parts[0] is None:
+                cols.reject(_source(step_rid, step_eid, index, None), R.UNPARSABLE_STEP, to_json(step))
+                continue
+            event_type, name, uuid, data, metadata = parts
+            if event_type == "TTC_END" and name == step_name:
+                _add(cols, seen, step_rid, step_eid, index, uuid, data, metadata)
+    return cols.frames()
+
+
+def _str_or(value: Any, default: str | None) -> str | None:
+    return default if value is None else str(value)
+
+
+def _add(cols: _Columns, seen: set, rid, eid, index: int, uuid, data, metadata) -> None:
+    """Check one candidate step and add it as a candidate or a reject."""
+    duplicate = False
+    if uuid is not None:  # every candidate step counts, valid or not, as in the SQL path
+        key = (rid, eid, uuid)
+        duplicate = key in seen
+        seen.add(key)
+    reason, values = _check(_fields(data), duplicate)
+    if reason is not None:
+        cols.reject(_source(rid, eid, index, uuid), reason, to_json(data))
+        return
+    turn_id, turn_index, candidate_index, prompt, response, score = values
+    rows = cols.rows
+    rows["run_id"].append(rid)
+    rows["example_id"].append(eid)
+    rows["turn_id"].append(turn_id)
+    rows["turn_index"].append(turn_index)
+    rows["candidate_index"].append(candidate_index)
+    rows["response"].append(response)
+    rows["score"].append(score)
+    rows["step_uuid"].append(uuid)
+    rows["metadata"].append(to_json(metadata))
+    if type(prompt) is str:  # noqa: E721
+        rows["prompt_text"].append(prompt)
+        cols.has_messages.append(False)
+    else:
+        rows["prompt_text"].append(prompt[-1]["content"])
+        cols.has_messages.append(True)
+        cols.roles.extend([m["role"] for m in prompt])
+        cols.contents.extend([m["content"] for m in prompt])
+    cols.offsets.append(len(cols.roles))
+
+
+def _check(fields: Mapping[str, Any] | None, duplicate: bool) -> tuple[str | None, tuple]:
+    """The first failing rule's reason, or None and the typed values (SQL path order)."""
+    if fields is None:
+        return R.UNPARSABLE_DATA, ()
+    get = fields.get
+    turn_id = _turn_id(get("turn_id"))
+    if turn_id is None:
+        return R.MISSING_TURN_ID, ()
+    score, reason = _score(get("score"))
+    if reason is not None:
+        return reason, ()
+    candidate_index = get("candidate_index")
+    if candidate_index is None:
+        candidate_index = 0
+    elif type(candidate_index) is not int and (isinstance(candidate_index, bool)  # noqa: E721
+                                               or not isinstance(candidate_index, int)):
+        return R.INVALID_CANDIDATE_INDEX, ()
+    prompt = get("input")
+    kind = type(prompt)
+    if prompt is None or prompt == "" or (kind in (list, tuple) and not prompt):
+        return R.MISSING_INPUT, ()
+    if kind is list or kind is tuple:
+        prompt = _messages(prompt)
+        if prompt is None:
+            return R.INVALID_INPUT, ()
+    elif kind is not str and not isinstance(prompt, str):
+        return R.INVALID_INPUT, ()
+    response = get("output")
+    if response is None or response == "":
+        return R.MISSING_OUTPUT, ()
+    if type(response) is not str:  # noqa: E721
+        response = to_json(response)
+    if duplicate:
+        return R.DUPLICATE_STEP, ()
+    turn_index = get("turn_index")
+    if type(turn_index) is not int:  # noqa: E721  (bool and other types: no turn index)
+        turn_index = None
+    return None, (turn_id, turn_index, candidate_index, prompt, response, score)
+
+
+def _source(rid, eid, index, uuid) -> str:
+    if uuid is not None:
+        return uuid
+    parts = [f"run {rid}" if rid is not None else None, f"example {eid}" if eid is not None else None,
+             f"step {index}"]
+    return " ".join(p for p in parts if p)

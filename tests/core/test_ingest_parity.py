@@ -1,0 +1,69 @@
+"""The in-memory fast path and the steps-frame (SQL) path give the same candidates and rejects."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dpo_frames
+from tests.core.conftest import ttc_step
+
+ODD = st.sampled_from([None, "", "x", "0.5", " 2 ", "NaN", "inf", "abc", True, False, 0, 3, -1, 2.0, 0.25,
+                       math.nan, math.inf, [], {}, {"a": 1}, [1, 2], "é漢"])
+MESSAGE = st.one_of(
+    st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": st.sampled_from(["a", "b", ""])}),
+    st.fixed_dictionaries({"role": st.just("user"), "content": st.sampled_from([None, 1, ["x"]])}),
+    st.fixed_dictionaries({"role": st.just("user"), "content": st.just("c"), "name": st.just("n")}),
+    st.just({"role": "user"}), st.just(1), st.just("text"))
+INPUT = st.one_of(ODD, st.lists(MESSAGE, max_size=3), st.sampled_from(["prompt a", "prompt b"]))
+DATA = st.one_of(
+    st.fixed_dictionaries({}, optional={"turn_id": st.one_of(ODD, st.sampled_from(["t1", "t2"])),
+                                        "turn_index": ODD, "candidate_index": ODD,
+                                        "score": st.one_of(ODD, st.floats(-3, 3)),
+                                        "input": INPUT, "output": st.one_of(ODD, st.sampled_from(["o1", "o2"]))}),
+    st.sampled_from([None, "not an object", 7, [1]]))
+STEP = st.builds(lambda data, uuid, event_type, name, meta, eid: {
+    "example_id": eid, "payload": {"event_type": event_type, "name": name, "UUID": uuid, "data": data,
+                                   "metadata": meta}},
+    DATA, st.sampled_from([None, "u1", "u2", "u3"]), st.sampled_from(["TTC_END", "TTC_END", "TTC_START", None]),
+    st.sampled_from(["dpo_candidate_move", "dpo_candidate_move", "other"]),
+    st.sampled_from([None, {"k": 1}, {"nan": math.nan}]), st.sampled_from([None, "e1", "e2"]))
+
+
+def assert_same_paths(source, **kw):
+    fast = dpo_frames.extract_candidates(source, **kw)
+    slow = dpo_frames.extract_candidates(dpo_frames.read_steps(source, run_id=kw.get("run_id")))
+    assert fast[0].equals(slow[0]), (fast[0].to_dicts(), slow[0].to_dicts())
+    assert fast[1].equals(slow[1]), (fast[1].to_dicts(), slow[1].to_dicts())
+
+
+@settings(max_examples=400, deadline=None)
+@given(steps=st.lists(STEP, max_size=12))
+def test_fast_path_equals_sql_path_on_odd_dict_steps(steps):
+    assert_same_paths(steps)
+
+
+def test_fast_path_equals_sql_path_on_nat_objects():
+    steps = [ttc_step(score=0.9), ttc_step(score=0.1, as_stream=True, output="no"), ttc_step(score=float("nan")),
+             ttc_step(prompt=[{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]),
+             ttc_step(output={"move": [1, 2]}), ttc_step(turn_id=None)]
+    assert_same_paths(steps, run_id="r")
+
+
+def test_fast_path_on_example_output(example_output):
+    import json
+
+    from nat.data_models.evaluate_runtime import EvaluationRunOutput
+    from nat.data_models.evaluator import EvalInput, EvalInputItem
+    from nat.data_models.intermediate_step import IntermediateStep
+
+    items = [EvalInputItem(id=i["id"], input_obj=i["question"], expected_output_obj=None, output_obj=None,
+                           trajectory=[IntermediateStep.model_validate(s) for s in i["intermediate_steps"]],
+                           expected_trajectory=[], full_dataset_entry={})
+             for i in json.loads(example_output.read_text())]
+    out = EvaluationRunOutput.model_construct(eval_input=EvalInput(eval_input_items=items))
+    fast, _ = dpo_frames.extract_candidates(out, run_id="r")
+    from_file, _ = dpo_frames.extract_candidates(example_output, run_id="r")
+    assert fast.height > 100 and fast.equals(from_file)
