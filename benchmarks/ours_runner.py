@@ -22,6 +22,7 @@ All views use ``PairConfig()`` defaults (the reference builder's defaults) and
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -62,6 +63,7 @@ def _pipeline(df: Any, meter: measure.StageMeter, source: Any, out_dir: Path, ma
         dataset, dataset_stats = df.finalize_dataset(pairs, deduplicate=True, max_pairs=max_pairs, seed=0)
     n_pairs = pairs.height
     del pairs
+    os.sync()  # untimed: no writer pays for the writeback of an earlier one's dirty pages
     with meter.stage("write_jsonl"):
         paths = df.write_customizer_jsonl(dataset, out_dir, use_full_message_history=False)
     files = _jsonl_files(paths, out_dir)
@@ -101,6 +103,7 @@ def write_bound(meter: measure.StageMeter, files: list[Path], bound_dir: Path, r
     def clear() -> None:
         for path, _ in blobs:
             path.unlink(missing_ok=True)
+        os.sync()
 
     def write() -> None:
         for path, blob in blobs:
