@@ -307,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=HERE / ".cache", help="synthetic data cache root")
     p.add_argument("--results", type=Path, default=HERE / "results", help="where latest.json/latest.md go")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per runner process")
+    p.add_argument("--readme", type=Path, default=HERE / "README.md",
+                   help="README whose results block a complete run (both sides, no error) rewrites")
+    p.add_argument("--no-readme", dest="readme", action="store_const", const=None,
+                   help="leave the README alone")
     args = p.parse_args(argv)
 
     sides = {s.strip() for s in args.sides.split(",") if s.strip()}
@@ -341,7 +345,25 @@ def main(argv: list[str] | None = None) -> int:
     (args.results / "latest.json").write_text(json.dumps(result, indent=2))
     (args.results / "latest.md").write_text(md + "\n")
     print(md)
-    return 1 if any(e["summary"]["errors"] for e in result["sizes"].values()) else 0
+    failed = any(e["summary"]["errors"] for e in result["sizes"].values())
+    if args.readme is not None and not failed and sides == {"ref", "ours"}:
+        update_readme(args.readme, md)
+    return 1 if failed else 0
+
+
+README_START = "<!-- results:start (written by run.py) -->"
+README_END = "<!-- results:end -->"
+
+
+def update_readme(readme: Path, md: str) -> None:
+    """Replace the results block of the README with the new tables (a complete run only)."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise BenchError(f"{readme} has no results block ({README_START} ... {README_END})")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    body = md.split("\n", 2)[2] if md.startswith("# ") else md  # drop the title line
+    readme.write_text(f"{head}{README_START}\n{body.strip()}\n{README_END}{tail}")
 
 
 if __name__ == "__main__":

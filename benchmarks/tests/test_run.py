@@ -58,7 +58,7 @@ def test_ours_side_end_to_end_on_a_small_size(tmp_path: Path) -> None:
     cache, results = tmp_path / "cache", tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--sizes", "2k", "--sides", "ours", "--cache", str(cache),
-         "--results", str(results)],
+         "--results", str(results), "--no-readme"],
         capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((results / "latest.json").read_text())
@@ -77,3 +77,17 @@ def test_ours_side_end_to_end_on_a_small_size(tmp_path: Path) -> None:
     assert md.strip() in proc.stdout
     assert not (cache / "work").exists() or not any((cache / "work").iterdir())  # scratch output removed
     assert (synth.cache_dir(synth.SynthSpec(2000), cache) / "meta.json").exists()
+
+
+def test_readme_results_block_is_replaced(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{run.README_START}\nold table\n{run.README_END}\noutro\n")
+    run.update_readme(readme, "# Title\n\nMachine: x\n\n| a |\n")
+    text = readme.read_text()
+    assert "old table" not in text and "# Title" not in text
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "Machine: x\n\n| a |" in text
+    run.update_readme(readme, "# Title\n\nsecond\n")
+    assert readme.read_text().count(run.README_START) == 1 and "Machine: x" not in readme.read_text()
+    (tmp_path / "bare.md").write_text("no block")
+    with pytest.raises(run.BenchError, match="no results block"):
+        run.update_readme(tmp_path / "bare.md", "x")
