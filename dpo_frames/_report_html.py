@@ -33,7 +33,8 @@ $vega_bundle
 </head>
 <body>
 <h1>$title</h1>
-<noscript><p class="chart-error">The charts need JavaScript (it is inlined in this file; no network is used).</p></noscript>
+<noscript><p class="chart-error">The charts need JavaScript (inlined in this file; no network is used).</p>
+</noscript>
 <div class="stats-row">
 $stats
 </div>

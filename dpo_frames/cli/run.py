@@ -269,7 +269,8 @@ def sql_command(run_dirs: tuple[Path, ...], query: str, csv_path: Path | None, p
             try:
                 _write_atomic(result, target, kind)
             except pl.exceptions.ComputeError as exc:
-                raise CliError(f"cannot write {target}: {one_line(exc)} (use --parquet, or select text columns)")
+                hint = "use --parquet, or select text columns"
+                raise CliError(f"cannot write {target}: {one_line(exc)} ({hint})") from None
     if target is not None:
         out_console().print(f"wrote {result.height} rows to {target}")
     else:

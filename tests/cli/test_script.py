@@ -40,8 +40,8 @@ def test_script_session(script, tmp_path):
     stats = subprocess.run([script, "stats", str(run), "--json"], capture_output=True, text=True, env=_env(),
                            timeout=60)
     assert stats.returncode == 0 and json.loads(stats.stdout)["pair_stats"]["pairs"] == 20
-    query = subprocess.run([script, "sql", str(run), "SELECT count(*) AS n FROM pairs", "--csv", str(tmp_path / "n.csv")],
-                           capture_output=True, text=True, env=_env(), timeout=60)
+    query = subprocess.run([script, "sql", str(run), "SELECT count(*) AS n FROM pairs",
+                            "--csv", str(tmp_path / "n.csv")], capture_output=True, text=True, env=_env(), timeout=60)
     assert query.returncode == 0 and (tmp_path / "n.csv").read_text() == "n\n20\n"
 
 

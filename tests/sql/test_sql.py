@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -34,7 +32,8 @@ def test_views_over_run_directory_read_parquet(run_dirs, run1):
         assert sql.views(con) == ["steps", "candidates", "rejects", "pairs", "dataset"]
         definition = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'pairs'").fetchall()[0][0]
         assert "read_parquet" in definition
-        plan = "".join(row[1] for row in con.execute("EXPLAIN SELECT chosen_response FROM pairs WHERE score_diff > 0.6").fetchall())
+        explain = "EXPLAIN SELECT chosen_response FROM pairs WHERE score_diff > 0.6"
+        plan = "".join(row[1] for row in con.execute(explain).fetchall())
         assert "PARQUET" in plan.upper()
         assert_frame_equal(con.sql("SELECT * FROM candidates").pl(), run1["candidates"])
 
@@ -135,7 +134,7 @@ def test_duplicate_pairs_across_runs(run_dirs):
     assert out.height == 4
     assert set(out["runs"]) == {2} and set(out["copies"]) == {2}
     assert out["run_ids"].to_list()[0] == ["r1", "r2"]
-    assert sorted(zip(out["chosen_response"], out["rejected_response"])) == [
+    assert sorted(zip(out["chosen_response"], out["rejected_response"], strict=True)) == [
         ("best", "middle"), ("best", "worst"), ("good", "bad"), ("middle", "worst")]
 
 
