@@ -263,7 +263,8 @@ def sql_command(run_dirs: tuple[Path, ...], query: str, csv_path: Path | None, p
         raise click.UsageError("give --csv or --parquet, not both")
     text = sys.stdin.read() if query == "-" else query
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS):
-        result = sql.query(text, list(run_dirs))
+        with stages(err_console()) as stage, stage("running query"):
+            result = sql.query(text, list(run_dirs))
         target, kind = (csv_path, "csv") if csv_path else (parquet_path, "parquet")
         if target is not None:
             try:
@@ -292,6 +293,7 @@ def report_command(run_dir: Path, out: Path | None) -> None:
     out = out or run_dir / "report.html"
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
         data = report.load_run(run_dir)
-    with reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "):
+    with reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "), stages(err_console()) as stage, \
+            stage("drawing charts"):
         report.write_report(data, out)
     out_console().print(f"wrote {out}")

@@ -159,3 +159,10 @@ def test_examples_on_the_bundled_example(tmp_path):
     assert per_turn["turns"].sum() == stats.turns == 35
     assert sql.query("margin_histogram", pairs=pairs)["pairs"].sum() == 60
     assert sql.query("rejects_by_reason", rejects=rejects).height == 0
+
+
+def test_docstring_example():
+    import doctest
+
+    result = doctest.testmod(sql, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
