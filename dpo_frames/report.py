@@ -234,12 +234,9 @@ def _vega_bundle() -> str:
         import vl_convert
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise RuntimeError("the HTML report needs vl-convert-python: pip install vl-convert-python") from exc
-    major_minor = "_".join(alt.SCHEMA_VERSION.split(".")[:2])  # "v6.4.1" -> "v6_4"
-    try:
-        bundle = vl_convert.javascript_bundle(vl_version=major_minor)
-    except ValueError:
-        bundle = vl_convert.javascript_bundle()
-    return bundle.replace("</script", "<\\/script")
+    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])  # "v6.4.1" -> "6.4", altair's Vega-Lite
+    version = f"v{wanted.replace('.', '_')}" if wanted in vl_convert.get_vegalite_versions() else None  # else newest
+    return vl_convert.javascript_bundle(vl_version=version).replace("</script", "<\\/script")
 
 
 def _table(rows: dict[str, Any], caption: str) -> str:
