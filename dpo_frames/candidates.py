@@ -61,8 +61,8 @@ t AS (
         json_type(d.output) AS output_t,
         CASE WHEN json_type(d.input) = 'ARRAY' THEN coalesce(list_bool_and(list_transform(
             json_extract(d.input, '$[*]'),
-            lambda m: json_type(m, '$.role') = 'VARCHAR'
-                      AND json_type(m, '$.content') = 'VARCHAR')), false) END AS messages_ok,
+            lambda m: coalesce(json_type(m, '$.role') = 'VARCHAR'
+                               AND json_type(m, '$.content') = 'VARCHAR', false))), false) END AS messages_ok,
         CASE WHEN json_type(d.input) = 'ARRAY' THEN json_array_length(d.input) END AS n_messages
     FROM f
 ),
@@ -76,7 +76,8 @@ r AS (
         WHEN score_v IS NULL OR score_t NOT IN ('DOUBLE', 'BIGINT', 'UBIGINT', 'VARCHAR')
             THEN '{RejectReason.NON_NUMERIC_SCORE}'
         WHEN NOT isfinite(score_v) THEN '{RejectReason.NON_FINITE_SCORE}'
-        WHEN ci_t IS NOT NULL AND ci_t NOT IN ('NULL', 'BIGINT', 'UBIGINT')
+        WHEN ci_t IS NOT NULL AND ci_t <> 'NULL' AND (ci_t NOT IN ('BIGINT', 'UBIGINT')
+                                                 OR TRY_CAST(d.candidate_index ->> '$' AS BIGINT) IS NULL)
             THEN '{RejectReason.INVALID_CANDIDATE_INDEX}'
         WHEN input_t IS NULL OR input_t = 'NULL' OR n_messages = 0 OR (input_t = 'VARCHAR' AND (d.input ->> '$') = '')
             THEN '{RejectReason.MISSING_INPUT}'
@@ -97,7 +98,8 @@ SELECT
     CASE WHEN reason IS NOT NULL THEN data END AS raw,
     run_id, example_id,
     CASE WHEN reason IS NULL THEN d.turn_id ->> '$' END AS turn_id,
-    CASE WHEN reason IS NULL THEN TRY_CAST(d.turn_index ->> '$' AS BIGINT) END AS turn_index,
+    CASE WHEN reason IS NULL AND json_type(d.turn_index) IN ('BIGINT', 'UBIGINT')
+         THEN TRY_CAST(d.turn_index ->> '$' AS BIGINT) END AS turn_index,
     CASE WHEN reason IS NULL THEN coalesce(TRY_CAST(d.candidate_index ->> '$' AS BIGINT), 0) END
         AS candidate_index,
     CASE WHEN reason IS NOT NULL THEN NULL
@@ -171,9 +173,6 @@ def summarize_steps(steps: pl.DataFrame | pl.LazyFrame, step_name: str = DEFAULT
     candidate step (``TTC_END`` named ``step_name``: a candidate or a reject), or of
     another type or name (counted here), or unparsable (a reject).
     """
+    from dpo_frames.ingest import summary_of_counts
     lf = steps.lazy() if isinstance(steps, pl.DataFrame) else steps
-    return (lf.group_by("event_type", "name")
-            .agg(steps=pl.len())
-            .with_columns(candidate_step=(pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name))
-            .sort("steps", "event_type", "name", descending=[True, False, False], nulls_last=True)
-            .collect())
+    return summary_of_counts(lf.group_by("event_type", "name").agg(steps=pl.len()).collect(), step_name)

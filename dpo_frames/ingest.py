@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from dpo_frames import schema
-from dpo_frames._json import to_json
+from dpo_frames._json import _finite, to_json
 from dpo_frames.candidates import RejectReason as R
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True)
@@ -96,8 +97,9 @@ def _score(value: Any) -> tuple[float | None, str | None]:
     if isinstance(value, bool):
         return None, R.NON_NUMERIC_SCORE
     if isinstance(value, _NUMBER):
-        score = float(value) if isinstance(value, float) or abs(value) < 2**63 else None
-        if score is None:
+        try:
+            score = float(value)
+        except OverflowError:  # an int beyond any double
             return None, R.NON_NUMERIC_SCORE
     elif isinstance(value, str):
         try:
@@ -111,6 +113,11 @@ def _score(value: Any) -> tuple[float | None, str | None]:
     return score, None if math.isfinite(score) else R.NON_FINITE_SCORE
 
 
+def _is_int64(value: Any) -> bool:
+    """A JSON integer that fits a signed 64-bit column (bool excluded)."""
+    return type(value) is int and -(2**63) <= value < 2**63  # noqa: E721
+
+
 def _turn_id(value: Any) -> str | None:
     if type(value) is str:  # noqa: E721
         return value or None
@@ -119,6 +126,11 @@ def _turn_id(value: Any) -> str | None:
     if isinstance(value, str):
         return value or None
     return _COMPACT.encode(value)
+
+
+def _named(value: Any) -> Any:
+    """A non-finite float as the string the steps frame's JSON gives it ("NaN", ...)."""
+    return _finite(value) if type(value) is float and not math.isfinite(value) else value  # noqa: E721
 
 
 def _messages(value: list) -> list[Mapping[str, Any]] | None:
@@ -133,21 +145,27 @@ def _messages(value: list) -> list[Mapping[str, Any]] | None:
             if dump is None:
                 return None
             m = dump()
-        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+        role, content = _named(m.get("role")), _named(m.get("content"))
+        if not isinstance(role, str) or not isinstance(content, str):
             return None
-        out.append(m)
+        out.append({"role": role, "content": content})
     return out
 
 
-def candidates_from_objects(source: Any, step_name: str, run_id: str | None = None
-                            ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Candidates and rejects straight from in-memory steps (see the module docstring)."""
+def candidates_from_objects(source: Any, step_name: str, run_id: str | None = None, *,
+                            counts: Counter | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidates and rejects straight from in-memory steps (see the module docstring).
+
+    With ``counts``, NAT step objects are also counted there by (event_type, name).
+    """
     cols = _Columns()
     seen: set[tuple] = set()
     for rid, eid, steps in _groups(source, run_id):
         for index, step in enumerate(steps):
             payload = getattr(step, "payload", None)
             if payload is not None and type(payload) is not dict:  # noqa: E721  (a NAT object: the hot path)
+                if counts is not None:
+                    counts[(payload.event_type, payload.name)] += 1
                 if payload.event_type != "TTC_END" or payload.name != step_name:
                     continue
                 _add(cols, seen, rid, eid, index, payload.UUID, payload.data, payload.metadata)
@@ -163,6 +181,24 @@ def candidates_from_objects(source: Any, step_name: str, run_id: str | None = No
             if event_type == "TTC_END" and name == step_name:
                 _add(cols, seen, step_rid, step_eid, index, uuid, data, metadata)
     return cols.frames()
+
+
+def extract_with_summary(source: Any, step_name: str, run_id: str | None = None
+                         ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Candidates, rejects and the step summary of :func:`~dpo_frames.summarize_steps` in one
+    pass over in-memory NAT step objects (a NAT ``EvaluationRunOutput``)."""
+    counts: Counter = Counter()
+    candidates, rejects = candidates_from_objects(source, step_name, run_id, counts=counts)
+    summary = pl.DataFrame(
+        {"event_type": [None if t is None else str(t) for t, _ in counts], "name": [n for _, n in counts],
+         "steps": list(counts.values())}, schema={"event_type": pl.String, "name": pl.String, "steps": pl.UInt32})
+    return candidates, rejects, summary_of_counts(summary, step_name)
+
+
+def summary_of_counts(counts: pl.DataFrame, step_name: str) -> pl.DataFrame:
+    """Mark candidate steps and order a (event_type, name, steps) count frame."""
+    return (counts.with_columns(candidate_step=(pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name))
+            .sort("steps", "event_type", "name", descending=[True, False, False], nulls_last=True))
 
 
 def _str_or(value: Any, default: str | None) -> str | None:
@@ -207,7 +243,7 @@ def _check(fields: Mapping[str, Any] | None, duplicate: bool) -> tuple[str | Non
     if fields is None:
         return R.UNPARSABLE_DATA, ()
     get = fields.get
-    turn_id = _turn_id(get("turn_id"))
+    turn_id = _turn_id(_named(get("turn_id")))
     if turn_id is None:
         return R.MISSING_TURN_ID, ()
     score, reason = _score(get("score"))
@@ -216,10 +252,9 @@ def _check(fields: Mapping[str, Any] | None, duplicate: bool) -> tuple[str | Non
     candidate_index = get("candidate_index")
     if candidate_index is None:
         candidate_index = 0
-    elif type(candidate_index) is not int and (isinstance(candidate_index, bool)  # noqa: E721
-                                               or not isinstance(candidate_index, int)):
+    elif not _is_int64(candidate_index):
         return R.INVALID_CANDIDATE_INDEX, ()
-    prompt = get("input")
+    prompt = _named(get("input"))
     kind = type(prompt)
     if prompt is None or prompt == "" or (kind in (list, tuple) and not prompt):
         return R.MISSING_INPUT, ()
@@ -229,7 +264,7 @@ def _check(fields: Mapping[str, Any] | None, duplicate: bool) -> tuple[str | Non
             return R.INVALID_INPUT, ()
     elif kind is not str and not isinstance(prompt, str):
         return R.INVALID_INPUT, ()
-    response = get("output")
+    response = _named(get("output"))
     if response is None or response == "":
         return R.MISSING_OUTPUT, ()
     if type(response) is not str:  # noqa: E721
@@ -237,7 +272,7 @@ def _check(fields: Mapping[str, Any] | None, duplicate: bool) -> tuple[str | Non
     if duplicate:
         return R.DUPLICATE_STEP, ()
     turn_index = get("turn_index")
-    if type(turn_index) is not int:  # noqa: E721  (bool and other types: no turn index)
+    if not _is_int64(turn_index):  # any other type or a bool: no turn index
         turn_index = None
     return None, (turn_id, turn_index, candidate_index, prompt, response, score)
 

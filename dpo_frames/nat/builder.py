@@ -1,6 +1,6 @@
 """``_type: dpo_traj_builder``: evaluation run -> steps -> candidates -> pairs -> trajectories.
 
-Thin over the core: :func:`~dpo_frames.read_steps`, :func:`~dpo_frames.extract_candidates`,
+Thin over the core: :func:`~dpo_frames.ingest.extract_with_summary` (the in-memory fast path),
 :func:`~dpo_frames.build_pairs`. Each run's candidates, rejects and pairs are written as
 Parquet (with a ``stats.json``) under ``{finetuning output_dir}/runs/{run_id}/``, so pairs
 can be rebuilt later with other settings without running the workflow again::
@@ -24,7 +24,8 @@ from nat.data_models.evaluate_runtime import EvaluationRunOutput
 from nat.data_models.finetuning import TrajectoryCollection
 from nat.finetuning.interfaces.trajectory_builder import TrajectoryBuilder
 
-from dpo_frames import PairStats, build_pairs, extract_candidates, read_steps, summarize_steps, write_frames
+from dpo_frames import PairStats, build_pairs, write_frames
+from dpo_frames.ingest import extract_with_summary
 from dpo_frames.nat.config import DPOTrajBuilderConfig
 from dpo_frames.nat.convert import pairs_to_collection
 from dpo_frames.nat.errors import CollectionError, NatPluginError
@@ -79,15 +80,14 @@ class RunFrames:
 
 def build_run_frames(output: EvaluationRunOutput, run_id: str, config: DPOTrajBuilderConfig) -> RunFrames:
     """The frames of one evaluation run (CPU work; call it in a worker thread)."""
-    steps = read_steps(output, run_id=run_id)
-    candidates, rejects = extract_candidates(steps, config.ttc_step_name)
+    candidates, rejects, summary = extract_with_summary(output, config.ttc_step_name, run_id)
     pairs, pair_stats = build_pairs(candidates, config.pair_config())
     return RunFrames(
         run_id=run_id,
         items=len(output.eval_input.eval_input_items),
         interrupted=bool(output.workflow_interrupted),
-        steps=steps.height,
-        steps_by_type=summarize_steps(steps, config.ttc_step_name).to_dicts(),
+        steps=int(summary["steps"].sum()),
+        steps_by_type=summary.to_dicts(),
         candidates=candidates,
         rejects=rejects,
         pairs=pairs,

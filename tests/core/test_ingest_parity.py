@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import dpo_frames
 from tests.core.conftest import ttc_step
 
-ODD = st.sampled_from([None, "", "x", "0.5", " 2 ", "NaN", "inf", "abc", True, False, 0, 3, -1, 2.0, 0.25,
+ODD = st.sampled_from([None, "", "x", "0.5", " 2 ", "NaN", "inf", "abc", True, False, 0, 3, -1, 2.0, 0.25, 2**63, "7",
                        math.nan, math.inf, [], {}, {"a": 1}, [1, 2], "é漢"])
 MESSAGE = st.one_of(
     st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": st.sampled_from(["a", "b", ""])}),
@@ -39,7 +39,7 @@ def assert_same_paths(source, **kw):
     assert fast[1].equals(slow[1]), (fast[1].to_dicts(), slow[1].to_dicts())
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(steps=st.lists(STEP, max_size=12))
 def test_fast_path_equals_sql_path_on_odd_dict_steps(steps):
     assert_same_paths(steps)
@@ -67,3 +67,14 @@ def test_fast_path_on_example_output(example_output):
     fast, _ = dpo_frames.extract_candidates(out, run_id="r")
     from_file, _ = dpo_frames.extract_candidates(example_output, run_id="r")
     assert fast.height > 100 and fast.equals(from_file)
+
+
+def test_summary_from_the_fast_path_matches_summarize_steps():
+    from nat.data_models.intermediate_step import IntermediateStepType
+
+    from dpo_frames.ingest import extract_with_summary
+    objs = [ttc_step(), ttc_step(event_type=IntermediateStepType.LLM_END, name="llm"), ttc_step(name="other"),
+            ttc_step(score=None)]
+    candidates, rejects, summary = extract_with_summary(objs, "dpo_candidate_move", "r")
+    assert summary.equals(dpo_frames.summarize_steps(dpo_frames.read_steps(objs), "dpo_candidate_move"))
+    assert summary.filter("candidate_step")["steps"].sum() == candidates.height + rejects.height == 2
