@@ -23,10 +23,22 @@ def test_core_api_example_runs(tmp_path, monkeypatch, capsys):
     assert "tied_pairs" in capsys.readouterr().out
 
 
+def test_sql_example_runs_after_the_core_example(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    namespace: dict = {}
+    core, query = python_blocks()[0:2]
+    exec(compile(core, "README.md", "exec"), namespace)
+    capsys.readouterr()
+    exec(compile(query, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "turn_id" in out and "pairs" in out
+
+
 @pytest.mark.timeout(60)
 def test_client_example_runs_against_the_emulator(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     exec(compile(python_blocks()[0], "README.md", "exec"), {})  # makes out/dataset
-    exec(compile(python_blocks()[1], "README.md", "exec"), {"__name__": "readme"})
+    exec(compile(python_blocks()[2], "README.md", "exec"), {"__name__": "readme"})
     assert "completed" in capsys.readouterr().out
