@@ -29,7 +29,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import synth  # noqa: E402
+import synth
 
 REF_PYTHON = HERE / ".venv-ref" / "bin" / "python"
 REF_STAGES = ("parse", "pairs", "trajectories", "dedup_sample", "jsonl", "write")
@@ -51,7 +51,7 @@ def _run(cmd: list[str], label: str, timeout: float | None) -> tuple[float, str 
     print(f"[{label}] {' '.join(str(c) for c in cmd)}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, stdout=sys.stderr, timeout=timeout)
+        proc = subprocess.run(cmd, stdout=sys.stderr, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return time.perf_counter() - t0, f"timed out after {timeout} s"
     seconds = time.perf_counter() - t0
@@ -62,7 +62,7 @@ def _run(cmd: list[str], label: str, timeout: float | None) -> tuple[float, str 
 
 def ensure_ref_env() -> None:
     """Create benchmarks/.venv-ref unless it is already set up."""
-    proc = subprocess.run(["bash", str(HERE / "setup_ref_env.sh")], text=True)
+    proc = subprocess.run(["bash", str(HERE / "setup_ref_env.sh")], text=True, check=False)
     if proc.returncode:
         raise BenchError("could not set up the reference venv (benchmarks/setup_ref_env.sh failed)")
 
@@ -218,27 +218,27 @@ def markdown(result: dict[str, Any]) -> str:
     out = [
         "# Side-by-side benchmark: reference plugin vs dpo_frames",
         "",
-        f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['mem_total_gib']:.0f} GiB RAM, "
+        (f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['mem_total_gib']:.0f} GiB RAM, "
         f"Python {m['python']}, polars {m.get('polars', '?')}, {m['platform']}. "
         f"Reference: nvidia-nat-nemo-customizer {result['reference_version']}. "
-        f"Started {result['started']}; git {result['git_commit']}.",
+        f"Started {result['started']}; git {result['git_commit']}."),
         "",
-        "Seconds are wall time of one run. Memory: peak RSS above the process's baseline "
-        "(after its input was built), and in parentheses the absolute peak, in MiB.",
+        ("Seconds are wall time of one run. Memory: peak RSS above the process's baseline "
+        "(after its input was built), and in parentheses the absolute peak, in MiB."),
         "",
     ]
     for size, entry in result["sizes"].items():
         s, meta = entry["summary"], entry["data"]
-        out += [f"## {size} candidates", "",
-                f"Data: {meta['candidates']:,} candidates in {meta['turns']:,} turns of {meta['examples']:,} "
+        out += [f"### {size} candidates", "",
+                (f"Data: {meta['candidates']:,} candidates in {meta['turns']:,} turns of {meta['examples']:,} "
                 f"examples, {meta['steps']:,} steps; reference pairs: {_info(entry, 'ref', 'pairs')}, "
                 f"ours: {_info(entry, 'ours_memory', 'pairs')} (ours drops tied and identical-text pairs); "
                 f"dataset records written: reference {_records(entry)}, ours "
                 f"{_info(entry, 'ours_memory', 'dataset_rows')}. Same candidates on both sides: "
-                f"{ {True: 'yes', False: 'NO', None: 'n/a'}[s['same_input']] }.",
+                f"{ {True: 'yes', False: 'NO', None: 'n/a'}[s['same_input']] }."),
                 "",
-                "| stage / view | reference s | ours s | ref / ours | ours / bound | reference peak MiB "
-                "| ours peak MiB | goal (at 1M) |",
+                ("| stage / view | reference s | ours s | ref / ours | ours / bound | reference peak MiB "
+                "| ours peak MiB | goal (at 1M) |"),
                 "|---|---:|---:|---:|---:|---:|---:|---|"]
         for r in s["rows"]:
             over = f"{_fmt_x(r['ours_over_value'])} ({r['ours_over']})" if r["ours_over"] else ""
@@ -246,11 +246,11 @@ def markdown(result: dict[str, Any]) -> str:
                        f"{_fmt_x(r['ref_over_ours'])} | {over} | {_fmt_mem(r['reference_peak_mib'])} | "
                        f"{_fmt_mem(r['ours_peak_mib'])} | {_goal_met(r)} |")
         out += ["",
-                f"Bound (write the finished dataset's JSONL bytes alone, best of three): {_fmt_s(s['bound_s'])} s"
+                (f"Bound (write the finished dataset's JSONL bytes alone, best of three): {_fmt_s(s['bound_s'])} s"
                 f"{_cold(entry)}. "
                 f"Floor of the in-memory view (one attribute walk over the step objects + the bound): "
                 f"{_fmt_s(s['floor_s'])} s (walk {_fmt_s(s['walk_floor_s'])} s; the same walk in the "
-                f"reference process {_fmt_s(s['reference_walk_floor_s'])} s).", ""]
+                f"reference process {_fmt_s(s['reference_walk_floor_s'])} s)."), ""]
         if s["errors"]:
             out += ["Errors: " + "; ".join(f"{k}: {v}" for k, v in s["errors"].items()), ""]
     return "\n".join(out)

@@ -640,20 +640,14 @@ def attribute_walk(eval_output: Any) -> int:
     ancestry, metadata, data and its input/output). Returns the number of steps."""
     n = 0
     for item in eval_output.eval_input.eval_input_items:
-        item.id
+        _ = item.id
         for step in item.trajectory:
-            step.parent_id
-            step.function_ancestry.function_name
             p = step.payload
-            p.event_type
-            p.name
-            p.UUID
-            p.event_timestamp
-            p.metadata
+            _ = (step.parent_id, step.function_ancestry.function_name, p.event_type, p.name, p.UUID,
+                 p.event_timestamp, p.metadata)
             d = p.data
             if d is not None:
-                d.input
-                d.output
+                _ = (d.input, d.output)
             n += 1
     return n
 

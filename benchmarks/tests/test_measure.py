@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 import measure
+import pytest
 
 
 def test_each_stage_gets_its_own_peak(tmp_path: Path) -> None:
@@ -32,9 +31,8 @@ def test_a_stage_name_is_measured_once() -> None:
     meter = measure.StageMeter()
     with meter.stage("a"):
         pass
-    with pytest.raises(ValueError, match="measured twice"):
-        with meter.stage("a"):
-            pass
+    with pytest.raises(ValueError, match="measured twice"), meter.stage("a"):
+        pass
 
 
 def test_best_of_records_the_fastest_run_and_runs_between_untimed() -> None:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import run
 import synth
 
@@ -59,7 +58,7 @@ def test_ours_side_end_to_end_on_a_small_size(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--sizes", "2k", "--sides", "ours", "--cache", str(cache),
          "--results", str(results), "--no-readme"],
-        capture_output=True, text=True, timeout=240)
+        capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((results / "latest.json").read_text())
     entry = result["sizes"]["2k"]
@@ -73,7 +72,7 @@ def test_ours_side_end_to_end_on_a_small_size(tmp_path: Path) -> None:
     assert memory["pairs"] == stored["pairs"] == runs["ours_engine"]["info"]["pairs"] > 0
     assert memory["bytes_written"] == stored["bytes_written"] == stored["bound_bytes"] > 0
     md = (results / "latest.md").read_text()
-    assert "## 2k candidates" in md and "end to end: stored Parquet steps -> JSONL" in md
+    assert "### 2k candidates" in md and "end to end: stored Parquet steps -> JSONL" in md
     assert md.strip() in proc.stdout
     assert not (cache / "work").exists() or not any((cache / "work").iterdir())  # scratch output removed
     assert (synth.cache_dir(synth.SynthSpec(2000), cache) / "meta.json").exists()

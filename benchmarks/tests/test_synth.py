@@ -9,7 +9,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 import synth
 
 SPEC = synth.SynthSpec(3000, seed=7, duplicate_example_fraction=0.2)
