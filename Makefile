@@ -27,7 +27,7 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/run.py --sizes 10k,100k,1M
 
 clean:
 	rm -rf $(VENV)
