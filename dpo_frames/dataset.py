@@ -59,75 +59,88 @@ def finalize_dataset(pairs: pl.DataFrame | pl.LazyFrame, *, deduplicate: bool = 
         >>> stats.duplicate_pairs, sorted(dataset["split"].to_list())
         (1, ['train', 'validation'])
     """
+    frame = pairs.collect() if isinstance(pairs, pl.LazyFrame) else pairs
+    frame = schema.conform(frame, schema.PAIRS, "pairs").select(list(schema.PAIRS))
+    kept, stats = decide(pair_keys(frame), deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
+                         validation_fraction=validation_fraction)
+    dataset = frame[kept["row"]].with_columns(split=kept["split"])
+    return schema.conform(dataset, schema.DATASET, "dataset"), stats
+
+
+def pair_keys(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The narrow per-pair hashes every dataset decision rests on, one row per pair in order.
+
+    ``prompt`` (the whole prompt: text and messages), ``chosen``, ``rejected`` (dedup),
+    ``pair`` (the pair id: sampling) and ``prompt_text`` (the split). Computing these per
+    chunk and deciding on their concatenation gives the same dataset as one big frame,
+    which is how the partitioned path stays within memory.
+    """
+    return pairs.select(chosen=xxh3(pl.col("chosen_response")), rejected=xxh3(pl.col("rejected_response")),
+                        pair=xxh3(pl.col("pair_id")), prompt_text=xxh3(pl.col("prompt_text"))
+                        ).with_columns(prompt=prompt_hash(pairs)).select(KEY_COLUMNS)
+
+
+KEY_COLUMNS = ("prompt", "chosen", "rejected", "pair", "prompt_text")
+
+
+def decide(keys: pl.DataFrame, *, deduplicate: bool = True, max_pairs: int | None = None, seed: int = 0,
+           validation_fraction: float = 0.2) -> tuple[pl.DataFrame, DatasetStats]:
+    """Which pairs the dataset keeps, in order, and on which side: ``(row, split)`` rows,
+    ``row`` indexing ``keys`` (see :func:`pair_keys`); the rules of :func:`finalize_dataset`."""
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be strictly between 0 and 1, got {validation_fraction}")
     if max_pairs is not None and max_pairs < 1:
         raise ValueError(f"max_pairs must be at least 1 or None, got {max_pairs}")
-    frame = pairs.collect() if isinstance(pairs, pl.LazyFrame) else pairs
-    frame = schema.conform(frame, schema.PAIRS, "pairs").select(list(schema.PAIRS))
-    stats = DatasetStats(input_pairs=frame.height, seed=seed, validation_fraction=validation_fraction)
+    stats = DatasetStats(input_pairs=keys.height, seed=seed, validation_fraction=validation_fraction)
+    frame = keys.with_row_index("row")
     if deduplicate:
-        frame = _deduplicate(frame)
+        frame = frame.filter(pl.struct("prompt", "chosen", "rejected").is_first_distinct())
         stats.duplicate_pairs = stats.input_pairs - frame.height
     if max_pairs is not None and frame.height > max_pairs:
         stats.sampled_out_pairs = frame.height - max_pairs
         frame = _sample(frame, max_pairs, seed)
-    dataset = _split(frame, validation_fraction)
-    _count_split(dataset, stats)
+    frame = _split(frame, validation_fraction)
+    _count_split(frame, stats)
     if stats.prompts_in_both_splits:
         logger.warning("all %d pairs share one prompt: split by pair, so that prompt is in both splits",
                        stats.pairs)
-    return schema.conform(dataset, schema.DATASET, "dataset"), stats
-
-
-def _deduplicate(frame: pl.DataFrame) -> pl.DataFrame:
-    """Keep the first pair of each (prompt, chosen, rejected), compared by three 64-bit xxh3 hashes."""
-    key = frame.select(prompt=prompt_hash(frame), chosen=xxh3(pl.col("chosen_response")),
-                       rejected=xxh3(pl.col("rejected_response")))
-    return frame.filter(key.select(pl.struct(pl.all()).is_first_distinct()).to_series())
+    return frame.select("row", "split"), stats
 
 
 def _sample(frame: pl.DataFrame, max_pairs: int, seed: int) -> pl.DataFrame:
+    """The ``max_pairs`` pairs with the smallest seeded hash of their id, in their order."""
     seed_hash = pl.Series([seed], dtype=pl.UInt64).extend_constant(seed, frame.height - 1)
-    key = combine64(seed_hash, frame.select(xxh3(pl.col("pair_id"))).to_series())
+    key = combine64(seed_hash, frame["pair"])
     keep = pl.int_range(pl.len()).sort_by([key, pl.int_range(pl.len())]).head(max_pairs)
-    rows = frame.select(keep.alias("row")).to_series().sort()
-    return frame[rows]
+    return frame[frame.select(keep.alias("i")).to_series().sort()]
 
 
 def _split(frame: pl.DataFrame, fraction: float) -> pl.DataFrame:
     """Validation = prompts whose text hashes below ``fraction``; a 64-bit collision only
     puts two prompts on the same side, so the hash stands in for the text."""
-    frame = frame.with_columns(_prompt=xxh3(pl.col("prompt_text")))
-    prompts = frame.select(pl.col("_prompt").unique().sort())
-    prompts = prompts.with_columns(_bucket=unit_interval(pl.col("_prompt"))).sort("_bucket", "_prompt")
-    validation = prompts.filter(pl.col("_bucket") < fraction)["_prompt"]
+    prompts = frame.select(pl.col("prompt_text").unique())
+    prompts = prompts.with_columns(_bucket=unit_interval(pl.col("prompt_text"))).sort("_bucket", "prompt_text")
+    validation = prompts.filter(pl.col("_bucket") < fraction)["prompt_text"]
     if frame.height >= 2 and prompts.height >= 2:
         if validation.len() == 0:
-            validation = prompts.head(1)["_prompt"]
+            validation = prompts.head(1)["prompt_text"]
         elif validation.len() == prompts.height:
-            validation = prompts.head(prompts.height - 1)["_prompt"]
-    split = pl.when(pl.col("_prompt").is_in(validation.implode())).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN))
-    frame = frame.with_columns(split=split)
+            validation = prompts.head(prompts.height - 1)["prompt_text"]
+    in_validation = pl.col("prompt_text").is_in(validation.implode())
+    frame = frame.with_columns(split=pl.when(in_validation).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN)))
     if frame.height >= 2 and prompts.height == 1:
-        frame = _split_single_prompt(frame, fraction)
-    return frame.drop("_prompt")
+        n_validation = min(frame.height - 1, max(1, round(frame.height * fraction)))
+        rank = pl.col("pair").rank("ordinal")
+        frame = frame.with_columns(
+            split=pl.when(rank <= n_validation).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN)))
+    return frame
 
 
-def _split_single_prompt(frame: pl.DataFrame, fraction: float) -> pl.DataFrame:
-    n_validation = min(frame.height - 1, max(1, round(frame.height * fraction)))
-    rank = xxh3(pl.col("pair_id")).rank("ordinal")
-    return frame.with_columns(split=pl.when(rank <= n_validation).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN)))
-
-
-def _count_split(dataset: pl.DataFrame, stats: DatasetStats) -> None:
-    per_prompt = dataset.group_by(xxh3(pl.col("prompt_text")).alias("_prompt")).agg(pl.col("split").n_unique().alias("sides"),
-                                                     pl.col("split").first().alias("side"))
-    counts = dataset["split"].value_counts()
-    by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list()))
-    stats.pairs = dataset.height
-    stats.train_pairs = by_split.get(TRAIN, 0)
-    stats.validation_pairs = by_split.get(VALIDATION, 0)
+def _count_split(frame: pl.DataFrame, stats: DatasetStats) -> None:
+    per_prompt = frame.group_by("prompt_text").agg(sides=pl.col("split").n_unique(), side=pl.col("split").first())
+    stats.pairs = frame.height
+    stats.train_pairs = int((frame["split"] == TRAIN).sum())
+    stats.validation_pairs = stats.pairs - stats.train_pairs
     stats.prompts = per_prompt.height
     stats.prompts_in_both_splits = int((per_prompt["sides"] > 1).sum())
     single = per_prompt.filter(pl.col("sides") == 1)
