@@ -1,0 +1,195 @@
+"""Out-of-core: a candidates Parquet dataset -> pairs and dataset files, with bounded memory.
+
+Turns are independent, so candidates are partitioned by a stable hash of the turn key and
+each partition goes through the ordinary in-memory engine (:func:`~dpo_frames.build_pairs`).
+What needs a global view — deduplication, sampling and the split — is decided on narrow
+per-pair hashes (:func:`~dpo_frames.dataset.pair_keys`), ordered as the in-memory path
+orders pairs, so the dataset holds exactly the pairs, on exactly the sides, that
+:func:`~dpo_frames.finalize_dataset` gives on the whole frame. Only the order of lines in
+the output files differs (partition by partition).
+
+Memory: one partition's candidates and pairs at a time, plus about 60 bytes per pair for
+the global keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from dpo_frames import schema
+from dpo_frames.config import PairConfig
+from dpo_frames.dataset import DatasetStats, TRAIN, VALIDATION, KEY_COLUMNS, decide, pair_keys
+from dpo_frames.export import CUSTOMIZER_FILES, to_customizer_records
+from dpo_frames.hashing import xxh3
+from dpo_frames.pairs import PairStats, build_pairs
+from dpo_frames.pairs import _usable as usable_candidates  # the same rows build_pairs pairs
+
+logger = logging.getLogger("dpo_frames")
+
+_TURN_KEYS = ["run_id", "example_id", "turn_id"]
+DEFAULT_CANDIDATES_PER_PARTITION = 2_000_000
+
+
+@dataclass
+class PartitionedResult:
+    """What :func:`build_dataset_partitioned` wrote and counted."""
+
+    pair_stats: PairStats
+    dataset_stats: DatasetStats
+    partitions: int
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def build_dataset_partitioned(candidates: str | os.PathLike | Sequence[str | os.PathLike] | pl.LazyFrame,
+                              out_dir: str | os.PathLike, config: PairConfig | None = None, *,
+                              partitions: int | None = None, deduplicate: bool = True, max_pairs: int | None = None,
+                              seed: int = 0, validation_fraction: float = 0.2,
+                              use_full_message_history: bool = False) -> PartitionedResult:
+    """Build pairs and the NeMo Customizer dataset from candidates too large for memory.
+
+    ``candidates`` is a Parquet file, a glob or list of them, or a ``LazyFrame`` (for
+    example ``read_frame(run_dir, "candidates", lazy=True)``). Writes under ``out_dir``:
+    ``pairs/part-*.parquet``, ``dataset/part-*.parquet``,
+    ``training/training_file.jsonl``, ``validation/validation_file.jsonl`` and
+    ``stats.json``. ``partitions`` defaults to one per two million candidates.
+
+    Example:
+        >>> import tempfile, dpo_frames
+        >>> from dpo_frames.partitioned import build_dataset_partitioned
+        >>> steps = dpo_frames.read_steps("examples/tictactoe/data/workflow_output.json")
+        >>> candidates, _ = dpo_frames.extract_candidates(steps)
+        >>> path = f"{tempfile.mkdtemp()}/candidates.parquet"; candidates.write_parquet(path)
+        >>> result = build_dataset_partitioned(path, tempfile.mkdtemp(), partitions=4)
+        >>> result.dataset_stats.pairs == dpo_frames.finalize_dataset(dpo_frames.build_pairs(candidates)[0])[1].pairs
+        True
+    """
+    config = config or PairConfig()
+    out = Path(out_dir)
+    source = candidates if isinstance(candidates, pl.LazyFrame) else pl.scan_parquet(_paths(candidates))
+    n = partitions or max(1, math.ceil(source.select(pl.len()).collect().item() / DEFAULT_CANDIDATES_PER_PARTITION))
+    with tempfile.TemporaryDirectory(prefix="dpo_frames_parts_", dir=out.parent if out.parent.exists() else None) as t:
+        parts_dir = Path(t) / "candidates"
+        _partition(source, parts_dir, n)
+        pair_stats, keys = _pairs_by_partition(parts_dir, n, out / "pairs", config)
+    order = keys.sort("first_row", "rank")
+    kept, dataset_stats = decide(order.select(KEY_COLUMNS), deduplicate=deduplicate, max_pairs=max_pairs,
+                                 seed=seed, validation_fraction=validation_fraction)
+    chosen = order.select("part", "idx")[kept["row"]].with_columns(split=kept["split"])
+    files = _write_dataset(out, n, chosen, use_full_message_history)
+    stats_path = out / "stats.json"
+    stats_path.write_text(json.dumps({"pair_stats": pair_stats.model_dump(), "dataset_stats": dataset_stats.model_dump(),
+                                      "partitions": n}, indent=2), encoding="utf-8")
+    files["stats"] = stats_path
+    logger.info("partitioned build: %d partitions, %d pairs, dataset %d (%d train / %d validation)", n,
+                pair_stats.pairs, dataset_stats.pairs, dataset_stats.train_pairs, dataset_stats.validation_pairs)
+    return PartitionedResult(pair_stats=pair_stats, dataset_stats=dataset_stats, partitions=n, files=files)
+
+
+def _paths(candidates) -> list[str] | str:
+    if isinstance(candidates, (str, os.PathLike)):
+        return str(candidates)
+    return [str(p) for p in candidates]
+
+
+def turn_partition(n: int) -> pl.Expr:
+    """The partition of a candidate: a stable hash of its turn key, modulo ``n``."""
+    key = pl.concat_str([pl.col(c).fill_null("\x00") for c in _TURN_KEYS], separator="\x1f")
+    return (xxh3(key) % n).cast(pl.UInt32)
+
+
+def _partition(source: pl.LazyFrame, parts_dir: Path, n: int) -> None:
+    """One streaming pass: every candidate, with its global position, into its turn's partition."""
+    (source.with_row_index("_row").with_columns(_part=turn_partition(n))
+     .sink_parquet(pl.PartitionBy(parts_dir, key="_part", include_key=False), mkdir=True))
+
+
+def _read_partition(parts_dir: Path, i: int) -> pl.DataFrame:
+    files = sorted((parts_dir / f"_part={i}").glob("*.parquet"))
+    if not files:
+        return schema.empty(schema.CANDIDATES).with_columns(_row=pl.lit(None, dtype=pl.UInt32))
+    return pl.read_parquet(files).sort("_row")
+
+
+def _pairs_by_partition(parts_dir: Path, n: int, pairs_dir: Path, config: PairConfig
+                        ) -> tuple[PairStats, pl.DataFrame]:
+    """Pairs of each partition to ``pairs_dir``; their global order and keys to memory."""
+    if pairs_dir.exists():
+        shutil.rmtree(pairs_dir)
+    pairs_dir.mkdir(parents=True)
+    totals = PairStats()
+    keys = []
+    for i in range(n):
+        candidates = _read_partition(parts_dir, i)
+        pairs, stats = build_pairs(candidates, config)
+        _add_stats(totals, stats)
+        pairs.write_parquet(pairs_dir / f"part-{i:05d}.parquet")
+        keys.append(_ordered_keys(candidates, pairs, i))
+    empty = pl.DataFrame(schema={"first_row": pl.UInt64, "rank": pl.UInt32, "part": pl.UInt32, "idx": pl.UInt32,
+                                 **{k: pl.UInt64 for k in KEY_COLUMNS}})
+    return totals, pl.concat([empty, *[k.cast(empty.schema) for k in keys]])
+
+
+def _ordered_keys(candidates: pl.DataFrame, pairs: pl.DataFrame, part: int) -> pl.DataFrame:
+    """Per pair: its turn's first usable candidate (global row), its rank in the turn, and keys.
+
+    The in-memory engine orders turns by their first usable candidate and pairs within a
+    turn by rank; sorting on (first_row, rank) over all partitions gives that order back.
+    """
+    first = (candidates.filter(usable_candidates()).group_by(_TURN_KEYS)
+             .agg(first_row=pl.col("_row").min().cast(pl.UInt64)))
+    located = pairs.select(_TURN_KEYS).with_row_index("idx").join(
+        first, on=_TURN_KEYS, how="left", nulls_equal=True, maintain_order="left")
+    return pl.concat([
+        located.select("first_row", rank=pl.int_range(pl.len(), dtype=pl.UInt32).over(_TURN_KEYS),
+                       part=pl.lit(part, dtype=pl.UInt32), idx=pl.col("idx").cast(pl.UInt32)),
+        pair_keys(pairs)], how="horizontal")
+
+
+def _add_stats(total: PairStats, part: PairStats) -> None:
+    for name in PairStats.model_fields:
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+
+
+def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool) -> dict[str, Path]:
+    """Dataset Parquet per partition, and the two JSONL files appended partition by partition."""
+    dataset_dir = out / "dataset"
+    if dataset_dir.exists():
+        shutil.rmtree(dataset_dir)
+    dataset_dir.mkdir(parents=True)
+    targets = {split: out / rel for split, rel in CUSTOMIZER_FILES.items()}
+    temps = {split: path.with_name(f".{path.name}.{os.getpid()}.tmp") for split, path in targets.items()}
+    for path in temps.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        handles = {split: open(path, "wb") for split, path in temps.items()}
+        try:
+            for i in range(n):
+                rows = chosen.filter(pl.col("part") == i)
+                pairs = pl.read_parquet(out / "pairs" / f"part-{i:05d}.parquet")
+                dataset = pairs[rows["idx"]].with_columns(split=rows["split"])
+                schema.conform(dataset, schema.DATASET, "dataset").write_parquet(dataset_dir / f"part-{i:05d}.parquet")
+                for split in (TRAIN, VALIDATION):
+                    records = to_customizer_records(dataset.filter(pl.col("split") == split),
+                                                    use_full_message_history=full_history)
+                    if records.height:
+                        records.write_ndjson(handles[split])
+        finally:
+            for handle in handles.values():
+                handle.close()
+        for split, path in temps.items():
+            path.replace(targets[split])
+    finally:
+        for path in temps.values():
+            path.unlink(missing_ok=True)
+    return {"train": targets[TRAIN], "validation": targets[VALIDATION], "dataset": dataset_dir,
+            "pairs": out / "pairs"}
