@@ -56,7 +56,8 @@ class Stage:
                              "peak_mb_above_start": round((self.peak - self.base) / 2**20, 1)})
 
 
-def synthetic_candidates(n: int, seed: int = 0) -> pl.DataFrame:
+def synthetic_candidates(n: int, seed: int = 0, *, prefix: str = "", max_response_chars: int = 1000) -> pl.DataFrame:
+    """``n`` candidates in turns of 2-8; ``prefix`` keeps ids of separate chunks apart."""
     rng = np.random.default_rng(seed)
     sizes = rng.integers(2, 9, n // 2 + 8)
     sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
@@ -64,10 +65,11 @@ def synthetic_candidates(n: int, seed: int = 0) -> pl.DataFrame:
     turn = np.repeat(np.arange(len(sizes)), sizes)
     index = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     frame = pl.DataFrame({"turn": turn, "ci": index, "score": np.round(rng.random(n) * 10) / 10,
-                          "rlen": rng.integers(100, 1000, n)})
+                          "rlen": rng.integers(min(100, max_response_chars), max_response_chars, n)})
     filler = "lorem ipsum dolor sit amet " * 40
     return frame.select(
-        run_id=pl.lit("run-0"), example_id=pl.format("ex{}", pl.col("turn") // 4), turn_id=pl.format("turn{}", "turn"),
+        run_id=pl.lit("run-0"), example_id=pl.format(f"ex{prefix}{{}}", pl.col("turn") // 4),
+        turn_id=pl.format(f"turn{prefix}{{}}", "turn"),
         turn_index=pl.col("turn") % 4, candidate_index=pl.col("ci"),
         prompt_text=pl.format("Board {}: ", "turn") + pl.lit(filler[:400]),
         prompt_messages=pl.lit(None, dtype=schema.MESSAGES),
