@@ -28,7 +28,7 @@ import polars as pl
 
 from dpo_frames import schema
 from dpo_frames.config import PairConfig
-from dpo_frames.dataset import DatasetStats, TRAIN, VALIDATION, KEY_COLUMNS, decide, pair_keys
+from dpo_frames.dataset import KEY_COLUMNS, TRAIN, VALIDATION, DatasetStats, decide, pair_keys
 from dpo_frames.export import CUSTOMIZER_FILES, to_customizer_records
 from dpo_frames.hashing import xxh3
 from dpo_frames.pairs import PairStats, build_pairs
@@ -81,10 +81,8 @@ def build_dataset_partitioned(candidates: str | os.PathLike | Sequence[str | os.
         parts_dir = Path(t) / "candidates"
         _partition(source, parts_dir, n)
         pair_stats, keys = _pairs_by_partition(parts_dir, n, out / "pairs", config)
-    order = keys.sort("first_row", "rank")
-    kept, dataset_stats = decide(order.select(KEY_COLUMNS), deduplicate=deduplicate, max_pairs=max_pairs,
-                                 seed=seed, validation_fraction=validation_fraction)
-    chosen = order.select("part", "idx")[kept["row"]].with_columns(split=kept["split"])
+    chosen, dataset_stats = decide_globally(keys, deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
+                                            validation_fraction=validation_fraction)
     files = _write_dataset(out, n, chosen, use_full_message_history)
     stats_path = out / "stats.json"
     stats_path.write_text(json.dumps({"pair_stats": pair_stats.model_dump(), "dataset_stats": dataset_stats.model_dump(),
@@ -126,17 +124,47 @@ def _pairs_by_partition(parts_dir: Path, n: int, pairs_dir: Path, config: PairCo
     if pairs_dir.exists():
         shutil.rmtree(pairs_dir)
     pairs_dir.mkdir(parents=True)
-    totals = PairStats()
-    keys = []
+    results = []
     for i in range(n):
-        candidates = _read_partition(parts_dir, i)
-        pairs, stats = build_pairs(candidates, config)
-        _add_stats(totals, stats)
+        pairs, stats, keys = pair_partition(_read_partition(parts_dir, i), i, config)
         pairs.write_parquet(pairs_dir / f"part-{i:05d}.parquet")
-        keys.append(_ordered_keys(candidates, pairs, i))
-    empty = pl.DataFrame(schema={"first_row": pl.UInt64, "rank": pl.UInt32, "part": pl.UInt32, "idx": pl.UInt32,
-                                 **{k: pl.UInt64 for k in KEY_COLUMNS}})
-    return totals, pl.concat([empty, *[k.cast(empty.schema) for k in keys]])
+        results.append((stats, keys))
+    return merge_partition_results(results)
+
+
+def pair_partition(candidates: pl.DataFrame, part: int, config: PairConfig
+                   ) -> tuple[pl.DataFrame, PairStats, pl.DataFrame]:
+    """The kernel run on one partition: its pairs, their stats, and their global keys.
+
+    ``candidates`` holds whole turns, in input order, with a ``_row`` column giving each
+    candidate's position in the whole input (any engine that runs this per partition, in
+    process or on a cluster, gets the in-memory result after :func:`decide_globally`).
+    """
+    pairs, stats = build_pairs(candidates, config)
+    return pairs, stats, _ordered_keys(candidates, pairs, part)
+
+
+KEYS_SCHEMA = {"first_row": pl.UInt64, "rank": pl.UInt32, "part": pl.UInt32, "idx": pl.UInt32,
+               **{k: pl.UInt64 for k in KEY_COLUMNS}}
+
+
+def merge_partition_results(results: Sequence[tuple[PairStats, pl.DataFrame]]) -> tuple[PairStats, pl.DataFrame]:
+    """Sum the partitions' stats and concatenate their keys."""
+    totals = PairStats()
+    for stats, _ in results:
+        _add_stats(totals, stats)
+    empty = pl.DataFrame(schema=KEYS_SCHEMA)
+    return totals, pl.concat([empty, *[keys.cast(KEYS_SCHEMA) for _, keys in results]])
+
+
+def decide_globally(keys: pl.DataFrame, **dataset_options) -> tuple[pl.DataFrame, DatasetStats]:
+    """``(part, idx, split)`` of every pair the dataset keeps, from all partitions' keys.
+
+    ``dataset_options`` are those of :func:`~dpo_frames.finalize_dataset`.
+    """
+    order = keys.sort("first_row", "rank")
+    kept, stats = decide(order.select(KEY_COLUMNS), **dataset_options)
+    return order.select("part", "idx")[kept["row"]].with_columns(split=kept["split"]), stats
 
 
 def _ordered_keys(candidates: pl.DataFrame, pairs: pl.DataFrame, part: int) -> pl.DataFrame:
@@ -160,6 +188,12 @@ def _add_stats(total: PairStats, part: PairStats) -> None:
         setattr(total, name, getattr(total, name) + getattr(part, name))
 
 
+def partition_dataset(pairs: pl.DataFrame, chosen: pl.DataFrame, part: int) -> pl.DataFrame:
+    """The dataset rows of one partition: its kept pairs with their split."""
+    rows = chosen.filter(pl.col("part") == part)
+    return schema.conform(pairs[rows["idx"]].with_columns(split=rows["split"]), schema.DATASET, "dataset")
+
+
 def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool) -> dict[str, Path]:
     """Dataset Parquet per partition, and the two JSONL files appended partition by partition."""
     dataset_dir = out / "dataset"
@@ -174,10 +208,9 @@ def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool) 
         handles = {split: open(path, "wb") for split, path in temps.items()}
         try:
             for i in range(n):
-                rows = chosen.filter(pl.col("part") == i)
                 pairs = pl.read_parquet(out / "pairs" / f"part-{i:05d}.parquet")
-                dataset = pairs[rows["idx"]].with_columns(split=rows["split"])
-                schema.conform(dataset, schema.DATASET, "dataset").write_parquet(dataset_dir / f"part-{i:05d}.parquet")
+                dataset = partition_dataset(pairs, chosen, i)
+                dataset.write_parquet(dataset_dir / f"part-{i:05d}.parquet")
                 for split in (TRAIN, VALIDATION):
                     records = to_customizer_records(dataset.filter(pl.col("split") == split),
                                                     use_full_message_history=full_history)
