@@ -27,7 +27,8 @@ def test_sql_example_runs_after_the_core_example(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     namespace: dict = {}
-    core, query = python_blocks()[0:2]
+    core = python_blocks()[0]
+    query = next(b for b in python_blocks() if "sql.query" in b)
     exec(compile(core, "README.md", "exec"), namespace)
     capsys.readouterr()
     exec(compile(query, "README.md", "exec"), namespace)
@@ -40,5 +41,22 @@ def test_client_example_runs_against_the_emulator(tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     exec(compile(python_blocks()[0], "README.md", "exec"), {})  # makes out/dataset
-    exec(compile(python_blocks()[2], "README.md", "exec"), {"__name__": "readme"})
+    client = next(b for b in python_blocks() if "CustomizerClient" in b)
+    exec(compile(client, "README.md", "exec"), {"__name__": "readme"})
     assert "completed" in capsys.readouterr().out
+
+
+def test_partitioned_example_runs(tmp_path, monkeypatch):
+    import polars as pl
+
+    import dpo_frames
+    monkeypatch.chdir(tmp_path)
+    steps = dpo_frames.read_steps(ROOT / "examples/tictactoe/data/workflow_output.json")
+    candidates, _ = dpo_frames.extract_candidates(steps)
+    for run in ("r1", "r2"):
+        dpo_frames.write_frames(tmp_path / "runs" / run, candidates=candidates.with_columns(run_id=pl.lit(run)))
+    block = next(b for b in python_blocks() if "build_dataset_partitioned" in b)
+    namespace = {"dpo_frames": dpo_frames}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["result"].dataset_stats.duplicate_pairs == namespace["result"].dataset_stats.pairs > 0
+    assert (tmp_path / "out/big/training/training_file.jsonl").is_file()
