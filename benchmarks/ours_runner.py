@@ -7,13 +7,16 @@
   with the reference's ``pairs`` + ``trajectories`` stages.
 - ``memory``: end to end from an in-memory NAT ``EvaluationRunOutput`` (rebuilt from
   the cached tables before timing) to the Customizer JSONL files on disk. Stages
-  ``read_steps``, ``extract_candidates``, ``build_pairs``, ``finalize``,
-  ``write_jsonl``; also ``walk_floor``: one plain attribute walk over the same step
-  objects, the floor of any reader of them.
+  ``extract_candidates`` (the in-memory fast path, straight from the step objects),
+  ``build_pairs``, ``finalize``, ``write_jsonl``; also ``walk_floor``: one plain
+  attribute walk over the same step objects, the floor of any reader of them.
 - ``stored``: end to end from a stored Parquet steps file (``stored_steps.parquet``,
   the design's steps frame) to the JSONL files, same stages. Afterwards, ``write_bound``:
   the finished dataset's JSONL bytes (read back, untimed) written again with plain
   ``write`` calls (best of three), the bound for any writer of that dataset.
+- ``candidates``: "collect once, pair many": end to end from the ``candidates.parquet``
+  an earlier run wrote (what the NAT builder keeps per run) to the JSONL files. Stages
+  ``read_candidates``, ``build_pairs``, ``finalize``, ``write_jsonl``.
 
 All views use ``PairConfig()`` defaults (the reference builder's defaults) and
 ``finalize_dataset(deduplicate=True, max_pairs=--max-pairs, seed=0)``.
@@ -32,7 +35,7 @@ from typing import Any
 import measure
 import synth
 
-VIEWS = ("engine", "memory", "stored")
+VIEWS = ("engine", "memory", "stored", "candidates")
 
 
 def _api() -> Any:
@@ -49,12 +52,21 @@ def _api() -> Any:
 
 def _pipeline(df: Any, meter: measure.StageMeter, source: Any, out_dir: Path, max_pairs: int | None) -> None:
     """read -> candidates -> pairs -> dataset -> JSONL, each a measured stage."""
-    with meter.stage("read_steps"):
-        steps = df.read_steps(source, run_id="bench")
-    with meter.stage("extract_candidates"):
-        candidates, rejects = df.extract_candidates(steps)
-    n_steps = steps.height
-    del steps
+    n_steps = None
+    if isinstance(source, Path) and source.name.startswith("ours_candidates"):
+        with meter.stage("read_candidates"):
+            candidates = df.read_frame(source, "candidates")
+        rejects = candidates.clear()
+    elif isinstance(source, Path):
+        with meter.stage("read_steps"):
+            steps = df.read_steps(source, run_id="bench")
+        with meter.stage("extract_candidates"):
+            candidates, rejects = df.extract_candidates(steps)
+        n_steps = steps.height
+        del steps
+    else:
+        with meter.stage("extract_candidates"):
+            candidates, rejects = df.extract_candidates(source, run_id="bench")
     with meter.stage("build_pairs"):
         pairs, pair_stats = df.build_pairs(candidates, df.PairConfig())
     n_candidates = candidates.height
@@ -142,6 +154,11 @@ def run(view: str, data_dir: Path, work: Path, max_pairs: int | None) -> measure
         with meter.stage("walk_floor"):
             synth.attribute_walk(eval_output)
         _pipeline(df, meter, eval_output, out_dir, max_pairs)
+    elif view == "candidates":
+        _candidates(df, data_dir)  # untimed: the file an earlier run wrote
+        meter.info["setup_seconds"] = time.perf_counter() - t0
+        meter.set_baseline()
+        _pipeline(df, meter, data_dir / "ours_candidates.parquet", out_dir, max_pairs)
     elif view == "stored":
         source = data_dir / "stored_steps.parquet"
         meter.info["setup_seconds"] = time.perf_counter() - t0

@@ -23,7 +23,7 @@ def test_summary_ratios_and_goals() -> None:
     runs = {
         "ref": _stages(walk_floor=1, parse=30, pairs=20, trajectories=80, dedup_sample=25, jsonl=20, write=10),
         "ours_engine": _stages(build_pairs=0.5),
-        "ours_memory": _stages(walk_floor=2, read_steps=3, extract_candidates=0.5, build_pairs=0.5, finalize=0.5,
+        "ours_memory": _stages(walk_floor=2, extract_candidates=3.5, build_pairs=0.5, finalize=0.5,
                                write_jsonl=1.5),
         "ours_stored": _stages(read_steps=0.2, extract_candidates=0.3, build_pairs=0.5, finalize=0.2,
                                write_jsonl=0.8, write_bound=1.0),
@@ -64,13 +64,14 @@ def test_ours_side_end_to_end_on_a_small_size(tmp_path: Path) -> None:
     entry = result["sizes"]["2k"]
     assert entry["data"]["candidates"] == 2000
     runs = entry["runs"]
-    assert set(runs) == {"ours_engine", "ours_memory", "ours_stored"}
-    assert set(runs["ours_memory"]["stages"]) == {"walk_floor", *run.OURS_STAGES}
+    assert set(runs) == {"ours_engine", "ours_memory", "ours_stored", "ours_candidates"}
+    assert set(runs["ours_memory"]["stages"]) == {"walk_floor", *run.OURS_MEMORY_STAGES}
     assert set(runs["ours_stored"]["stages"]) == {*run.OURS_STAGES, "write_bound"}
-    memory, stored = runs["ours_memory"]["info"], runs["ours_stored"]["info"]
-    assert memory["candidates"] == stored["candidates"] == 2000
-    assert memory["pairs"] == stored["pairs"] == runs["ours_engine"]["info"]["pairs"] > 0
-    assert memory["bytes_written"] == stored["bytes_written"] == stored["bound_bytes"] > 0
+    assert set(runs["ours_candidates"]["stages"]) == set(run.OURS_CANDIDATES_STAGES)
+    memory, stored, cand = (runs[f"ours_{v}"]["info"] for v in ("memory", "stored", "candidates"))
+    assert memory["candidates"] == stored["candidates"] == cand["candidates"] == 2000
+    assert memory["pairs"] == stored["pairs"] == cand["pairs"] == runs["ours_engine"]["info"]["pairs"] > 0
+    assert memory["bytes_written"] == stored["bytes_written"] == cand["bytes_written"] == stored["bound_bytes"] > 0
     md = (results / "latest.md").read_text()
     assert "### 2k candidates" in md and "end to end: stored Parquet steps -> JSONL" in md
     assert md.strip() in proc.stdout
