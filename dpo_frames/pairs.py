@@ -1,29 +1,41 @@
 """Candidates -> preference pairs: the vectorized pair engine.
 
 The engine works on a narrow frame (integer ids, score, response hash), joins it with
-itself within each (turn, prompt) group, filters and ranks there, and gathers the wide
-text columns only for the pairs that survive. Strings never go through the join.
+itself within each (turn, prompt) group, filters and ranks there, picks pairs with the
+configured :class:`~dpo_frames.config.PairStrategy` using group-wise ranks and
+aggregations, and gathers the wide text columns only for the pairs that survive.
+Strings never go through the join, and no Python code runs per row, pair or turn.
 """
 
 from __future__ import annotations
+
+import math
 
 import polars as pl
 from pydantic import BaseModel
 
 from dpo_frames import schema
-from dpo_frames.config import PairConfig
+from dpo_frames.config import PairConfig, PairStrategy
 from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
 
 _TURN_KEYS = ("run_id", "example_id", "turn_id")
+_RANK_ORDER = (["order", "diff", "sc", "cic", "cir", "c", "r"], [False, True, True, False, False, False, False])
+_DIST_DECIMALS = 9
+"""best_vs_mean_minus_2sd compares |score - target| rounded to this many decimals, so float
+noise in the mean and sd never decides between two candidates equally far from the target."""
 
 
 class PairStats(BaseModel):
     """What :func:`build_pairs` saw, kept and skipped, by reason.
 
     Candidate pairs are unordered pairs of candidates that share a turn and a prompt.
-    They partition as ``candidate_pairs = tied_pairs + below_margin_pairs +
-    identical_response_pairs + eligible_pairs`` and the eligible ones as
-    ``eligible_pairs = pairs + not_best_vs_worst_pairs + capped_pairs``.
+    They partition as ``candidate_pairs = trimmed_pairs + tied_pairs + below_margin_pairs
+    + identical_response_pairs + eligible_pairs`` and the eligible ones as
+    ``eligible_pairs = pairs + not_best_vs_worst_pairs + not_selected_pairs + capped_pairs``.
+    ``not_best_vs_worst_pairs`` counts what the ``best_vs_worst`` strategy left out,
+    ``not_selected_pairs`` what any other non-exhaustive strategy left out (one of the two
+    is always 0). ``trimmed_candidates`` are candidates left out of the pairing by
+    ``max_candidates_per_turn``; ``trimmed_pairs`` the candidate pairs they were part of.
     """
 
     candidates: int = 0
@@ -41,11 +53,15 @@ class PairStats(BaseModel):
     not_best_vs_worst_pairs: int = 0
     capped_pairs: int = 0
     pairs: int = 0
+    trimmed_candidates: int = 0
+    trimmed_pairs: int = 0
+    not_selected_pairs: int = 0
 
     def skipped(self) -> dict[str, int]:
         """The non-zero skip counts, by reason."""
-        keys = ("invalid_candidates", "single_candidate_turns", "prompt_mismatch_turns", "cross_prompt_pairs", "tied_pairs",
-                "below_margin_pairs", "identical_response_pairs", "not_best_vs_worst_pairs", "capped_pairs")
+        keys = ("invalid_candidates", "single_candidate_turns", "prompt_mismatch_turns", "cross_prompt_pairs",
+                "trimmed_candidates", "trimmed_pairs", "tied_pairs", "below_margin_pairs",
+                "identical_response_pairs", "not_best_vs_worst_pairs", "not_selected_pairs", "capped_pairs")
         return {k: getattr(self, k) for k in keys if getattr(self, k)}
 
 
@@ -54,12 +70,14 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     """Build DPO preference pairs from the candidates frame.
 
     Candidates are grouped by turn (``run_id``, ``example_id``, ``turn_id``) and, inside
-    a turn, by prompt: candidates with different prompts never pair. Filters come first
-    (ties never pair, ``min_score_diff``, identical chosen and rejected texts), then the
-    selection: every eligible pair (``exhaustive_pairs``) or the one with the largest
-    score difference per prompt group (best vs worst), then ``max_pairs_per_turn`` keeps
-    the largest differences of the turn. Ordering ties are broken by chosen score, then
-    candidate index, then input order, so the same input gives the same pairs anywhere.
+    a turn, by prompt: candidates with different prompts never pair. With
+    ``max_candidates_per_turn`` a prompt group's candidates are first bounded (the highest
+    and lowest scores kept). Filters come next (ties never pair, ``min_score_diff``,
+    identical chosen and rejected texts), then the selection by
+    :attr:`PairConfig.pair_strategy` (see :class:`~dpo_frames.config.PairStrategy`), then
+    ``max_pairs_per_turn`` keeps the largest differences of the turn. Ordering ties are
+    broken by chosen score, then candidate index, then input order, so the same input
+    gives the same pairs anywhere.
 
     Returns the pairs frame (turns in order of first appearance, best pair first) and
     :class:`PairStats`.
@@ -73,21 +91,26 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
         >>> pairs, stats = dpo_frames.build_pairs(candidates, dpo_frames.PairConfig(min_score_diff=0.5))
         >>> pairs.select("chosen_response", "rejected_response").rows(), stats.below_margin_pairs
         ([('4', '22'), ('4', '5')], 1)
+        >>> pairs, stats = dpo_frames.build_pairs(candidates, dpo_frames.PairConfig(strategy="adjacent"))
+        >>> pairs.select("chosen_response", "rejected_response").rows(), stats.not_selected_pairs
+        ([('4', '5'), ('5', '22')], 1)
     """
     config = config or PairConfig()
     frame = candidates.collect() if isinstance(candidates, pl.LazyFrame) else candidates
     frame = schema.conform(frame, schema.CANDIDATES, "candidates")
-    valid = frame.filter(_usable()).rechunk()  # gathers from one chunk are many times faster
+    valid = frame.filter(_usable())
     narrow = _narrow(valid)
     stats = _group_stats(narrow)
     stats.candidates, stats.invalid_candidates = frame.height, frame.height - valid.height
-    ordered = _ordered_pairs(narrow)
-    stats.tied_pairs = stats.candidate_pairs - ordered.height
+    paired = _bound(narrow, config.max_candidates_per_turn, stats)
+    ordered = _ordered_pairs(paired)
+    stats.tied_pairs = stats.candidate_pairs - stats.trimmed_pairs - ordered.height
     eligible, stats.below_margin_pairs, stats.identical_response_pairs = _filter(ordered, valid, config)
     stats.eligible_pairs = eligible.height
-    selected = _select(eligible, narrow, config, stats)
+    group_hashes = _group_prompt_hashes(valid, narrow)
+    selected = _select(_rank(eligible, narrow), narrow, group_hashes, config, stats)
     stats.pairs = selected.height
-    return _gather(selected, valid, narrow, config), stats
+    return _gather(selected, valid, group_hashes, config), stats
 
 
 def _usable() -> pl.Expr:
@@ -132,6 +155,27 @@ def _group_stats(narrow: pl.DataFrame) -> PairStats:
                      cross_prompt_pairs=totals["cross"] or 0, candidate_pairs=totals["within"] or 0)
 
 
+def _bound(narrow: pl.DataFrame, limit: int | None, stats: PairStats) -> pl.DataFrame:
+    """At most ``limit`` candidates per prompt group go into the self-join.
+
+    Kept: the ``ceil(limit / 2)`` highest and ``floor(limit / 2)`` lowest scores of the
+    group (ties broken by candidate index, then input order), so the best, the worst and
+    the largest margins survive. The join is then at most ``limit**2 / 2`` rows per group.
+    """
+    if limit is None:
+        return narrow
+    top, bottom = math.ceil(limit / 2), limit // 2
+    place = pl.int_range(pl.len()).over("grp")
+    size = pl.len().over("grp")
+    kept = (narrow.sort(["grp", "score", "ci", "cid"], descending=[False, True, False, False])
+            .filter((place < top) | (place >= size - bottom)).sort("cid"))
+    stats.trimmed_candidates = narrow.height - kept.height
+    if stats.trimmed_candidates:
+        kept_pairs = kept.group_by("grp").len().select(_pairs_of(pl.col("len"))).item()
+        stats.trimmed_pairs = stats.candidate_pairs - (kept_pairs or 0)
+    return kept
+
+
 def _ordered_pairs(narrow: pl.DataFrame) -> pl.DataFrame:
     """Every (chosen, rejected) in one prompt group with chosen's score strictly higher."""
     left = narrow.lazy().select("grp", "turn", c="cid", sc="score", cic="ci", rhc="rh")
@@ -156,24 +200,62 @@ def _filter(ordered: pl.DataFrame, frame: pl.DataFrame, config: PairConfig) -> t
     return margin_ok, below_margin, 0
 
 
-def _select(eligible: pl.DataFrame, narrow: pl.DataFrame, config: PairConfig, stats: PairStats) -> pl.DataFrame:
-    """Best pair first within each turn, turns in order of first appearance; then pick and cap."""
+def _rank(eligible: pl.DataFrame, narrow: pl.DataFrame) -> pl.DataFrame:
+    """Turns in order of first appearance, best pair (largest difference) first within each."""
     first_seen = narrow.group_by("turn").agg(pl.col("cid").min()).sort("turn")["cid"]
     order = first_seen.rank("ordinal").cast(pl.UInt32)
-    ranked = eligible.with_columns(order=order.gather(eligible["turn"] - 1)).sort(
-        ["order", "diff", "sc", "cic", "cir", "c", "r"], descending=[False, True, True, False, False, False, False])
-    if not config.exhaustive_pairs:
-        best = ranked.filter(pl.col("grp").is_first_distinct())
-        stats.not_best_vs_worst_pairs = ranked.height - best.height
-        ranked = best
+    return eligible.with_columns(order=order.gather(eligible["turn"] - 1)).sort(
+        _RANK_ORDER[0], descending=_RANK_ORDER[1]).with_columns(pos=pl.int_range(pl.len(), dtype=pl.UInt32))
+
+
+def _first_by(by: list[str], over: str) -> pl.Expr:
+    """True on the row of each ``over`` group that sorts first by ``by`` (then by rank position)."""
+    return pl.col("pos") == pl.col("pos").sort_by([*by, "pos"]).first().over(over)
+
+
+def _is_best() -> pl.Expr:
+    """The group's best chosen: highest score, then lowest candidate index, then input order."""
+    best = pl.col("c").sort_by(["sc", "cic", "c"], descending=[True, False, False]).first().over("grp")
+    return pl.col("c") == best
+
+
+def _select(ranked: pl.DataFrame, narrow: pl.DataFrame, group_hashes: pl.Series, config: PairConfig,
+            stats: PairStats) -> pl.DataFrame:
+    """Pick pairs per prompt group by strategy, then cap each turn (ranked order kept)."""
+    strategy = config.pair_strategy
+    if strategy is PairStrategy.BEST_VS_WORST:
+        picked = ranked.filter(pl.col("grp").is_first_distinct())
+    elif strategy is PairStrategy.BEST_VS_ALL:
+        picked = ranked.filter(_is_best())
+    elif strategy is PairStrategy.BEST_VS_RANDOM:
+        best = ranked.filter(_is_best())
+        seed = pl.Series([config.seed], dtype=pl.UInt64).extend_constant(config.seed, best.height - 1) \
+            if best.height else pl.Series([], dtype=pl.UInt64)
+        key = combine64(seed, group_hashes.gather(best["grp"] - 1), best["rhc"], best["rhr"])
+        picked = best.with_columns(key=key).filter(_first_by(["key"], "grp")).drop("key")
+    elif strategy is PairStrategy.BEST_VS_MEAN_MINUS_2SD:
+        target = narrow.group_by("grp").agg(
+            target=pl.col("score").mean() - 2 * pl.col("score").std(ddof=0))
+        best = ranked.filter(_is_best()).join(target, on="grp", how="left", maintain_order="left")
+        dist = (pl.col("sr") - pl.col("target")).abs().round(_DIST_DECIMALS)
+        picked = best.with_columns(dist=dist).filter(_first_by(["dist"], "grp")).drop("target", "dist")
+    elif strategy is PairStrategy.ADJACENT:
+        picked = ranked.filter(_first_by(["diff", "cir", "r"], "c"))
+    else:
+        picked = ranked
+    dropped = ranked.height - picked.height
+    if strategy is PairStrategy.BEST_VS_WORST:
+        stats.not_best_vs_worst_pairs = dropped
+    else:
+        stats.not_selected_pairs = dropped
     if config.max_pairs_per_turn is not None:
-        capped = ranked.filter(pl.int_range(pl.len()).over("turn") < config.max_pairs_per_turn)
-        stats.capped_pairs = ranked.height - capped.height
-        ranked = capped
-    return ranked
+        capped = picked.filter(pl.int_range(pl.len()).over("turn") < config.max_pairs_per_turn)
+        stats.capped_pairs = picked.height - capped.height
+        picked = capped
+    return picked
 
 
-def _gather(selected: pl.DataFrame, frame: pl.DataFrame, narrow: pl.DataFrame, config: PairConfig) -> pl.DataFrame:
+def _gather(selected: pl.DataFrame, frame: pl.DataFrame, group_hashes: pl.Series, config: PairConfig) -> pl.DataFrame:
     """Fetch the text columns for the surviving pairs only."""
     c, r = selected["c"], selected["r"]
     chosen = frame.select(pl.col(*_TURN_KEYS, "prompt_text", "prompt_messages").gather(c),
@@ -181,8 +263,7 @@ def _gather(selected: pl.DataFrame, frame: pl.DataFrame, narrow: pl.DataFrame, c
                           chosen_index=pl.col("candidate_index").gather(c))
     rejected = frame.select(rejected_response=pl.col("response").gather(r),
                             rejected_index=pl.col("candidate_index").gather(r))
-    prompt_hash = _group_prompt_hashes(frame, narrow)
-    pair_id = hex64(combine64(prompt_hash.gather(selected["grp"] - 1), selected["rhc"], selected["rhr"]))
+    pair_id = hex64(combine64(group_hashes.gather(selected["grp"] - 1), selected["rhc"], selected["rhr"]))
     ids = selected.select(
         pl.col("sc").alias("chosen_score"), pl.col("sr").alias("rejected_score"), pl.col("diff").alias("score_diff"),
     ).with_columns(pair_id=pair_id)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
+
+import xxhash
 
 FIELDS = ("run_id", "example_id", "turn_id", "turn_index", "candidate_index", "prompt_text", "prompt_messages",
           "response", "score", "step_uuid", "metadata")
@@ -15,8 +18,10 @@ def _prompt_key(c: dict) -> tuple:
 
 
 def oracle_pairs(rows: list[dict], *, exhaustive: bool = True, min_diff: float = 0.0,
-                 cap: int | None = None) -> tuple[list[tuple], dict[str, int]]:
+                 cap: int | None = None, strategy: str | None = None, seed: int = 0,
+                 max_candidates: int | None = None) -> tuple[list[tuple], dict[str, int]]:
     """dpo_frames' documented semantics, one candidate and one pair at a time."""
+    strategy = strategy or ("exhaustive" if exhaustive else "best_vs_worst")
     stats = Counter()
     stats["candidates"] = len(rows)
     valid = [(i, c) for i, c in enumerate(rows)
@@ -40,6 +45,8 @@ def oracle_pairs(rows: list[dict], *, exhaustive: bool = True, min_diff: float =
         stats["candidate_pairs"] += within
         turn_pairs = []
         for g in groups.values():
+            scores = [c["score"] for _, c in g]
+            g = _bounded(g, max_candidates, stats)
             eligible = []
             for ia, a in g:
                 for ib, b in g:
@@ -59,10 +66,10 @@ def oracle_pairs(rows: list[dict], *, exhaustive: bool = True, min_diff: float =
                     eligible.append((hi, lo, diff))
             stats["eligible_pairs"] += len(eligible)
             eligible.sort(key=_priority)
-            if not exhaustive and eligible:
-                stats["not_best_vs_worst_pairs"] += len(eligible) - 1
-                eligible = eligible[:1]
-            turn_pairs.extend(eligible)
+            picked = _pick(strategy, eligible, scores, seed)
+            key = "not_best_vs_worst_pairs" if strategy == "best_vs_worst" else "not_selected_pairs"
+            stats[key] += len(eligible) - len(picked)
+            turn_pairs.extend(picked)
         turn_pairs.sort(key=_priority)
         if cap is not None:
             stats["capped_pairs"] += max(0, len(turn_pairs) - cap)
@@ -70,6 +77,75 @@ def oracle_pairs(rows: list[dict], *, exhaustive: bool = True, min_diff: float =
         out.extend(turn_pairs)
     stats["pairs"] = len(out)
     return [describe(hi[1], lo[1], diff) for hi, lo, diff in out], dict(stats)
+
+
+def _bounded(group: list[tuple[int, dict]], limit: int | None, stats: Counter) -> list[tuple[int, dict]]:
+    """max_candidates_per_turn: the ceil(k/2) highest and floor(k/2) lowest scores of the group."""
+    if limit is None or len(group) <= limit:
+        return group
+    by_score = sorted(group, key=lambda ic: (-ic[1]["score"], ic[1]["candidate_index"], ic[0]))
+    top, bottom = (limit + 1) // 2, limit // 2
+    kept = by_score[:top] + (by_score[len(by_score) - bottom:] if bottom else [])
+    n, k = len(group), len(kept)
+    stats["trimmed_candidates"] += n - k
+    stats["trimmed_pairs"] += n * (n - 1) // 2 - k * (k - 1) // 2
+    return sorted(kept, key=lambda ic: ic[0])
+
+
+def _pick(strategy: str, eligible: list, scores: list[float], seed: int) -> list:
+    """One prompt group's eligible pairs (in priority order) -> the strategy's pairs."""
+    if strategy == "exhaustive" or not eligible:
+        return eligible
+    if strategy == "best_vs_worst":
+        return eligible[:1]
+    if strategy == "adjacent":
+        out = []
+        for hi in {p[0][0]: p[0] for p in eligible}.values():
+            mine = [p for p in eligible if p[0][0] == hi[0]]
+            out.append(min(mine, key=lambda p: (p[2], p[1][1]["candidate_index"], p[1][0])))
+        return [p for p in eligible if p in out]
+    best = min((p[0] for p in eligible), key=lambda ic: (-ic[1]["score"], ic[1]["candidate_index"], ic[0]))
+    mine = [p for p in eligible if p[0][0] == best[0]]
+    if strategy == "best_vs_all":
+        return mine
+    if strategy == "best_vs_random":
+        prompt = _prompt_hash(best[1])
+
+        def key(p):
+            return _combine64(seed, prompt, _xxh3(p[0][1]["response"]), _xxh3(p[1][1]["response"]))
+        return [min(mine, key=lambda p: (key(p), mine.index(p)))]
+    if strategy == "best_vs_mean_minus_2sd":
+        target = statistics.fmean(scores) - 2 * statistics.pstdev(scores)
+        return [min(mine, key=lambda p: (round(abs(p[1][1]["score"] - target), 9), mine.index(p)))]
+    raise ValueError(strategy)
+
+
+_MASK = (1 << 64) - 1
+
+
+def _xxh3(text: str) -> int:
+    return xxhash.xxh3_64_intdigest(text.encode())
+
+
+def _mix64(x: int) -> int:
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _MASK
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def _combine64(*hashes: int) -> int:
+    acc = 0
+    for h in hashes:
+        acc = _mix64(acc ^ h)
+    return acc
+
+
+def _prompt_hash(c: dict) -> int:
+    msgs = c["prompt_messages"]
+    joined = 0 if msgs is None else _xxh3("\x1d".join(f"{m['role']}\x1e{m['content']}" for m in msgs))
+    return _combine64(_xxh3(c["prompt_text"]), joined)
 
 
 def _priority(pair) -> tuple:

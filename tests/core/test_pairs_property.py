@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import dpo_frames
 from dpo_frames import schema
+from dpo_frames.config import PairStrategy
 from tests.core.oracle import FIELDS, describe, oracle_pairs, reference_pairs
 
 SCORES = st.one_of(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), st.floats(-5, 5, allow_nan=False),
@@ -56,26 +57,76 @@ def engine(rows, **cfg) -> tuple[list[tuple], dpo_frames.PairStats]:
     return got, stats
 
 
-CONFIGS = st.fixed_dictionaries({
+STRATEGIES = [s.value for s in PairStrategy]
+LEGACY_CONFIGS = st.fixed_dictionaries({
     "exhaustive_pairs": st.booleans(),
     "min_score_diff": st.sampled_from([0.0, 0.1, 0.25, 0.5, 2.0]),
     "max_pairs_per_turn": st.sampled_from([None, 1, 2, 3]),
 })
+STRATEGY_CONFIGS = st.fixed_dictionaries({
+    "strategy": st.sampled_from(STRATEGIES),
+    "min_score_diff": st.sampled_from([0.0, 0.1, 0.25, 0.5, 2.0]),
+    "max_pairs_per_turn": st.sampled_from([None, 1, 2, 3]),
+    "seed": st.integers(0, 3),
+    "max_candidates_per_turn": st.sampled_from([None, None, 2, 3, 4, 9]),
+})
+CONFIGS = st.one_of(LEGACY_CONFIGS, STRATEGY_CONFIGS)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def oracle(rows, cfg):
+    return oracle_pairs(rows, exhaustive=cfg.get("exhaustive_pairs", True), min_diff=cfg["min_score_diff"],
+                        cap=cfg["max_pairs_per_turn"], strategy=cfg.get("strategy"), seed=cfg.get("seed", 0),
+                        max_candidates=cfg.get("max_candidates_per_turn"))
+
+
+def assert_identities(stats):
+    assert stats.candidate_pairs == (stats.trimmed_pairs + stats.tied_pairs + stats.below_margin_pairs
+                                     + stats.identical_response_pairs + stats.eligible_pairs)
+    assert stats.eligible_pairs == (stats.pairs + stats.not_best_vs_worst_pairs + stats.not_selected_pairs
+                                    + stats.capped_pairs)
+    assert stats.not_best_vs_worst_pairs == 0 or stats.not_selected_pairs == 0
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=candidate_rows(), cfg=CONFIGS)
 def test_engine_matches_oracle(rows, cfg):
     got, stats = engine(rows, **cfg)
-    want, want_stats = oracle_pairs(rows, exhaustive=cfg["exhaustive_pairs"], min_diff=cfg["min_score_diff"],
-                                    cap=cfg["max_pairs_per_turn"])
+    want, want_stats = oracle(rows, cfg)
     assert got == want
     for key, value in want_stats.items():
         assert getattr(stats, key) == value, key
-    # The accounting identities hold.
-    assert stats.candidate_pairs == (stats.tied_pairs + stats.below_margin_pairs + stats.identical_response_pairs
-                                     + stats.eligible_pairs)
-    assert stats.eligible_pairs == stats.pairs + stats.not_best_vs_worst_pairs + stats.capped_pairs
+    assert_identities(stats)
+
+
+@st.composite
+def crowded_turns(draw, scores):
+    """One or two turns of up to 30 candidates each: strategies differ only in large groups."""
+    rows = []
+    for t in range(draw(st.integers(1, 2))):
+        for i in range(draw(st.integers(2, 30))):
+            rows.append({"run_id": "r", "example_id": "e", "turn_id": f"t{t}", "turn_index": 0,
+                         "candidate_index": draw(st.integers(0, 9)), "prompt_text": draw(st.sampled_from(["p", "q"])),
+                         "prompt_messages": None, "response": draw(st.sampled_from("abcdefghij")),
+                         "score": draw(scores), "step_uuid": None, "metadata": None})
+    return rows
+
+
+LEVELS = st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
+SKEWED = st.sampled_from([1.0] * 8 + [0.9, 0.8, 0.6, 0.4, 0.2, 0.0])  # mean - 2 sd inside the range
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.one_of(crowded_turns(LEVELS), crowded_turns(SKEWED), crowded_turns(st.floats(0, 1))),
+       cfg=STRATEGY_CONFIGS)
+def test_engine_matches_oracle_on_crowded_turns(rows, cfg):
+    """Large groups with few score levels: ties for best, several partners at the same score,
+    candidates equally far from mean - 2 sd, repeated texts, trimming."""
+    got, stats = engine(rows, **cfg)
+    want, want_stats = oracle(rows, cfg)
+    assert got == want
+    for key, value in want_stats.items():
+        assert getattr(stats, key) == value, key
+    assert_identities(stats)
 
 
 @settings(max_examples=150, deadline=None)
@@ -108,7 +159,7 @@ def tie_free_turns(draw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(rows=tie_free_turns(), cfg=CONFIGS)
+@given(rows=tie_free_turns(), cfg=LEGACY_CONFIGS)
 def test_parity_with_reference_on_tie_free_data(rows, cfg):
     got, _ = engine(rows, **cfg)
     want = reference_pairs(rows, exhaustive=cfg["exhaustive_pairs"], min_diff=cfg["min_score_diff"],
