@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
 import polars as pl
 from pydantic import BaseModel
@@ -16,11 +17,29 @@ TRAIN = "train"
 VALIDATION = "validation"
 
 
+class DedupMode(StrEnum):
+    """How :func:`finalize_dataset` decides that two pairs are the same.
+
+    A pair is (prompt, chosen, rejected); a prompt is its message list when it has one,
+    else its text (a string prompt never equals a message list).
+    """
+
+    EXACT = "exact"
+    """Byte-equal texts; message lists equal role for role and content for content."""
+    NORMALIZED = "normalized"
+    """Texts, roles and message contents with surrounding whitespace trimmed; a message list
+    compared as canonical JSON (``[{"content":...,"role":...},...]``: keys sorted, no spaces)."""
+    CASEFOLD = "casefold"
+    """``normalized``, then lower-cased (Unicode lower-case mapping: ``"É"`` equals ``"é"``;
+    not full case folding, so ``"ß"`` does not equal ``"ss"``)."""
+
+
 class DatasetStats(BaseModel):
     """What :func:`finalize_dataset` kept and dropped, and how the split came out."""
 
     input_pairs: int = 0
     duplicate_pairs: int = 0
+    dedup_mode: DedupMode = DedupMode.EXACT
     sampled_out_pairs: int = 0
     pairs: int = 0
     train_pairs: int = 0
@@ -34,11 +53,16 @@ class DatasetStats(BaseModel):
 
 
 def finalize_dataset(pairs: pl.DataFrame | pl.LazyFrame, *, deduplicate: bool = True, max_pairs: int | None = None,
-                     seed: int = 0, validation_fraction: float = 0.2) -> tuple[pl.DataFrame, DatasetStats]:
+                     seed: int = 0, validation_fraction: float = 0.2,
+                     dedup_mode: DedupMode | str = DedupMode.EXACT) -> tuple[pl.DataFrame, DatasetStats]:
     """Deduplicate, sample and split pairs into the dataset frame (pairs + ``split``).
 
     - ``deduplicate``: one pair per (prompt, chosen, rejected) across runs, the first kept;
-      a prompt is its message list when it has one, else its text.
+      a prompt is its message list when it has one, else its text. ``dedup_mode``
+      (:class:`DedupMode`) says how texts compare: ``exact`` (the default), ``normalized``
+      (surrounding whitespace trimmed, message lists as canonical JSON) or ``casefold``
+      (normalized, then lower-cased). Deduplication comes before the ``max_pairs`` sample,
+      so the sample never spends a place on a duplicate.
     - ``max_pairs``: keep a seeded sample of that many pairs. The sample depends only on
       the seed and the pairs' content ids, not on row order, process or machine.
     - ``validation_fraction``: the share of prompts whose pairs go to ``validation``. The
@@ -59,25 +83,72 @@ def finalize_dataset(pairs: pl.DataFrame | pl.LazyFrame, *, deduplicate: bool = 
         >>> stats.duplicate_pairs, sorted(dataset["split"].to_list())
         (1, ['train', 'validation'])
     """
+    mode = dedup_mode_of(dedup_mode)
     frame = pairs.collect() if isinstance(pairs, pl.LazyFrame) else pairs
     frame = schema.conform(frame, schema.PAIRS, "pairs").select(list(schema.PAIRS))
-    kept, stats = decide(pair_keys(frame), deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
-                         validation_fraction=validation_fraction)
+    kept, stats = decide(pair_keys(frame, dedup_mode=mode), deduplicate=deduplicate, max_pairs=max_pairs,
+                         seed=seed, validation_fraction=validation_fraction)
+    stats.dedup_mode = mode
     dataset = frame[kept["row"]].with_columns(split=kept["split"])
     return schema.conform(dataset, schema.DATASET, "dataset"), stats
 
 
-def pair_keys(pairs: pl.DataFrame) -> pl.DataFrame:
+def pair_keys(pairs: pl.DataFrame, *, dedup_mode: DedupMode | str = DedupMode.EXACT) -> pl.DataFrame:
     """The narrow per-pair hashes every dataset decision rests on, one row per pair in order.
 
-    ``prompt`` (the whole prompt: text and messages), ``chosen``, ``rejected`` (dedup),
-    ``pair`` (the pair id: sampling) and ``prompt_text`` (the split). Computing these per
-    chunk and deciding on their concatenation gives the same dataset as one big frame,
-    which is how the partitioned path stays within memory.
+    ``prompt`` (the whole prompt: text and messages), ``chosen``, ``rejected`` (dedup,
+    compared as ``dedup_mode`` says), ``pair`` (the pair id: sampling) and ``prompt_text``
+    (the split, always the exact text). Computing these per chunk and deciding on their
+    concatenation gives the same dataset as one big frame, which is how the partitioned
+    path stays within memory.
     """
-    return pairs.select(chosen=xxh3(pl.col("chosen_response")), rejected=xxh3(pl.col("rejected_response")),
-                        pair=xxh3(pl.col("pair_id")), prompt_text=xxh3(pl.col("prompt_text"))
-                        ).with_columns(prompt=prompt_hash(pairs)).select(KEY_COLUMNS)
+    mode = dedup_mode_of(dedup_mode)
+    ids = pairs.select(pair=xxh3(pl.col("pair_id")), prompt_text=xxh3(pl.col("prompt_text")))
+    if mode is DedupMode.EXACT:
+        texts = pairs.select(chosen=xxh3(pl.col("chosen_response")), rejected=xxh3(pl.col("rejected_response"))
+                             ).with_columns(prompt=prompt_hash(pairs))
+    else:
+        casefold = mode is DedupMode.CASEFOLD
+        texts = pairs.select(prompt=xxh3(normalized_prompt(casefold=casefold)),
+                             chosen=xxh3(normalized_text(pl.col("chosen_response"), casefold=casefold)),
+                             rejected=xxh3(normalized_text(pl.col("rejected_response"), casefold=casefold)))
+    return pl.concat([texts, ids], how="horizontal").select(KEY_COLUMNS)
+
+
+def dedup_mode_of(value: DedupMode | str) -> DedupMode:
+    """``value`` as a :class:`DedupMode`; a ``ValueError`` naming the modes otherwise."""
+    try:
+        return DedupMode(value)
+    except ValueError:
+        raise ValueError(f"dedup_mode must be one of {[m.value for m in DedupMode]}, got {value!r}") from None
+
+
+def normalized_text(expr: pl.Expr, *, casefold: bool = False) -> pl.Expr:
+    """A text with surrounding whitespace trimmed and, with ``casefold``, lower-cased."""
+    trimmed = expr.str.strip_chars()
+    return trimmed.str.to_lowercase() if casefold else trimmed
+
+
+def normalized_prompt(text: str = "prompt_text", messages: str = "prompt_messages", *,
+                      casefold: bool = False) -> pl.Expr:
+    """The canonical form of a prompt, one string per row: ``m`` + its message list as canonical
+    JSON (keys sorted, no spaces; role and content normalized), or ``s`` + its normalized text.
+
+    Example:
+        >>> import polars as pl
+        >>> from dpo_frames import schema
+        >>> frame = pl.DataFrame({"prompt_text": [" Hi ", "x"],
+        ...     "prompt_messages": [None, [{"role": "user", "content": " Hi\\n"}]]},
+        ...     schema={"prompt_text": pl.String, "prompt_messages": schema.MESSAGES})
+        >>> frame.select(normalized_prompt()).to_series().to_list()
+        ['sHi', 'm[{"content":"Hi","role":"user"}]']
+    """
+    element = pl.element().struct
+    as_json = pl.col(messages).list.eval(pl.struct(
+        content=normalized_text(element.field("content"), casefold=casefold),
+        role=normalized_text(element.field("role"), casefold=casefold)).struct.json_encode()).list.join(",")
+    return (pl.when(pl.col(messages).is_not_null()).then(pl.lit("m[") + as_json + pl.lit("]"))
+            .otherwise(pl.lit("s") + normalized_text(pl.col(text), casefold=casefold)))
 
 
 KEY_COLUMNS = ("prompt", "chosen", "rejected", "pair", "prompt_text")
