@@ -1,4 +1,50 @@
-"""Dataset -> files: NeMo Customizer DPO JSONL, TRL preference JSONL, Parquet of every frame.
+"""Dataset -> files: the preference formats of common trainers (JSONL), Parquet of every frame.
+
+One record per pair, one file per split. The formats (:data:`FORMATS`, written by
+:func:`write_dataset`), each with one example record:
+
+``customizer``: NeMo Customizer DPO (``prompt`` is the prompt text, or with
+``use_full_message_history`` the message list)::
+
+    {"prompt": "2+2?", "chosen_response": "4", "rejected_response": "5"}
+
+``trl``: TRL explicit-prompt preference, standard (strings)::
+
+    {"prompt": "2+2?", "chosen": "4", "rejected": "5"}
+
+``trl-conversational``: TRL explicit-prompt preference, conversational (messages)::
+
+    {"prompt": [{"role": "user", "content": "2+2?"}], "chosen": [{"role": "assistant", "content": "4"}],
+     "rejected": [{"role": "assistant", "content": "5"}]}
+
+``nemo-rl-binary``: NeMo RL ``BinaryPreferenceDataset`` (default keys ``prompt``,
+``chosen``, ``rejected``; the prompt is a message list, which its
+``to_preference_data_format`` takes as the context as it is)::
+
+    {"prompt": [{"role": "user", "content": "2+2?"}], "chosen": "4", "rejected": "5"}
+
+``nemo-rl-rank``: NeMo RL ``PreferenceDataset`` rank format (lower rank preferred)::
+
+    {"context": [{"role": "user", "content": "2+2?"}],
+     "completions": [{"rank": 0, "completion": [{"role": "assistant", "content": "4"}]},
+                     {"rank": 1, "completion": [{"role": "assistant", "content": "5"}]}]}
+
+``openai``: OpenAI preference (DPO) fine-tuning::
+
+    {"input": {"messages": [{"role": "user", "content": "2+2?"}]},
+     "preferred_output": [{"role": "assistant", "content": "4"}],
+     "non_preferred_output": [{"role": "assistant", "content": "5"}]}
+
+With ``rewards=True`` every format but ``openai`` also carries ``"chosen_reward"`` and
+``"rejected_reward"`` (the two candidates' scores) for reward-aware losses; readers that
+do not use them ignore extra keys. A string prompt becomes one user message wherever a
+format wants messages.
+
+Sources of the formats: NeMo RL
+https://docs.nvidia.com/nemo/rl/latest/apidocs/nemo_rl/nemo_rl.data.datasets.preference_datasets.binary_preference_dataset.html
+and .../preference_datasets.preference_dataset.html (``context``/``completions``/``rank``);
+OpenAI https://developers.openai.com/api/docs/guides/direct-preference-optimization;
+TRL https://huggingface.co/docs/trl/dataset_formats (preference, explicit prompt).
 
 Files are written to a temporary name beside the target and renamed into place, so a
 failure never leaves a half-written file where a complete one is expected.
@@ -9,6 +55,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -17,6 +64,10 @@ from dpo_frames.dataset import TRAIN, VALIDATION
 
 CUSTOMIZER_FILES = {TRAIN: Path("training/training_file.jsonl"), VALIDATION: Path("validation/validation_file.jsonl")}
 TRL_FILES = {TRAIN: Path("train.jsonl"), VALIDATION: Path("validation.jsonl")}
+
+Format = Literal["customizer", "trl", "trl-conversational", "nemo-rl-binary", "nemo-rl-rank", "openai"]
+FORMATS: tuple[str, ...] = ("customizer", "trl", "trl-conversational", "nemo-rl-binary", "nemo-rl-rank", "openai")
+"""The formats :func:`write_dataset` writes (see the module docstring for one record of each)."""
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
@@ -34,6 +85,15 @@ def _messages_prompt() -> pl.Expr:
     """The prompt as a message list; a string prompt becomes one user message."""
     as_user = pl.concat_list(pl.struct(role=pl.lit("user"), content=pl.col("prompt_text")))
     return pl.coalesce(pl.col("prompt_messages"), as_user)
+
+
+def _assistant(col: str) -> pl.Expr:
+    """A response as a one-message assistant turn."""
+    return pl.concat_list(pl.struct(role=pl.lit("assistant"), content=pl.col(col)))
+
+
+def _rewards() -> list[pl.Expr]:
+    return [pl.col("chosen_score").alias("chosen_reward"), pl.col("rejected_score").alias("rejected_reward")]
 
 
 def _splits(dataset: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -86,12 +146,98 @@ def to_trl_records(dataset: pl.DataFrame, *, conversational: bool = False) -> pl
     """
     if not conversational:
         return dataset.select(prompt="prompt_text", chosen="chosen_response", rejected="rejected_response")
+    return dataset.select(prompt=_messages_prompt(), chosen=_assistant("chosen_response"),
+                          rejected=_assistant("rejected_response"))
 
-    def assistant(col: str) -> pl.Expr:
-        return pl.concat_list(pl.struct(role=pl.lit("assistant"), content=pl.col(col)))
 
-    return dataset.select(prompt=_messages_prompt(), chosen=assistant("chosen_response"),
-                          rejected=assistant("rejected_response"))
+def to_nemo_rl_binary_records(dataset: pl.DataFrame) -> pl.DataFrame:
+    """NeMo RL ``BinaryPreferenceDataset`` columns: ``prompt`` (messages), ``chosen``, ``rejected`` (strings)."""
+    return dataset.select(prompt=_messages_prompt(), chosen="chosen_response", rejected="rejected_response")
+
+
+def to_nemo_rl_rank_records(dataset: pl.DataFrame) -> pl.DataFrame:
+    """NeMo RL rank format: ``context`` (messages) and ``completions`` (rank 0 chosen, rank 1 rejected)."""
+    def completion(rank: int, col: str) -> pl.Expr:
+        return pl.struct(rank=pl.lit(rank, dtype=pl.Int64), completion=_assistant(col))
+
+    return dataset.select(context=_messages_prompt(),
+                          completions=pl.concat_list(completion(0, "chosen_response"), completion(1, "rejected_response")))
+
+
+def to_openai_records(dataset: pl.DataFrame) -> pl.DataFrame:
+    """OpenAI preference fine-tuning: ``input.messages``, ``preferred_output``, ``non_preferred_output``."""
+    return dataset.select(input=pl.struct(messages=_messages_prompt()),
+                          preferred_output=_assistant("chosen_response"),
+                          non_preferred_output=_assistant("rejected_response"))
+
+
+def to_records(dataset: pl.DataFrame, format: Format = "customizer", *, use_full_message_history: bool = False,
+               rewards: bool = False) -> pl.DataFrame:
+    """The records of ``format`` (one row per pair, the columns of one JSON object).
+
+    Raises ``ValueError`` for an unknown format, ``use_full_message_history`` with a
+    format other than ``customizer``, and ``rewards`` with ``openai`` (not a field of
+    OpenAI's format, whose files are validated on upload).
+    """
+    _check_options(format, use_full_message_history, rewards)
+    if format == "customizer":
+        records = to_customizer_records(dataset, use_full_message_history=use_full_message_history)
+    elif format in ("trl", "trl-conversational"):
+        records = to_trl_records(dataset, conversational=format == "trl-conversational")
+    elif format == "nemo-rl-binary":
+        records = to_nemo_rl_binary_records(dataset)
+    elif format == "nemo-rl-rank":
+        records = to_nemo_rl_rank_records(dataset)
+    else:
+        records = to_openai_records(dataset)
+    if rewards:
+        records = pl.concat([records, dataset.select(_rewards())], how="horizontal")
+    return records
+
+
+def _check_options(format: str, use_full_message_history: bool, rewards: bool) -> None:
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; expected one of {list(FORMATS)}")
+    if use_full_message_history and format != "customizer":
+        raise ValueError("use_full_message_history only applies to the customizer format "
+                         "(the message formats always carry the whole message list)")
+    if rewards and format == "openai":
+        raise ValueError("the openai format has no reward fields; write it without rewards")
+
+
+def write_dataset(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLike, format: Format = "customizer", *,
+                  use_full_message_history: bool = False, rewards: bool = False) -> dict[str, Path]:
+    """Write the dataset as JSONL in ``format`` under ``out_dir``; returns the paths by split name.
+
+    ``customizer`` writes ``training/training_file.jsonl`` and
+    ``validation/validation_file.jsonl`` (the layout Customizer expects), every other
+    format ``train.jsonl`` and ``validation.jsonl``. Records are in dataset order.
+
+    Example:
+        >>> import json, tempfile, polars as pl, dpo_frames
+        >>> from dpo_frames.export import write_dataset
+        >>> ds = pl.DataFrame({"run_id": "r", "example_id": "q", "turn_id": "t", "prompt_text": ["2+2?", "b"],
+        ...     "prompt_messages": None, "chosen_response": ["4", "x"], "rejected_response": ["5", "y"],
+        ...     "chosen_score": 1.0, "rejected_score": 0.0, "score_diff": 1.0, "chosen_index": 0,
+        ...     "rejected_index": 1, "reward": 1.0, "pair_id": ["p1", "p2"], "split": ["train", "validation"]})
+        >>> paths = write_dataset(ds, tempfile.mkdtemp(), "nemo-rl-rank")
+        >>> json.loads(paths["train"].read_text())["completions"][1]
+        {'rank': 1, 'completion': [{'role': 'assistant', 'content': '5'}]}
+        >>> json.loads(write_dataset(ds, tempfile.mkdtemp(), "openai")["train"].read_text())["preferred_output"]
+        [{'role': 'assistant', 'content': '4'}]
+        >>> json.loads(write_dataset(ds, tempfile.mkdtemp(), "trl", rewards=True)["train"].read_text())
+        {'prompt': '2+2?', 'chosen': '4', 'rejected': '5', 'chosen_reward': 1.0, 'rejected_reward': 0.0}
+    """
+    frame = _splits(dataset)
+    _check_options(format, use_full_message_history, rewards)
+    files = CUSTOMIZER_FILES if format == "customizer" else TRL_FILES
+    out = Path(out_dir)
+    return {
+        split: _atomic_write(out / rel, to_records(frame.filter(pl.col("split") == split), format,
+                                                   use_full_message_history=use_full_message_history,
+                                                   rewards=rewards).write_ndjson)
+        for split, rel in files.items()
+    }
 
 
 def write_trl_jsonl(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLike, *,
