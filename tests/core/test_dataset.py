@@ -100,3 +100,35 @@ def test_single_prompt_is_split_by_pair_and_says_so(caplog):
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         dpo_frames.finalize_dataset(pairs_frame(["a", "b"]), **kwargs)
+
+
+def test_normalized_dedup_trims_canonicalizes_and_optionally_casefolds():
+    pairs = pairs_frame(["q", " q\n", "Q", "q"], chosen=["x", "x ", "X", "x"], rejected=["y", "\ty", "Y", "y"])
+    exact, stats = dpo_frames.finalize_dataset(pairs)
+    assert stats.duplicate_pairs == 1 and stats.dedup_mode == "exact"
+    normalized, stats = dpo_frames.finalize_dataset(pairs, dedup_mode="normalized")
+    assert stats.duplicate_pairs == 2 and normalized.sort("pair_id")["pair_id"].to_list() == ["id0", "id2"]
+    folded, stats = dpo_frames.finalize_dataset(pairs, dedup_mode="casefold")
+    assert stats.duplicate_pairs == 3 and folded["pair_id"].to_list() == ["id0"]
+    with pytest.raises(ValueError, match="dedup_mode must be one of"):
+        dpo_frames.finalize_dataset(pairs, dedup_mode="fuzzy")
+
+
+def test_normalized_dedup_compares_message_lists_as_canonical_json():
+    messages = [[{"role": "user", "content": "q"}], [{"role": "user", "content": " q "}],
+                [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}], None]
+    pairs = pairs_frame(["q"] * 4, chosen=["x"] * 4, rejected=["y"] * 4).with_columns(
+        prompt_messages=pl.Series(messages, dtype=schema.MESSAGES))
+    _, exact = dpo_frames.finalize_dataset(pairs)
+    _, normalized = dpo_frames.finalize_dataset(pairs, dedup_mode="normalized")
+    assert exact.duplicate_pairs == 0
+    assert normalized.duplicate_pairs == 1  # only the two one-message lists that differ in whitespace
+
+
+def test_dedup_comes_before_sampling():
+    """max_pairs counts distinct pairs: 50 copies of each of 4 pairs, sampled to 4, keeps all 4."""
+    pairs = pairs_frame([f"p{i % 4}" for i in range(200)], chosen=[f"c{i % 4} " * (1 + i % 2) for i in range(200)],
+                        rejected=["r"] * 200)
+    dataset, stats = dpo_frames.finalize_dataset(pairs, max_pairs=4, dedup_mode="normalized")
+    assert stats.duplicate_pairs == 196 and stats.sampled_out_pairs == 0
+    assert sorted(dataset["prompt_text"].to_list()) == ["p0", "p1", "p2", "p3"]
