@@ -1,0 +1,68 @@
+"""The functions workers run: engine-independent, picklable by reference, one job each.
+
+An engine adapter wires them into its task graph: :func:`shuffle_split` per input split
+(one output per turn partition), :func:`pair_task` per partition on that partition's
+pieces, then, after the driver's global decision, :func:`dataset_task` per partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from dpo_frames import schema
+from dpo_frames.config import PairConfig
+from dpo_frames.dataset import TRAIN, VALIDATION
+from dpo_frames.distributed.output import OutputDir, jsonl_part, part_name
+from dpo_frames.distributed.source import Split, read_split
+from dpo_frames.export import to_customizer_records
+from dpo_frames.pairs import PairStats
+from dpo_frames.partitioned import pair_partition, partition_dataset, turn_partition
+
+_PART = "_part"
+
+
+def empty_piece() -> pl.DataFrame:
+    """A partition piece with no candidates (the schema every piece has)."""
+    return schema.empty(schema.CANDIDATES).with_columns(_row=pl.lit(None, dtype=pl.UInt64))
+
+
+def shuffle_split(split: Split, partitions: int, storage_options: Mapping[str, Any] | None = None
+                  ) -> tuple[pl.DataFrame, ...]:
+    """Read one split and cut it by turn partition: output ``i`` holds partition ``i``'s candidates."""
+    frame = read_split(split, storage_options).with_columns(turn_partition(partitions).alias(_PART))
+    by_part = frame.partition_by(_PART, as_dict=True, include_key=False, maintain_order=True)
+    empty = empty_piece()
+    return tuple(by_part.get((i,), empty) for i in range(partitions))
+
+
+def pair_task(part: int, pieces: Sequence[pl.DataFrame], config: PairConfig, out: OutputDir
+              ) -> tuple[PairStats, pl.DataFrame]:
+    """One partition's pairs to ``pairs/part-NNNNN.parquet``; its stats and global keys back to the driver."""
+    candidates = pl.concat([empty_piece(), *pieces]).sort("_row")
+    pairs, stats, keys = pair_partition(candidates, part, config)
+    out.write(("pairs", part_name(part, "parquet")), pairs.write_parquet)
+    return stats, keys
+
+
+def dataset_task(part: int, chosen: pl.DataFrame, out: OutputDir, use_full_message_history: bool
+                 ) -> dict[str, int]:
+    """One partition's dataset Parquet and JSONL parts, from its pairs and the rows chosen for it.
+
+    ``chosen`` is the partition's ``(part, idx, split)`` rows of
+    :func:`~dpo_frames.partitioned.decide_globally`. Returns the lines written per split.
+    """
+    with out.fs.open(out.path("pairs", part_name(part, "parquet")), "rb") as handle:
+        pairs = pl.read_parquet(handle)
+    dataset = partition_dataset(pairs, chosen, part)
+    out.write(("dataset", part_name(part, "parquet")), dataset.write_parquet)
+    lines = {}
+    for split in (TRAIN, VALIDATION):
+        records = to_customizer_records(dataset.filter(pl.col("split") == split),
+                                        use_full_message_history=use_full_message_history)
+        if records.height:
+            out.write(jsonl_part(split, part), records.write_ndjson)
+        lines[split] = records.height
+    return lines

@@ -1,0 +1,46 @@
+"""What a user sees when the extra, the cluster or the input is wrong."""
+
+from __future__ import annotations
+
+import sys
+
+import polars as pl
+import pytest
+
+from dpo_frames.distributed import ClusterError, DistributedError, EngineMissingError, build_dataset, connect
+from dpo_frames.errors import DpoFramesError, SchemaError, SourceError
+
+
+@pytest.mark.parametrize("module", ["distributed", "dask"])
+def test_missing_extra_names_the_install_line(monkeypatch, tmp_path, module):
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "c.parquet")
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    with pytest.raises(EngineMissingError) as info:
+        build_dataset(tmp_path / "c.parquet", tmp_path / "out")
+    assert "pip install 'dpo_frames[dask]'" in str(info.value) and info.value.missing == module
+    assert isinstance(info.value, ImportError) and isinstance(info.value, DpoFramesError)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_scheduler():
+    with pytest.raises(ClusterError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:9"), \
+            connect("dask", "tcp://127.0.0.1:9", timeout=1):
+        pass
+
+
+def test_unknown_engine_and_bad_workers():
+    with pytest.raises(DistributedError, match="unknown engine 'spark'; choose one of dask"), connect("spark"):
+        pass
+    with pytest.raises(DistributedError, match="workers must be at least 1"), connect("dask", workers=0):
+        pass
+
+
+def test_no_matching_file(tmp_path):
+    with pytest.raises(SourceError, match="no Parquet file matches"):
+        build_dataset(str(tmp_path / "*.parquet"), tmp_path / "out")
+
+
+def test_schema_error_from_a_worker_keeps_its_type(scheduler, tmp_path):
+    pl.DataFrame({"run_id": ["r"], "turn_id": ["t"]}).write_parquet(tmp_path / "c.parquet")
+    with pytest.raises(SchemaError, match=r"candidates of file://.*c\.parquet frame is missing column"):
+        build_dataset(tmp_path / "c.parquet", tmp_path / "out", address=scheduler)
