@@ -12,8 +12,6 @@ import polars as pl
 import pyarrow as pa
 import polars_hash  # noqa: F401  (registers the .nchash namespace on expressions)
 
-_FIELD = "\x1e"  # between the role and the content of one message
-_ITEM = "\x1d"  # between messages
 
 
 def xxh3(expr: pl.Expr) -> pl.Expr:
@@ -21,22 +19,42 @@ def xxh3(expr: pl.Expr) -> pl.Expr:
     return expr.nchash.xxh3_64()
 
 
-def _joined_messages(messages: str) -> pl.Expr:
-    """A message list as one string (role and content of each message); null stays null."""
-    element = pl.element().struct
-    return pl.col(messages).list.eval(
-        element.field("role").fill_null("") + _FIELD + element.field("content").fill_null("")).list.join(_ITEM)
-
-
 def prompt_hash(frame: pl.DataFrame, text: str = "prompt_text", messages: str = "prompt_messages") -> pl.Series:
     """Stable UInt64 hash of each row's whole prompt: its text and, if any, its message list.
 
     A string prompt and a one-message list with the same text hash differently (the
-    message part is 0 for a string prompt and a hash of role + content otherwise).
+    message part is 0 for a string prompt and a hash of the messages otherwise).
     """
-    parts = frame.select(xxh3(pl.col(text)).fill_null(0).alias("t"),
-                         xxh3(_joined_messages(messages)).fill_null(0).alias("m"))
-    return combine64(parts["t"], parts["m"])
+    text_hash = frame.select(xxh3(pl.col(text)).fill_null(0)).to_series()
+    return combine64(text_hash, messages_hash(frame.get_column(messages)))
+
+
+_K_POSITION = np.uint64(0x9E3779B97F4A7C15)
+
+
+def messages_hash(messages: pl.Series) -> pl.Series:
+    """Stable UInt64 hash of each message list (0 for null), without building strings.
+
+    Each message hashes as mix(mix(xxh3(role)) ^ xxh3(content)), salted by its position;
+    a list is the XOR of its messages' hashes mixed with its length. Fixed arithmetic
+    on xxh3 values, so the same on every machine and version.
+    """
+    lengths = messages.list.len()
+    n = lengths.fill_null(0).to_numpy().astype(np.int64)
+    starts = np.cumsum(n) - n
+    flat = messages.explode(empty_as_null=False, keep_nulls=False).struct.unnest().select(xxh3(pl.col("role").fill_null("")).alias("r"),
+                                                     xxh3(pl.col("content").fill_null("")).alias("c"))
+    with np.errstate(over="ignore"):
+        position = (np.arange(int(n.sum()), dtype=np.int64) - np.repeat(starts, n)).astype(np.uint64)
+        each = _mix64(_mix64(flat["r"].to_numpy()) ^ flat["c"].to_numpy())
+        each = _mix64(each + (position + np.uint64(1)) * _K_POSITION)
+        folded = np.zeros(len(n), dtype=np.uint64)
+        nonempty = n > 0
+        if nonempty.any():
+            folded[nonempty] = np.bitwise_xor.reduceat(each, starts[nonempty])
+        result = _mix64(folded ^ _mix64(n.astype(np.uint64) + np.uint64(1)))
+    valid = lengths.is_not_null().to_numpy()
+    return pl.Series(np.where(valid, result, np.uint64(0)), dtype=pl.UInt64)
 
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -72,11 +90,3 @@ def unit_interval(hash_u64: pl.Expr) -> pl.Expr:
     """Map a UInt64 hash to [0, 1) (53 high bits, exactly representable)."""
     return (hash_u64 // (1 << 11)).cast(pl.Float64) / float(1 << 53)
 
-
-def canonical_prompt(text: str = "prompt_text", messages: str = "prompt_messages") -> pl.Expr:
-    """One string per prompt: ``m`` + the joined messages, or ``s`` + the text.
-
-    Materializes a string per row; prefer :func:`prompt_hash` on large frames.
-    """
-    return (pl.when(pl.col(messages).is_not_null()).then(pl.lit("m") + _joined_messages(messages))
-            .otherwise(pl.lit("s") + pl.col(text)))

@@ -14,7 +14,7 @@ import polars as pl
 from nat.data_models.finetuning import DPOItem, OpenAIMessage, Trajectory, TrajectoryCollection
 
 from dpo_frames import schema
-from dpo_frames.hashing import canonical_prompt, combine64, hex64, xxh3
+from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
 from dpo_frames.nat.errors import EmptyDatasetError
 
 __all__ = ["DPO_TYPE", "collection_to_pairs", "pairs_to_collection"]
@@ -120,7 +120,7 @@ def collection_to_pairs(collection: TrajectoryCollection | Iterable[Iterable[Tra
 def _fill_pair_ids(frame: pl.DataFrame) -> pl.DataFrame:
     if frame["pair_id"].null_count() == 0:
         return frame
-    hashes = frame.select(p=xxh3(canonical_prompt()), c=xxh3(pl.col("chosen_response")),
-                          r=xxh3(pl.col("rejected_response")))
-    content_ids = hex64(combine64(hashes["p"], hashes["c"], hashes["r"]))
+    # The pair id build_pairs gives: prompt, chosen and rejected hashes combined.
+    hashes = frame.select(c=xxh3(pl.col("chosen_response")), r=xxh3(pl.col("rejected_response")))
+    content_ids = hex64(combine64(prompt_hash(frame), hashes["c"], hashes["r"]))
     return frame.with_columns(pl.coalesce(pl.col("pair_id"), pl.lit(content_ids)).alias("pair_id"))

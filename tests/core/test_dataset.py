@@ -132,3 +132,12 @@ def test_dedup_comes_before_sampling():
     dataset, stats = dpo_frames.finalize_dataset(pairs, max_pairs=4, dedup_mode="normalized")
     assert stats.duplicate_pairs == 196 and stats.sampled_out_pairs == 0
     assert sorted(dataset["prompt_text"].to_list()) == ["p0", "p1", "p2", "p3"]
+
+
+def test_pair_ids_are_the_same_from_build_pairs_and_from_a_pairs_frame(example_output):
+    """The NAT adapter re-derives missing pair ids from a pairs frame; they must match the engine's."""
+    from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
+    candidates, _ = dpo_frames.extract_candidates(dpo_frames.read_steps(example_output))
+    pairs, _ = dpo_frames.build_pairs(candidates)
+    hashes = pairs.select(c=xxh3(pl.col("chosen_response")), r=xxh3(pl.col("rejected_response")))
+    assert hex64(combine64(prompt_hash(pairs), hashes["c"], hashes["r"])).to_list() == pairs["pair_id"].to_list()
