@@ -42,8 +42,11 @@ class PairConfig(BaseModel):
     ``max_candidates_per_turn``) default to the reference behaviour.
 
     ``strategy`` supersedes ``exhaustive_pairs``: unset, it follows ``exhaustive_pairs``
-    (true: ``exhaustive``, false: ``best_vs_worst``); giving both is allowed only when they
-    agree. Read the strategy in effect from :attr:`pair_strategy`.
+    (true: ``exhaustive``, false: ``best_vs_worst``). Set, it decides, and
+    ``exhaustive_pairs`` is made to say whether it is ``exhaustive`` (so a dumped config
+    loads back and readers of the old key are not misled). Giving both is a validation
+    error when they disagree: ``exhaustive_pairs: true`` with any other strategy, or
+    ``false`` with ``exhaustive``. Read the strategy in effect from :attr:`pair_strategy`.
 
     Example:
         >>> from dpo_frames import PairConfig
@@ -87,13 +90,15 @@ class PairConfig(BaseModel):
 
     @model_validator(mode="after")
     def _strategy_agrees_with_exhaustive_pairs(self) -> PairConfig:
-        given = self.model_fields_set
-        if self.strategy is not None and "exhaustive_pairs" in given:
-            implied = PairStrategy.EXHAUSTIVE if self.exhaustive_pairs else PairStrategy.BEST_VS_WORST
-            if implied != self.strategy:
-                raise ValueError(
-                    f"exhaustive_pairs={self.exhaustive_pairs} means strategy {implied.value!r}, but strategy "
-                    f"{self.strategy.value!r} was given; set only strategy (exhaustive_pairs is its older spelling)")
+        if self.strategy is None:
+            return self
+        exhaustive = self.strategy is PairStrategy.EXHAUSTIVE
+        if "exhaustive_pairs" in self.model_fields_set and self.exhaustive_pairs != exhaustive:
+            said = "every pair" if self.exhaustive_pairs else "not every pair"
+            raise ValueError(
+                f"exhaustive_pairs={self.exhaustive_pairs} ({said}) disagrees with strategy {self.strategy.value!r}; "
+                f"set only strategy (exhaustive_pairs is its older spelling)")
+        self.__dict__["exhaustive_pairs"] = exhaustive  # no re-validation; keeps model_fields_set as given
         return self
 
     @property

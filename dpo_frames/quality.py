@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, Field
@@ -94,6 +95,18 @@ class QualityReport(BaseModel):
     def ok(self) -> bool:
         """No warning was raised."""
         return not self.warnings
+
+    def rows(self) -> dict[str, Any]:
+        """The report flattened for a two-column table: distributions on one line, floats to 4 digits."""
+        rows: dict[str, Any] = {}
+        for key, value in self.model_dump(exclude={"warnings"}).items():
+            if isinstance(value, dict):
+                rows[key] = " · ".join(f"{k} {value[k]:.4g}" for k in ("min", "p10", "p50", "p90", "max", "mean"))
+            elif isinstance(value, float):
+                rows[key] = f"{value:.4g}"
+            else:
+                rows[key] = value
+        return rows
 
 
 def _collect(frame: Frame, columns: list[str]) -> pl.DataFrame:

@@ -35,6 +35,7 @@ from dpo_frames._report_html import PAGE
 from dpo_frames.dataset import DatasetStats
 from dpo_frames.export import read_frame
 from dpo_frames.pairs import PairStats
+from dpo_frames.quality import quality_checks
 
 __all__ = ["CHART_TITLES", "RunData", "charts", "load_run", "render_html", "write_report"]
 
@@ -65,6 +66,7 @@ class RunData:
     candidates: Frame | None = None
     rejects: Frame | None = None
     pairs: Frame | None = None
+    dataset: Frame | None = None
     pair_stats: PairStats | None = None
     dataset_stats: DatasetStats | None = None
     info: rundir.RunInfo | None = None
@@ -79,7 +81,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     def scan(name: str) -> pl.LazyFrame | None:
         return read_frame(path, name, lazy=True) if (path / f"{name}.parquet").is_file() else None
 
-    return RunData(candidates=scan("candidates"), rejects=scan("rejects"), pairs=scan("pairs"),
+    return RunData(candidates=scan("candidates"), rejects=scan("rejects"), pairs=scan("pairs"), dataset=scan("dataset"),
                    pair_stats=info.pair_stats, dataset_stats=info.dataset.stats if info.dataset else None,
                    info=info, title=f"dpo_frames run {info.run_id or path.name}")
 
@@ -196,10 +198,14 @@ def pair_funnel(stats: PairStats | None) -> alt.Chart:
     """Bars: how the candidate pairs split into skips by reason and kept pairs."""
     if stats is None:
         return _message("no pair statistics")
-    parts = [("tied", stats.tied_pairs), ("below min_score_diff", stats.below_margin_pairs),
+    optional = {"over max_candidates_per_turn", "not selected by the strategy"}  # bars shown when non-zero
+    parts = [("over max_candidates_per_turn", stats.trimmed_pairs), ("tied", stats.tied_pairs),
+             ("below min_score_diff", stats.below_margin_pairs),
              ("identical responses", stats.identical_response_pairs),
-             ("not best vs worst", stats.not_best_vs_worst_pairs), ("over max_pairs_per_turn", stats.capped_pairs),
-             ("kept", stats.pairs)]
+             ("not best vs worst", stats.not_best_vs_worst_pairs),
+             ("not selected by the strategy", stats.not_selected_pairs),
+             ("over max_pairs_per_turn", stats.capped_pairs), ("kept", stats.pairs)]
+    parts = [(name, n) for name, n in parts if n or name not in optional]
     frame = pl.DataFrame({"outcome": [p[0] for p in parts], "pairs": [p[1] for p in parts]})
     return (alt.Chart(_values(frame)).mark_bar()
             .encode(x=alt.X("pairs:Q", title=f"candidate pairs ({stats.candidate_pairs} in all)", axis=_COUNT_AXIS),
@@ -264,6 +270,11 @@ def _stats_html(data: RunData) -> str:
         parts.append(_table(data.pair_stats.model_dump(), "pairs"))
     if data.dataset_stats is not None:
         parts.append(_table(data.dataset_stats.model_dump(), "dataset"))
+    if any(frame is not None for frame in (data.candidates, data.pairs, data.dataset)):
+        quality = quality_checks(data.candidates, data.pairs, data.dataset)
+        rows = quality.rows()
+        rows.update({f"warning {i}": w for i, w in enumerate(quality.warnings, 1)})
+        parts.append(_table(rows, "quality checks"))
     return "\n".join(parts) or "<p>no statistics</p>"
 
 

@@ -18,8 +18,11 @@ import dpo_frames
 from dpo_frames import rundir, sql
 from dpo_frames.cli.console import err_console, frame_table, mapping_table, out_console, stages
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError, one_line, reraise_as
-from dpo_frames.config import PairConfig
+from dpo_frames.config import PairConfig, PairStrategy
+from dpo_frames.dataset import DedupMode
 from dpo_frames.errors import DpoFramesError
+from dpo_frames.export import FORMATS, write_dataset
+from dpo_frames.quality import QualityReport, quality_checks
 
 __all__ = ["dataset_command", "pairs_command", "report_command", "sql_command", "stats_command"]
 
@@ -27,7 +30,6 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
     DpoFramesError, OSError, UnicodeDecodeError, pl.exceptions.PolarsError, duckdb.Error, ValueError)
 """What a bad input file or run directory raises while it is read."""
 
-FORMATS = ("customizer", "trl", "trl-conversational")
 
 
 def _field(name: str) -> Any:
@@ -53,11 +55,13 @@ def _refuse_existing(target: Path, overwrite: bool, ours: bool, what: str) -> No
 
 
 def _pair_config(options: dict[str, Any]) -> PairConfig:
+    options = {k: v for k, v in options.items() if not (k in ("exhaustive_pairs", "strategy") and v is None)}
     try:
         return PairConfig(**options)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise click.BadParameter(err["msg"], param_hint=f"--{str(err['loc'][0]).replace('_', '-')}") from None
+        hint = f"--{str(err['loc'][0]).replace('_', '-')}" if err["loc"] else "--strategy"  # model-level: the pair
+        raise click.BadParameter(err["msg"].removeprefix("Value error, "), param_hint=hint) from None
 
 
 @click.command("pairs")
@@ -67,8 +71,14 @@ def _pair_config(options: dict[str, Any]) -> PairConfig:
 @click.option("--run-id", default=None, help="Run id of steps that carry none [default: the run directory's name].")
 @click.option("--ttc-step-name", default=_field("ttc_step_name").default, show_default=True,
               help=_help("ttc_step_name"))
-@click.option("--exhaustive-pairs/--best-vs-worst", default=_field("exhaustive_pairs").default, show_default=True,
-              help=_help("exhaustive_pairs"))
+@click.option("--exhaustive-pairs/--best-vs-worst", default=None,
+              help=f"{_help('exhaustive_pairs')} [default: exhaustive]")
+@click.option("--strategy", type=click.Choice([s.value for s in PairStrategy]), default=None,
+              help=_help("strategy"))
+@click.option("--seed", type=click.IntRange(min=0), default=_field("seed").default, show_default=True,
+              help=_help("seed"))
+@click.option("--max-candidates-per-turn", type=click.IntRange(min=2), default=None,
+              help=_help("max_candidates_per_turn"))
 @click.option("--min-score-diff", type=click.FloatRange(min=0.0), default=_field("min_score_diff").default,
               show_default=True, help=_help("min_score_diff"))
 @click.option("--max-pairs-per-turn", type=click.IntRange(min=1), default=_field("max_pairs_per_turn").default,
@@ -90,6 +100,7 @@ def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, 
     \b
     Example:
       dpo-frames pairs workflow_output.json --out runs/r1 --best-vs-worst --min-score-diff 0.1
+      dpo-frames pairs workflow_output.json --out runs/r2 --strategy best_vs_mean_minus_2sd
     """
     config = _pair_config(options)
     _refuse_existing(out, overwrite, (out / rundir.STATS_FILE).is_file(), "a dpo-frames run directory")
@@ -134,7 +145,14 @@ def _only_our_jsonl(directory: Path) -> bool:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="customizer", show_default=True,
               help="customizer: NeMo Customizer DPO files; trl: TRL prompt/chosen/rejected strings; "
-                   "trl-conversational: TRL with message lists.")
+                   "trl-conversational: TRL with message lists; nemo-rl-binary: NeMo RL prompt/chosen/rejected; "
+                   "nemo-rl-rank: NeMo RL context/completions; openai: OpenAI preference fine-tuning.")
+@click.option("--rewards", is_flag=True,
+              help="Add chosen_reward and rejected_reward (the scores) to every record (not with --format openai).")
+@click.option("--dedup-mode", type=click.Choice([m.value for m in DedupMode]), default=DedupMode.EXACT.value,
+              show_default=True,
+              help="How --dedup compares texts: exact, normalized (trimmed, message lists as canonical JSON) or "
+                   "casefold (normalized and lower-cased).")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory of the JSONL files [default: RUN_DIR/dataset].")
 @click.option("--max-pairs", type=click.IntRange(min=1), default=None, help="Keep a seeded sample of N pairs.")
@@ -146,8 +164,9 @@ def _only_our_jsonl(directory: Path) -> bool:
 @click.option("--full-message-history", is_flag=True,
               help="customizer format: the prompt is the whole message list, not the last message.")
 @click.option("--overwrite", is_flag=True, help="Replace the output directory of an earlier dataset.")
-def dataset_command(run_dir: Path, fmt: str, out: Path | None, max_pairs: int | None, seed: int,
-                    validation_fraction: float, dedup: bool, full_message_history: bool, overwrite: bool) -> None:
+def dataset_command(run_dir: Path, fmt: str, rewards: bool, dedup_mode: str, out: Path | None, max_pairs: int | None,
+                    seed: int, validation_fraction: float, dedup: bool, full_message_history: bool,
+                    overwrite: bool) -> None:
     """Deduplicate, sample and split the pairs of RUN_DIR into training files.
 
     Writes the JSONL files into --out (all at once), RUN_DIR/dataset.parquet (the pairs
@@ -156,10 +175,13 @@ def dataset_command(run_dir: Path, fmt: str, out: Path | None, max_pairs: int | 
     \b
     Example:
       dpo-frames dataset runs/r1 --max-pairs 10000 --seed 1
+      dpo-frames dataset runs/r1 --format nemo-rl-binary --rewards --dedup-mode normalized
       dpo-frames submit runs/r1/dataset --namespace team --dataset-name ttt
     """
     if full_message_history and fmt != "customizer":
         raise click.UsageError("--full-message-history only applies to --format customizer")
+    if rewards and fmt == "openai":
+        raise click.UsageError("--rewards does not apply to --format openai (its format has no reward fields)")
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
         info = rundir.load_run_info(run_dir)
         pairs = dpo_frames.read_frame(run_dir, "pairs")
@@ -168,12 +190,11 @@ def dataset_command(run_dir: Path, fmt: str, out: Path | None, max_pairs: int | 
     with reraise_as(EXIT_FAILURE, OSError, prefix="cannot write the dataset: "), stages(err_console()) as stage:
         with stage("finalizing dataset"):
             dataset, dataset_stats = dpo_frames.finalize_dataset(
-                pairs, deduplicate=dedup, max_pairs=max_pairs, seed=seed, validation_fraction=validation_fraction)
+                pairs, deduplicate=dedup, max_pairs=max_pairs, seed=seed, validation_fraction=validation_fraction,
+                dedup_mode=dedup_mode)
         with stage(f"writing {fmt} files"), rundir.replace_dir(out) as tmp:
-            if fmt == "customizer":
-                written = dpo_frames.write_customizer_jsonl(dataset, tmp, use_full_message_history=full_message_history)
-            else:
-                written = dpo_frames.write_trl_jsonl(dataset, tmp, conversational=fmt == "trl-conversational")
+            written = write_dataset(dataset, tmp, fmt, use_full_message_history=full_message_history,
+                                    rewards=rewards)
         files = {split: str(out / path.relative_to(tmp)) for split, path in written.items()}
         dpo_frames.write_frames(run_dir, dataset=dataset)
         info.dataset = rundir.DatasetInfo(stats=dataset_stats, format=fmt, out_dir=str(out), files=files,
@@ -186,6 +207,13 @@ def dataset_command(run_dir: Path, fmt: str, out: Path | None, max_pairs: int | 
         console.print(f"{split}: {path}")
 
 
+def run_quality(run_dir: Path) -> QualityReport | None:
+    """The quality checks of a run directory's frames (scanned, not loaded); None without any."""
+    frames = {name: dpo_frames.read_frame(run_dir, name, lazy=True) if (run_dir / f"{name}.parquet").is_file()
+              else None for name in ("candidates", "pairs", "dataset")}
+    return quality_checks(**frames) if any(f is not None for f in frames.values()) else None
+
+
 @click.command("stats")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print stats.json as it is (for scripts).")
@@ -196,6 +224,7 @@ def stats_command(run_dir: Path, as_json: bool) -> None:
         rejects = (sql.query("rejects_by_reason", run_dir) if (run_dir / "rejects.parquet").is_file()
                    else pl.DataFrame({"reason": list(info.rejects_by_reason),
                                       "rejects": list(info.rejects_by_reason.values())}))
+        quality = run_quality(run_dir)
     console = out_console()
     if as_json:
         click.echo(json.dumps(info.model_dump(mode="json"), indent=2))
@@ -213,6 +242,10 @@ def stats_command(run_dir: Path, as_json: bool) -> None:
     console.print(frame_table(rejects, title="rejects by reason"))
     console.print(frame_table(pl.DataFrame(info.steps_by_type) if info.steps_by_type else pl.DataFrame(),
                               title="steps by type"))
+    if quality is not None:
+        console.print(mapping_table(quality.rows(), title="quality checks"))
+        for warning in quality.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
 
 
 def _list_examples(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -5,8 +5,11 @@ Every reference key exists here with the same default and (at least) the same va
 so a reference config loads unchanged. New keys are documented below and default to the
 reference behaviour:
 
-* builder: none (``custom_step_name``, obsolete in the reference and ignored there, is read
-  as an alias of ``ttc_step_name`` when that key is absent);
+* builder: ``strategy`` (pairing strategy; unset, ``exhaustive_pairs`` decides as in the
+  reference), ``seed`` (of ``best_vs_random``), ``max_candidates_per_turn`` (bounds the
+  quadratic pairing of huge turns; unset, no bound as in the reference).
+  ``custom_step_name``, obsolete in the reference and ignored there, is read as an alias
+  of ``ttc_step_name`` when that key is absent;
 * adapter: ``api_token`` (bearer token for the platform, else env ``NEMO_API_TOKEN``),
   ``validation_fraction`` (share of prompts in the validation file, default 0.2 as the
   reference's 80/20 cut), ``retry`` (HTTP retry policy of the client);
@@ -60,7 +63,10 @@ class DPOTrajBuilderConfig(TrajectoryBuilderConfig, PairConfig, name="dpo_traj_b
 
     The pair keys are :class:`dpo_frames.PairConfig`'s (same names, defaults and validation
     as the reference): ``ttc_step_name``, ``exhaustive_pairs``, ``min_score_diff``,
-    ``max_pairs_per_turn``, ``reward_from_score_diff``, ``require_multiple_candidates``.
+    ``max_pairs_per_turn``, ``reward_from_score_diff``, ``require_multiple_candidates``; and
+    the new ``strategy`` (``exhaustive``, ``best_vs_worst``, ``best_vs_random``,
+    ``best_vs_all``, ``best_vs_mean_minus_2sd``, ``adjacent``; unset: from
+    ``exhaustive_pairs``, the reference behaviour), ``seed`` and ``max_candidates_per_turn``.
 
     Example YAML::
 
@@ -68,7 +74,7 @@ class DPOTrajBuilderConfig(TrajectoryBuilderConfig, PairConfig, name="dpo_traj_b
           dpo_builder:
             _type: dpo_traj_builder
             ttc_step_name: dpo_candidate_move
-            exhaustive_pairs: true
+            exhaustive_pairs: true          # or, new: strategy: best_vs_mean_minus_2sd
             min_score_diff: 0.05
             max_pairs_per_turn: 5
     """

@@ -120,8 +120,15 @@ def test_strategy_and_exhaustive_pairs():
     assert dpo_frames.PairConfig(exhaustive_pairs=False).pair_strategy is PairStrategy.BEST_VS_WORST
     assert dpo_frames.PairConfig(strategy="adjacent").pair_strategy is PairStrategy.ADJACENT
     assert dpo_frames.PairConfig(strategy="exhaustive", exhaustive_pairs=True).pair_strategy is PairStrategy.EXHAUSTIVE
-    with pytest.raises(ValidationError, match="exhaustive_pairs=True means strategy 'exhaustive'"):
+    with pytest.raises(ValidationError, match="exhaustive_pairs=True .every pair. disagrees with strategy 'best_vs_all'"):
         dpo_frames.PairConfig(strategy="best_vs_all", exhaustive_pairs=True)
+    with pytest.raises(ValidationError, match="disagrees with strategy 'exhaustive'"):
+        dpo_frames.PairConfig(strategy="exhaustive", exhaustive_pairs=False)
+    # false says "not every pair": any other strategy agrees; a set strategy keeps the old key truthful.
+    assert dpo_frames.PairConfig(strategy="adjacent", exhaustive_pairs=False).pair_strategy is PairStrategy.ADJACENT
+    config = dpo_frames.PairConfig(strategy="best_vs_random", seed=3)
+    assert config.exhaustive_pairs is False
+    assert dpo_frames.PairConfig.model_validate_json(config.model_dump_json()) == config
     with pytest.raises(ValidationError, match="strategy"):
         dpo_frames.PairConfig(strategy="best_vs_median")
     with pytest.raises(ValidationError):
