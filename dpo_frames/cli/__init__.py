@@ -7,6 +7,7 @@
     dpo-frames stats RUN_DIR                   what was read, kept and skipped
     dpo-frames sql RUN_DIR... "QUERY"          DuckDB SQL over the run's frames
     dpo-frames report RUN_DIR                  a self-contained HTML page of charts
+    dpo-frames build CANDIDATES --out DIR      pairs + dataset beyond memory, locally or on a Dask cluster
     dpo-frames emulator                        the local NeMo platform emulator
     dpo-frames submit DATASET_DIR ...          upload a dataset and start a DPO job
     dpo-frames status JOB_ID                   a job's status
@@ -24,6 +25,7 @@ import sys
 import click
 
 import dpo_frames
+from dpo_frames.cli.build import build_command
 from dpo_frames.cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, one_line
 from dpo_frames.cli.platform import emulator_command, status_command, submit_command
 from dpo_frames.cli.run import dataset_command, pairs_command, report_command, sql_command, stats_command
@@ -47,8 +49,8 @@ def cli() -> None:
     """
 
 
-for command in (pairs_command, dataset_command, stats_command, sql_command, report_command, emulator_command,
-                submit_command, status_command):
+for command in (pairs_command, dataset_command, stats_command, sql_command, report_command, build_command,
+                emulator_command, submit_command, status_command):
     command.epilog = EXIT_CODES_HELP
     cli.add_command(command)
 

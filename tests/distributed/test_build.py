@@ -10,7 +10,7 @@ import dpo_frames
 from dpo_frames.distributed import build_dataset
 from dpo_frames.partitioned import build_dataset_partitioned
 
-KEY = ["pair_id", "run_id", "example_id", "turn_id", "chosen_index", "rejected_index"]
+KEY = ["pair_id", "run_id", "example_id", "turn_id", "chosen_index", "rejected_index"]  # a total order
 
 
 def lines(path: str | Path) -> list[str]:

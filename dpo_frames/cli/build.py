@@ -1,0 +1,114 @@
+"""``dpo-frames build``: candidates Parquet -> pairs and the Customizer dataset, in bounded memory
+on this machine (``--engine local``) or on a Dask cluster (``--engine dask``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import fsspec.core
+
+from dpo_frames.cli.console import err_console, mapping_table, out_console, stages
+from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_USAGE, CliError, reraise_as
+from dpo_frames.cli.run import INPUT_ERRORS, _pair_config, dataset_command, pairs_command
+from dpo_frames.config import PairConfig
+
+__all__ = ["build_command"]
+
+ENGINES = ("local", "dask")
+_DATASET_OPTIONS = ("max_pairs", "validation_fraction", "dedup", "full_message_history")
+
+
+def _shared_options(command: click.Command, names: Any) -> list[click.Parameter]:
+    """The options of another command, so both spell and document them alike."""
+    return [p for p in command.params if p.name in names]
+
+
+def _refuse_existing(out: str, overwrite: bool) -> None:
+    """Refuse a non-empty output (local or URL) unless --overwrite and it holds an earlier build."""
+    fs, path = fsspec.core.url_to_fs(out)
+    if not fs.exists(path):
+        return
+    if not fs.isdir(path):
+        raise click.UsageError(f"{out} exists and is not a directory")
+    if not fs.ls(path):
+        return
+    if not overwrite:
+        raise click.UsageError(f"{out} already exists; pass --overwrite to replace it")
+    if not fs.exists(f"{path.rstrip('/')}/stats.json"):
+        raise click.UsageError(f"{out} does not look like a dpo-frames build; not replacing it (choose another --out)")
+
+
+@click.command("build")
+@click.argument("candidates", nargs=-1, required=True)
+@click.option("--out", "-o", required=True, help="Output directory: a local path or an fsspec URL (s3://...).")
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+              help="local: partition by turn and pair in this process, one partition at a time. "
+                   "dask: a Dask cluster does the work (needs pip install 'dpo_frames[dask]').")
+@click.option("--address", default=None,
+              help="--engine dask: the scheduler of a running cluster (tcp://host:8786) "
+                   "[default: start a local cluster of --workers processes].")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="--engine dask without --address: worker processes of the local cluster.")
+@click.option("--partitions", type=click.IntRange(min=1), default=None,
+              help="Turn partitions [default: one per two million candidates; with dask, at least one per worker].")
+@click.option("--sample-seed", type=int, default=0, show_default=True,
+              help="Seed of the --max-pairs sample (`dpo-frames dataset --seed`).")
+@click.option("--overwrite", is_flag=True, help="Replace the output directory of an earlier build.")
+def build_command(candidates: tuple[str, ...], out: str, engine: str, address: str | None, workers: int,
+                  partitions: int | None, sample_seed: int, overwrite: bool, max_pairs: int | None,
+                  validation_fraction: float, dedup: bool, full_message_history: bool, **options: Any) -> None:
+    """Build pairs and the NeMo Customizer dataset from CANDIDATES, too many for one process's memory.
+
+    CANDIDATES are Parquet files of the candidates frame (as `dpo-frames pairs` writes
+    candidates.parquet): files, globs or directories, local or fsspec URLs. Writes
+    pairs/ and dataset/ (Parquet, one file per partition), training/training_file.jsonl,
+    validation/validation_file.jsonl and stats.json (last) into --out. The result is the
+    in-memory one whatever the engine, workers or partitions (line order aside).
+
+    \b
+    Examples:
+      dpo-frames build runs/*/candidates.parquet --out big --max-pairs-per-turn 2
+      dpo-frames build 's3://bucket/cands/*.parquet' --out s3://bucket/dpo --engine dask --address tcp://sched:8786
+    """
+    ctx = click.get_current_context()
+    if engine == "local" and (address or ctx.get_parameter_source("workers") == click.core.ParameterSource.COMMANDLINE):
+        raise click.UsageError("--address and --workers apply to --engine dask")
+    if address and ctx.get_parameter_source("workers") == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--workers starts a local cluster; it cannot be combined with --address")
+    config = _pair_config(options)
+    _refuse_existing(out, overwrite)
+    dataset_options = {"partitions": partitions, "deduplicate": dedup, "max_pairs": max_pairs, "seed": sample_seed,
+                       "validation_fraction": validation_fraction, "use_full_message_history": full_message_history}
+    sources = list(candidates) if len(candidates) > 1 else candidates[0]
+    with stages(err_console()) as stage, stage(f"building on {engine}"):
+        result = _run(engine, sources, out, config, address, workers, dataset_options)
+    console = out_console()
+    console.print(mapping_table({"engine": engine, "partitions": result.partitions, **result.pair_stats.model_dump()},
+                                title="pairs", value="count"))
+    console.print(mapping_table(result.dataset_stats.model_dump(), title="dataset"))
+    for name, path in result.files.items():
+        click.echo(f"{name}: {path}")  # whole, for scripts (a console would wrap long paths)
+
+
+def _run(engine: str, sources: Any, out: str, config: PairConfig, address: str | None, workers: int,
+         dataset_options: dict[str, Any]) -> Any:
+    if engine == "local":
+        from dpo_frames.partitioned import build_dataset_partitioned
+
+        with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix="cannot build: "):
+            return build_dataset_partitioned(sources, out, config, **dataset_options)
+    from dpo_frames.distributed import ClusterError, DistributedError, EngineMissingError, build_dataset
+
+    try:
+        return build_dataset(sources, out, config, engine=engine, address=address, workers=workers, **dataset_options)
+    except (EngineMissingError, ClusterError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    except DistributedError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from exc
+    except INPUT_ERRORS as exc:
+        raise CliError(f"cannot build: {exc}".splitlines()[0], EXIT_BAD_INPUT) from exc
+
+
+build_command.params += _shared_options(pairs_command, PairConfig.model_fields)
+build_command.params += _shared_options(dataset_command, _DATASET_OPTIONS)
