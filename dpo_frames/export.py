@@ -161,7 +161,8 @@ def to_nemo_rl_rank_records(dataset: pl.DataFrame) -> pl.DataFrame:
         return pl.struct(rank=pl.lit(rank, dtype=pl.Int64), completion=_assistant(col))
 
     return dataset.select(context=_messages_prompt(),
-                          completions=pl.concat_list(completion(0, "chosen_response"), completion(1, "rejected_response")))
+                          completions=pl.concat_list(completion(0, "chosen_response"),
+                                                     completion(1, "rejected_response")))
 
 
 def to_openai_records(dataset: pl.DataFrame) -> pl.DataFrame:

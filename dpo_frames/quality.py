@@ -200,8 +200,9 @@ def _warn(report: QualityReport) -> None:
     if report.cross_split_prompts:
         w.append(f"{report.cross_split_prompts} prompt(s) in both train and validation"
                  + (" (all pairs share one prompt, so the pairs were split)" if report.prompts == 1 else ""))
-    if report.cross_split_prompts_normalized and report.cross_split_prompts_normalized > (report.cross_split_prompts or 0):
-        w.append(f"{report.cross_split_prompts_normalized - (report.cross_split_prompts or 0)} prompt(s) differing "
+    near_leaks = (report.cross_split_prompts_normalized or 0) - (report.cross_split_prompts or 0)
+    if near_leaks > 0:
+        w.append(f"{near_leaks} prompt(s) differing "
                  f"only in case or surrounding whitespace sit on different sides of the split")
     if report.identical_response_pairs:
         w.append(f"{report.identical_response_pairs} pair(s) with identical chosen and rejected texts")

@@ -143,9 +143,14 @@ def _combine64(*hashes: int) -> int:
 
 
 def _prompt_hash(c: dict) -> int:
-    msgs = c["prompt_messages"]
-    joined = 0 if msgs is None else _xxh3("\x1d".join(f"{m['role']}\x1e{m['content']}" for m in msgs))
-    return _combine64(_xxh3(c["prompt_text"]), joined)
+    """The published prompt hash (dpo_frames.hashing.prompt_hash, pinned by its own tests)."""
+    import polars as pl
+
+    from dpo_frames import schema
+    from dpo_frames.hashing import prompt_hash
+    one = pl.DataFrame({"prompt_text": [c["prompt_text"]], "prompt_messages": [c["prompt_messages"]]},
+                       schema={"prompt_text": pl.String, "prompt_messages": schema.MESSAGES})
+    return int(prompt_hash(one)[0])
 
 
 def _priority(pair) -> tuple:

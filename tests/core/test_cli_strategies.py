@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -52,7 +53,8 @@ def test_dataset_writes_every_format(run_dir, tmp_path, fmt):
     assert result.exit_code == 0, result.output
     info = json.loads((run_dir / "stats.json").read_text())["dataset"]
     assert info["format"] == fmt and info["stats"]["dedup_mode"] == "normalized"
-    lines = [json.loads(line) for path in info["files"].values() for line in open(path, encoding="utf-8")]
+    lines = [json.loads(line) for path in info["files"].values()
+             for line in Path(path).read_text(encoding="utf-8").splitlines()]
     assert len(lines) == info["stats"]["pairs"] > 0
     assert all(("chosen_reward" in r) == bool(rewards) for r in lines)
 

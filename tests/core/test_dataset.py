@@ -104,7 +104,7 @@ def test_bad_arguments(kwargs):
 
 def test_normalized_dedup_trims_canonicalizes_and_optionally_casefolds():
     pairs = pairs_frame(["q", " q\n", "Q", "q"], chosen=["x", "x ", "X", "x"], rejected=["y", "\ty", "Y", "y"])
-    exact, stats = dpo_frames.finalize_dataset(pairs)
+    _, stats = dpo_frames.finalize_dataset(pairs)
     assert stats.duplicate_pairs == 1 and stats.dedup_mode == "exact"
     normalized, stats = dpo_frames.finalize_dataset(pairs, dedup_mode="normalized")
     assert stats.duplicate_pairs == 2 and normalized.sort("pair_id")["pair_id"].to_list() == ["id0", "id2"]

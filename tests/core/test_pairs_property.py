@@ -98,15 +98,19 @@ def test_engine_matches_oracle(rows, cfg):
     assert_identities(stats)
 
 
+CROWDED_PROMPTS = [("p", None), ("q", None), ("p", [{"role": "system", "content": "s"}, {"role": "user", "content": "p"}])]
+
+
 @st.composite
 def crowded_turns(draw, scores):
     """One or two turns of up to 30 candidates each: strategies differ only in large groups."""
     rows = []
     for t in range(draw(st.integers(1, 2))):
         for i in range(draw(st.integers(2, 30))):
+            prompt, messages = draw(st.sampled_from(CROWDED_PROMPTS))
             rows.append({"run_id": "r", "example_id": "e", "turn_id": f"t{t}", "turn_index": 0,
-                         "candidate_index": draw(st.integers(0, 9)), "prompt_text": draw(st.sampled_from(["p", "q"])),
-                         "prompt_messages": None, "response": draw(st.sampled_from("abcdefghij")),
+                         "candidate_index": draw(st.integers(0, 9)), "prompt_text": prompt, "prompt_messages": messages,
+                         "response": draw(st.sampled_from("abcdefghij")),
                          "score": draw(scores), "step_uuid": None, "metadata": None})
     return rows
 

@@ -27,7 +27,8 @@ def pairs(prompts: list[str], diffs: list[float], chosen=None, rejected=None, sp
     frame = pl.DataFrame({
         "run_id": "r", "example_id": "e", "turn_id": "t", "prompt_text": prompts,
         "prompt_messages": pl.Series([None] * n, dtype=schema.MESSAGES),
-        "chosen_response": chosen or [f"c{i}" for i in range(n)], "rejected_response": rejected or [f"r{i}" for i in range(n)],
+        "chosen_response": chosen or [f"c{i}" for i in range(n)],
+        "rejected_response": rejected or [f"r{i}" for i in range(n)],
         "chosen_score": 1.0, "rejected_score": 0.0, "score_diff": diffs, "chosen_index": 0, "rejected_index": 1,
         "reward": 1.0, "pair_id": [f"id{i}" for i in range(n)]})
     if split is not None:

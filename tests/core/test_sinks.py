@@ -109,7 +109,8 @@ def test_one_record_of_each_format_as_documented(dataset):
     user = [{"role": "user", "content": "plain ü"}]
     assert got["customizer"] == {"prompt": "plain ü", "chosen_response": "good 1", "rejected_response": "bad 1 漢"}
     assert got["trl"] == {"prompt": "plain ü", "chosen": "good 1", "rejected": "bad 1 漢"}
-    assert got["trl-conversational"] == {"prompt": user, "chosen": assistant("good 1"), "rejected": assistant("bad 1 漢")}
+    assert got["trl-conversational"] == {"prompt": user, "chosen": assistant("good 1"),
+                                         "rejected": assistant("bad 1 漢")}
     assert got["nemo-rl-binary"] == {"prompt": user, "chosen": "good 1", "rejected": "bad 1 漢"}
     assert got["nemo-rl-rank"] == {"context": user, "completions": [
         {"rank": 0, "completion": assistant("good 1")}, {"rank": 1, "completion": assistant("bad 1 漢")}]}

@@ -120,7 +120,7 @@ def test_strategy_and_exhaustive_pairs():
     assert dpo_frames.PairConfig(exhaustive_pairs=False).pair_strategy is PairStrategy.BEST_VS_WORST
     assert dpo_frames.PairConfig(strategy="adjacent").pair_strategy is PairStrategy.ADJACENT
     assert dpo_frames.PairConfig(strategy="exhaustive", exhaustive_pairs=True).pair_strategy is PairStrategy.EXHAUSTIVE
-    with pytest.raises(ValidationError, match="exhaustive_pairs=True .every pair. disagrees with strategy 'best_vs_all'"):
+    with pytest.raises(ValidationError, match=r"exhaustive_pairs=True \(every pair\) disagrees with strategy 'best_vs_all'"):
         dpo_frames.PairConfig(strategy="best_vs_all", exhaustive_pairs=True)
     with pytest.raises(ValidationError, match="disagrees with strategy 'exhaustive'"):
         dpo_frames.PairConfig(strategy="exhaustive", exhaustive_pairs=False)
