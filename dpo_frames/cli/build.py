@@ -3,10 +3,10 @@ on this machine (``--engine local``) or on a Dask cluster (``--engine dask``).""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
-import fsspec.core
 
 from dpo_frames.cli.console import err_console, mapping_table, out_console, stages
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_USAGE, CliError, reraise_as
@@ -26,16 +26,25 @@ def _shared_options(command: click.Command, names: Any) -> list[click.Parameter]
 
 def _refuse_existing(out: str, overwrite: bool) -> None:
     """Refuse a non-empty output (local or URL) unless --overwrite and it holds an earlier build."""
-    fs, path = fsspec.core.url_to_fs(out)
-    if not fs.exists(path):
+    if "://" in out:
+        import fsspec.core  # comes with the dask extra, the only engine that takes URLs
+
+        fs, path = fsspec.core.url_to_fs(out)
+        exists, is_dir = fs.exists(path), fs.isdir(path)
+        empty = is_dir and not fs.ls(path)
+        ours = exists and fs.exists(f"{path.rstrip('/')}/stats.json")
+    else:
+        target = Path(out)
+        exists, is_dir = target.exists(), target.is_dir()
+        empty = is_dir and not any(target.iterdir())
+        ours = (target / "stats.json").is_file()
+    if not exists or empty:
         return
-    if not fs.isdir(path):
+    if not is_dir:
         raise click.UsageError(f"{out} exists and is not a directory")
-    if not fs.ls(path):
-        return
     if not overwrite:
         raise click.UsageError(f"{out} already exists; pass --overwrite to replace it")
-    if not fs.exists(f"{path.rstrip('/')}/stats.json"):
+    if not ours:
         raise click.UsageError(f"{out} does not look like a dpo-frames build; not replacing it (choose another --out)")
 
 
@@ -77,6 +86,10 @@ def build_command(candidates: tuple[str, ...], out: str, engine: str, address: s
     if address and ctx.get_parameter_source("workers") == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--workers starts a local cluster; it cannot be combined with --address")
     config = _pair_config(options)
+    if engine == "local" and "://" in out:
+        raise click.UsageError("--engine local writes to a local directory; URLs need --engine dask")
+    if engine != "local":
+        _require_extra(engine)
     _refuse_existing(out, overwrite)
     dataset_options = {"partitions": partitions, "deduplicate": dedup, "max_pairs": max_pairs, "seed": sample_seed,
                        "validation_fraction": validation_fraction, "use_full_message_history": full_message_history}
@@ -89,6 +102,15 @@ def build_command(candidates: tuple[str, ...], out: str, engine: str, address: s
     console.print(mapping_table(result.dataset_stats.model_dump(), title="dataset"))
     for name, path in result.files.items():
         click.echo(f"{name}: {path}")  # whole, for scripts (a console would wrap long paths)
+
+
+def _require_extra(engine: str) -> None:
+    from dpo_frames.distributed import EngineMissingError, require_extra
+
+    try:
+        require_extra(engine)
+    except EngineMissingError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
 
 
 def _run(engine: str, sources: Any, out: str, config: PairConfig, address: str | None, workers: int,

@@ -10,8 +10,8 @@ Example (a local cluster of two worker processes)::
     result = build_dataset("runs/*.parquet", "out/r1", address="tcp://scheduler:8786")
 """
 
-from dpo_frames.distributed.build import ENGINES, DistributedResult, build_dataset, connect
+from dpo_frames.distributed.build import ENGINES, DistributedResult, build_dataset, connect, require_extra
 from dpo_frames.distributed.errors import ClusterError, DistributedError, EngineMissingError
 
 __all__ = ["ENGINES", "ClusterError", "DistributedError", "DistributedResult", "EngineMissingError",
-           "build_dataset", "connect"]
+           "build_dataset", "connect", "require_extra"]

@@ -32,11 +32,9 @@ from typing import Any
 
 from dpo_frames.config import PairConfig
 from dpo_frames.dataset import DatasetStats
-from dpo_frames.distributed import tasks
+from dpo_frames.distributed import dask_engine
 from dpo_frames.distributed.dask_engine import CONNECT_TIMEOUT_SECONDS, DaskEngine
 from dpo_frames.distributed.errors import DistributedError
-from dpo_frames.distributed.output import PARTS, STATS, OutputDir, concatenate_jsonl
-from dpo_frames.distributed.source import DEFAULT_SPLIT_ROWS, plan_source
 from dpo_frames.pairs import PairStats
 from dpo_frames.partitioned import DEFAULT_CANDIDATES_PER_PARTITION, decide_globally, merge_partition_results
 
@@ -61,6 +59,14 @@ class DistributedResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def require_extra(engine: str = "dask") -> None:
+    """Raise :class:`~dpo_frames.distributed.EngineMissingError` (with the ``pip install`` line)
+    unless the engine's optional dependencies are installed."""
+    if engine not in ENGINES:
+        raise DistributedError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    dask_engine.require_extra()
+
+
 @contextmanager
 def connect(engine: str = "dask", address: str | None = None, *, workers: int = 2,
             timeout: float = CONNECT_TIMEOUT_SECONDS) -> Iterator[Any]:
@@ -71,8 +77,7 @@ def connect(engine: str = "dask", address: str | None = None, *, workers: int = 
     line) when the engine's extra is not installed, and
     :class:`~dpo_frames.distributed.ClusterError` when the cluster cannot be reached.
     """
-    if engine not in ENGINES:
-        raise DistributedError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    require_extra(engine)
     if workers < 1:
         raise DistributedError(f"workers must be at least 1, not {workers}")
     with DaskEngine.connect(address, workers=workers, timeout=timeout) as connected:
@@ -84,7 +89,7 @@ def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], o
                   workers: int = 2, partitions: int | None = None, deduplicate: bool = True,
                   max_pairs: int | None = None, seed: int = 0, validation_fraction: float = 0.2,
                   use_full_message_history: bool = False, storage_options: Mapping[str, Any] | None = None,
-                  split_rows: int = DEFAULT_SPLIT_ROWS) -> DistributedResult:
+                  split_rows: int | None = None) -> DistributedResult:
     """Build pairs and the NeMo Customizer dataset on a cluster; the single-machine result.
 
     ``candidates`` is a Parquet file, a glob, a directory or a list of them, local or any
@@ -94,17 +99,24 @@ def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], o
     (``tcp://host:8786``); without it a local cluster of ``workers`` processes is started
     and stopped. ``partitions`` defaults to one per two million candidates, and at least
     one per worker thread. The dataset options are those of
-    :func:`~dpo_frames.finalize_dataset`.
+    :func:`~dpo_frames.finalize_dataset`. ``split_rows`` bounds the rows a worker reads
+    at once (whole Parquet row groups; one row group may exceed it) [default: 500,000].
 
     Writes the layout of :func:`~dpo_frames.partitioned.build_dataset_partitioned`
     (``pairs/``, ``dataset/``, the two Customizer JSONL files, ``stats.json`` last) and
     returns its statistics, which equal the in-memory path's.
     """
+    require_extra(engine)
+    # Imported here: they need fsspec, which comes with the extra.
+    from dpo_frames.distributed import tasks
+    from dpo_frames.distributed.output import PARTS, STATS, OutputDir, concatenate_jsonl
+    from dpo_frames.distributed.source import DEFAULT_SPLIT_ROWS, plan_source
+
     config = config or PairConfig()
     out = OutputDir(str(out_dir), dict(storage_options or {}))
     seconds: dict[str, float] = {}
     with _timed(seconds, "plan"):
-        source = plan_source(candidates, storage_options=storage_options, split_rows=split_rows)
+        source = plan_source(candidates, storage_options=storage_options, split_rows=split_rows or DEFAULT_SPLIT_ROWS)
     with connect(engine, address, workers=workers) as cluster:
         threads = cluster.worker_threads
         n = partitions or max(threads, math.ceil(source.rows / DEFAULT_CANDIDATES_PER_PARTITION))
@@ -142,4 +154,4 @@ def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
     seconds[name] = round(time.perf_counter() - start, 3)
 
 
-__all__ = ["ENGINES", "DistributedResult", "build_dataset", "connect"]
+__all__ = ["ENGINES", "DistributedResult", "build_dataset", "connect", "require_extra"]

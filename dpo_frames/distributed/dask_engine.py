@@ -22,10 +22,12 @@ EXTRA = "dask"
 CONNECT_TIMEOUT_SECONDS = 30
 
 
-def _import_distributed():
+def require_extra():
+    """The ``distributed`` module, or :class:`EngineMissingError` naming the extra to install."""
     try:
         import dask  # noqa: F401
         import distributed
+        import fsspec  # noqa: F401  (a dask dependency; the backend reads and writes through it)
     except ImportError as exc:
         raise EngineMissingError(NAME, EXTRA, exc.name or "distributed") from None
     return distributed
@@ -49,7 +51,7 @@ class DaskEngine:
         an equal share of the cores for Polars, and is shut down on exit. A cluster
         reached by address is left running (only the client is closed).
         """
-        distributed = _import_distributed()
+        distributed = require_extra()
         if address is not None:
             try:
                 client = distributed.Client(address, timeout=timeout, set_as_default=False)

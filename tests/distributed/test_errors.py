@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import polars as pl
@@ -44,3 +45,23 @@ def test_schema_error_from_a_worker_keeps_its_type(scheduler, tmp_path):
     pl.DataFrame({"run_id": ["r"], "turn_id": ["t"]}).write_parquet(tmp_path / "c.parquet")
     with pytest.raises(SchemaError, match=r"candidates of file://.*c\.parquet frame is missing column"):
         build_dataset(tmp_path / "c.parquet", tmp_path / "out", address=scheduler)
+
+
+def test_core_install_without_the_extra(tmp_path):
+    """Without dask, distributed and fsspec, the CLI and the package import; a dask build names the extra."""
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "c.parquet")
+    script = f"""
+import subprocess
+import sys
+sys.modules.update(dask=None, distributed=None, fsspec=None)
+from click.testing import CliRunner
+from dpo_frames.cli import cli
+import dpo_frames.distributed
+args = ["build", "{tmp_path}/c.parquet", "--out", "{tmp_path}/out"]
+print(CliRunner().invoke(cli, [*args, "--engine", "dask"]).output.strip())
+print(CliRunner().invoke(cli, [*args, "--engine", "local"]).output.strip()[:40])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("(module 'dask' is missing): pip install 'dpo_frames[dask]'")
+    assert lines[1].startswith("dpo-frames: error: cannot build: ")  # the local engine ran (and refused "a")
