@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dpo_frames.config import PairConfig
-from dpo_frames.dataset import DatasetStats
+from dpo_frames.dataset import TRAIN, VALIDATION, DatasetStats
 from dpo_frames.distributed import dask_engine
 from dpo_frames.distributed.dask_engine import CONNECT_TIMEOUT_SECONDS, DaskEngine
 from dpo_frames.distributed.errors import DistributedError
@@ -132,8 +132,9 @@ def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], o
             by_part = chosen.partition_by("part", as_dict=True, maintain_order=True)
             empty = chosen.clear()
         with _timed(seconds, "dataset"):
-            cluster.map(tasks.dataset_task, range(n), [by_part.get((i,), empty) for i in range(n)],
-                        args=(out, use_full_message_history))
+            lines = cluster.map(tasks.dataset_task, range(n), [by_part.get((i,), empty) for i in range(n)],
+                                args=(out, use_full_message_history))
+    _check_lines(lines, dataset_stats)
     with _timed(seconds, "jsonl"):
         files = concatenate_jsonl(out, n)
     files.update(dataset=out.url_of("dataset"), pairs=out.url_of("pairs"), stats=out.url_of(STATS))
@@ -145,6 +146,14 @@ def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], o
                 dataset_stats.train_pairs, dataset_stats.validation_pairs)
     return DistributedResult(pair_stats=pair_stats, dataset_stats=dataset_stats, partitions=n, engine=engine,
                              worker_threads=threads, files=files, seconds=seconds)
+
+
+def _check_lines(lines: list[dict[str, int]], stats: DatasetStats) -> None:
+    """Every chosen pair became a JSONL line of its split (nothing lost between driver and workers)."""
+    written = {split: sum(part[split] for part in lines) for split in (TRAIN, VALIDATION)}
+    expected = {TRAIN: stats.train_pairs, VALIDATION: stats.validation_pairs}
+    if written != expected:
+        raise DistributedError(f"workers wrote {written} JSONL lines, the decision kept {expected}")
 
 
 @contextmanager

@@ -88,11 +88,21 @@ class DaskEngine:
         reduced = [delayed(reduce_fn, pure=False)(i, [m[i] for m in mapped], *reduce_args,
                                                   dask_key_name=f"dpo-partition-{run}-{i}")
                    for i in range(outputs)]
-        return self.client.gather(self.client.compute(reduced))
+        return self._gather(self.client.compute(reduced))
 
     def map(self, fn: Callable[..., Any], parts: Sequence[int], per_part: Sequence[Any], *, args: tuple = ()
             ) -> list[Any]:
         """``fn(part, per_part[k], *args)`` for each ``parts[k]``; ``per_part`` items are scattered first."""
         scattered = self.client.scatter(list(per_part)) if per_part else []
         futures = self.client.map(fn, list(parts), scattered, *[[a] * len(parts) for a in args], pure=False)
-        return self.client.gather(futures)
+        return self._gather(futures)
+
+    def _gather(self, futures: list[Any]) -> list[Any]:
+        """The futures' results; a task's own exception is raised as is, a lost worker as ClusterError."""
+        from distributed import KilledWorker
+
+        try:
+            return self.client.gather(futures)
+        except KilledWorker as exc:
+            raise ClusterError(f"Dask workers died running {exc.task!r} (out of memory? more partitions "
+                               f"make smaller tasks): {exc}") from exc

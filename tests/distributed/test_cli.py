@@ -60,9 +60,9 @@ def test_missing_extra_is_a_one_line_usage_error(monkeypatch, small, tmp_path):
     monkeypatch.setitem(sys.modules, "distributed", None)
     result = build(small, "--out", tmp_path / "out", "--engine", "dask")
     assert result.exit_code == EXIT_USAGE
-    assert result.output.strip().splitlines() == [
-        "dpo-frames: error: engine 'dask' needs the optional dependencies of dpo_frames[dask] "
-        "(module 'distributed' is missing): pip install 'dpo_frames[dask]'"]
+    expected = ("dpo-frames: error: engine 'dask' needs the optional dependencies of dpo_frames[dask] "
+                "(module 'distributed' is missing): pip install 'dpo_frames[dask]'")
+    assert result.output.strip().splitlines() == [expected]
 
 
 def test_cluster_options_need_the_dask_engine(small, tmp_path):

@@ -65,3 +65,22 @@ print(CliRunner().invoke(cli, [*args, "--engine", "local"]).output.strip()[:40])
     lines = done.stdout.splitlines()
     assert lines[0].endswith("(module 'dask' is missing): pip install 'dpo_frames[dask]'")
     assert lines[1].startswith("dpo-frames: error: cannot build: ")  # the local engine ran (and refused "a")
+
+
+def test_fsspec_reader_reads_as_the_local_one(candidate_files):
+    """Non-local URLs go through fsspec and pyarrow; the frame is the local reader's."""
+    import fsspec
+
+    from dpo_frames.distributed.source import plan_source, read_split
+
+    local = plan_source(candidate_files[:2], split_rows=45_000)
+    fs = fsspec.filesystem("memory")
+    for path in candidate_files[:2]:
+        fs.pipe(f"/dist-test/{path.name}", path.read_bytes())
+    remote = plan_source("memory://dist-test/*.parquet", split_rows=45_000)
+    assert [(s.first_row, s.rows, s.start) for s in remote.splits] == [(s.first_row, s.rows, s.start)
+                                                                        for s in local.splits]
+    assert len(local.splits) > 4 and remote.rows == local.rows
+    for a, b in zip(local.splits, remote.splits):
+        assert read_split(a).equals(read_split(b))
+    fs.rm("/dist-test", recursive=True)
