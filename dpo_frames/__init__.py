@@ -10,18 +10,20 @@ The flow, each step a function on frames::
 """
 
 from dpo_frames.candidates import RejectReason, extract_candidates, summarize_steps
-from dpo_frames.config import PairConfig
-from dpo_frames.dataset import DatasetStats, finalize_dataset
+from dpo_frames.config import PairConfig, PairStrategy
+from dpo_frames.dataset import DatasetStats, DedupMode, finalize_dataset
 from dpo_frames.errors import DpoFramesError, SchemaError, SourceError
-from dpo_frames.export import (read_frame, to_customizer_records, to_trl_records, write_customizer_jsonl,
-                               write_frames, write_trl_jsonl)
+from dpo_frames.export import (FORMATS, read_frame, to_customizer_records, to_records, to_trl_records,
+                               write_customizer_jsonl, write_dataset, write_frames, write_trl_jsonl)
 from dpo_frames.pairs import PairStats, build_pairs
+from dpo_frames.quality import QualityReport, quality_checks
 from dpo_frames.steps import read_steps
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DatasetStats", "DpoFramesError", "PairConfig", "PairStats", "RejectReason", "SchemaError", "SourceError",
-    "build_pairs", "extract_candidates", "finalize_dataset", "read_frame", "read_steps", "summarize_steps",
-    "to_customizer_records", "to_trl_records", "write_customizer_jsonl", "write_frames", "write_trl_jsonl",
+    "FORMATS", "DatasetStats", "DedupMode", "DpoFramesError", "PairConfig", "PairStats", "PairStrategy",
+    "QualityReport", "RejectReason", "SchemaError", "SourceError", "build_pairs", "extract_candidates",
+    "finalize_dataset", "quality_checks", "read_frame", "read_steps", "summarize_steps", "to_customizer_records",
+    "to_records", "to_trl_records", "write_customizer_jsonl", "write_dataset", "write_frames", "write_trl_jsonl",
 ]

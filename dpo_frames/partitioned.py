@@ -28,7 +28,8 @@ import polars as pl
 
 from dpo_frames import schema
 from dpo_frames.config import PairConfig
-from dpo_frames.dataset import KEY_COLUMNS, TRAIN, VALIDATION, DatasetStats, decide, pair_keys
+from dpo_frames.dataset import (KEY_COLUMNS, TRAIN, VALIDATION, DatasetStats, DedupMode, decide, dedup_mode_of,
+                                pair_keys)
 from dpo_frames.export import CUSTOMIZER_FILES, to_customizer_records
 from dpo_frames.hashing import xxh3
 from dpo_frames.pairs import PairStats, build_pairs
@@ -54,6 +55,7 @@ def build_dataset_partitioned(candidates: str | os.PathLike | Sequence[str | os.
                               out_dir: str | os.PathLike, config: PairConfig | None = None, *,
                               partitions: int | None = None, deduplicate: bool = True, max_pairs: int | None = None,
                               seed: int = 0, validation_fraction: float = 0.2,
+                              dedup_mode: DedupMode | str = DedupMode.EXACT,
                               use_full_message_history: bool = False) -> PartitionedResult:
     """Build pairs and the NeMo Customizer dataset from candidates too large for memory.
 
@@ -80,9 +82,9 @@ def build_dataset_partitioned(candidates: str | os.PathLike | Sequence[str | os.
     with tempfile.TemporaryDirectory(prefix="dpo_frames_parts_", dir=out.parent if out.parent.exists() else None) as t:
         parts_dir = Path(t) / "candidates"
         _partition(source, parts_dir, n)
-        pair_stats, keys = _pairs_by_partition(parts_dir, n, out / "pairs", config)
+        pair_stats, keys = _pairs_by_partition(parts_dir, n, out / "pairs", config, dedup_mode)
     chosen, dataset_stats = decide_globally(keys, deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
-                                            validation_fraction=validation_fraction)
+                                            validation_fraction=validation_fraction, dedup_mode=dedup_mode)
     files = _write_dataset(out, n, chosen, use_full_message_history)
     stats_path = out / "stats.json"
     stats_path.write_text(json.dumps({"pair_stats": pair_stats.model_dump(), "dataset_stats": dataset_stats.model_dump(),
@@ -118,22 +120,22 @@ def _read_partition(parts_dir: Path, i: int) -> pl.DataFrame:
     return pl.read_parquet(files).sort("_row")
 
 
-def _pairs_by_partition(parts_dir: Path, n: int, pairs_dir: Path, config: PairConfig
-                        ) -> tuple[PairStats, pl.DataFrame]:
+def _pairs_by_partition(parts_dir: Path, n: int, pairs_dir: Path, config: PairConfig,
+                        dedup_mode: DedupMode | str) -> tuple[PairStats, pl.DataFrame]:
     """Pairs of each partition to ``pairs_dir``; their global order and keys to memory."""
     if pairs_dir.exists():
         shutil.rmtree(pairs_dir)
     pairs_dir.mkdir(parents=True)
     results = []
     for i in range(n):
-        pairs, stats, keys = pair_partition(_read_partition(parts_dir, i), i, config)
+        pairs, stats, keys = pair_partition(_read_partition(parts_dir, i), i, config, dedup_mode=dedup_mode)
         pairs.write_parquet(pairs_dir / f"part-{i:05d}.parquet")
         results.append((stats, keys))
     return merge_partition_results(results)
 
 
-def pair_partition(candidates: pl.DataFrame, part: int, config: PairConfig
-                   ) -> tuple[pl.DataFrame, PairStats, pl.DataFrame]:
+def pair_partition(candidates: pl.DataFrame, part: int, config: PairConfig, *,
+                   dedup_mode: DedupMode | str = DedupMode.EXACT) -> tuple[pl.DataFrame, PairStats, pl.DataFrame]:
     """The kernel run on one partition: its pairs, their stats, and their global keys.
 
     ``candidates`` holds whole turns, in input order, with a ``_row`` column giving each
@@ -141,7 +143,7 @@ def pair_partition(candidates: pl.DataFrame, part: int, config: PairConfig
     process or on a cluster, gets the in-memory result after :func:`decide_globally`).
     """
     pairs, stats = build_pairs(candidates, config)
-    return pairs, stats, _ordered_keys(candidates, pairs, part)
+    return pairs, stats, _ordered_keys(candidates, pairs, part, dedup_mode)
 
 
 KEYS_SCHEMA = {"first_row": pl.UInt64, "rank": pl.UInt32, "part": pl.UInt32, "idx": pl.UInt32,
@@ -157,17 +159,21 @@ def merge_partition_results(results: Sequence[tuple[PairStats, pl.DataFrame]]) -
     return totals, pl.concat([empty, *[keys.cast(KEYS_SCHEMA) for _, keys in results]])
 
 
-def decide_globally(keys: pl.DataFrame, **dataset_options) -> tuple[pl.DataFrame, DatasetStats]:
+def decide_globally(keys: pl.DataFrame, *, dedup_mode: DedupMode | str = DedupMode.EXACT,
+                    **dataset_options) -> tuple[pl.DataFrame, DatasetStats]:
     """``(part, idx, split)`` of every pair the dataset keeps, from all partitions' keys.
 
-    ``dataset_options`` are those of :func:`~dpo_frames.finalize_dataset`.
+    ``dataset_options`` are those of :func:`~dpo_frames.finalize_dataset`; ``dedup_mode``
+    must be the one the keys were computed with (it is recorded in the stats).
     """
     order = keys.sort("first_row", "rank")
     kept, stats = decide(order.select(KEY_COLUMNS), **dataset_options)
+    stats.dedup_mode = dedup_mode_of(dedup_mode)
     return order.select("part", "idx")[kept["row"]].with_columns(split=kept["split"]), stats
 
 
-def _ordered_keys(candidates: pl.DataFrame, pairs: pl.DataFrame, part: int) -> pl.DataFrame:
+def _ordered_keys(candidates: pl.DataFrame, pairs: pl.DataFrame, part: int,
+                  dedup_mode: DedupMode | str) -> pl.DataFrame:
     """Per pair: its turn's first usable candidate (global row), its rank in the turn, and keys.
 
     The in-memory engine orders turns by their first usable candidate and pairs within a
@@ -180,7 +186,7 @@ def _ordered_keys(candidates: pl.DataFrame, pairs: pl.DataFrame, part: int) -> p
     return pl.concat([
         located.select("first_row", rank=pl.int_range(pl.len(), dtype=pl.UInt32).over(_TURN_KEYS),
                        part=pl.lit(part, dtype=pl.UInt32), idx=pl.col("idx").cast(pl.UInt32)),
-        pair_keys(pairs)], how="horizontal")
+        pair_keys(pairs, dedup_mode=dedup_mode)], how="horizontal")
 
 
 def _add_stats(total: PairStats, part: PairStats) -> None:

@@ -22,8 +22,9 @@ def jsonl(path):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(rows=candidate_rows(max_size=60, scores=SCORES), cfg=CONFIGS, parts=st.sampled_from([1, 3, 7]),
-       max_pairs=st.sampled_from([None, 3]), dedup=st.booleans(), full=st.booleans())
-def test_same_result_as_in_memory(tmp_path_factory, rows, cfg, parts, max_pairs, dedup, full):
+       max_pairs=st.sampled_from([None, 3]), dedup=st.booleans(), full=st.booleans(),
+       mode=st.sampled_from(["exact", "casefold"]))
+def test_same_result_as_in_memory(tmp_path_factory, rows, cfg, parts, max_pairs, dedup, full, mode):
     tmp = tmp_path_factory.mktemp("p")
     candidates = frame(rows)
     path = tmp / "candidates.parquet"
@@ -31,11 +32,12 @@ def test_same_result_as_in_memory(tmp_path_factory, rows, cfg, parts, max_pairs,
     config = dpo_frames.PairConfig(**cfg)
 
     pairs, pair_stats = dpo_frames.build_pairs(candidates, config)
-    dataset, dataset_stats = dpo_frames.finalize_dataset(pairs, deduplicate=dedup, max_pairs=max_pairs, seed=3)
+    dataset, dataset_stats = dpo_frames.finalize_dataset(pairs, deduplicate=dedup, max_pairs=max_pairs, seed=3,
+                                                         dedup_mode=mode)
     expected = dpo_frames.write_customizer_jsonl(dataset, tmp / "mem", use_full_message_history=full)
 
     result = build_dataset_partitioned(path, tmp / "out", config, partitions=parts, deduplicate=dedup,
-                                       max_pairs=max_pairs, seed=3, use_full_message_history=full)
+                                       max_pairs=max_pairs, seed=3, use_full_message_history=full, dedup_mode=mode)
     assert result.pair_stats == pair_stats
     assert result.dataset_stats == dataset_stats
     got = pl.read_parquet(tmp / "out/dataset/*.parquet")
