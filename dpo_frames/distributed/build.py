@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dpo_frames.config import PairConfig
-from dpo_frames.dataset import TRAIN, VALIDATION, DatasetStats
+from dpo_frames.dataset import TRAIN, VALIDATION, DatasetStats, DedupMode
 from dpo_frames.distributed import dask_engine
 from dpo_frames.distributed.dask_engine import CONNECT_TIMEOUT_SECONDS, DaskEngine
 from dpo_frames.distributed.errors import DistributedError
@@ -88,6 +88,7 @@ def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], o
                   config: PairConfig | None = None, *, engine: str = "dask", address: str | None = None,
                   workers: int = 2, partitions: int | None = None, deduplicate: bool = True,
                   max_pairs: int | None = None, seed: int = 0, validation_fraction: float = 0.2,
+                  dedup_mode: DedupMode | str = DedupMode.EXACT,
                   use_full_message_history: bool = False, storage_options: Mapping[str, Any] | None = None,
                   split_rows: int | None = None) -> DistributedResult:
     """Build pairs and the NeMo Customizer dataset on a cluster; the single-machine result.
@@ -123,11 +124,13 @@ def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], o
         out.reset("pairs", "dataset", PARTS)
         with _timed(seconds, "pairs"):
             results = cluster.shuffle_reduce(tasks.shuffle_split, source.splits, n, tasks.pair_task,
-                                             map_args=(n, source.storage_options), reduce_args=(config, out))
+                                             map_args=(n, source.storage_options),
+                                             reduce_args=(config, out, dedup_mode))
         with _timed(seconds, "decide"):
             pair_stats, keys = merge_partition_results(results)
             chosen, dataset_stats = decide_globally(keys, deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
-                                                    validation_fraction=validation_fraction)
+                                                    validation_fraction=validation_fraction,
+                                                    dedup_mode=dedup_mode)
             del keys
             by_part = chosen.partition_by("part", as_dict=True, maintain_order=True)
             empty = chosen.clear()

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from dpo_frames import schema
 from dpo_frames.config import PairConfig
-from dpo_frames.dataset import TRAIN, VALIDATION
+from dpo_frames.dataset import TRAIN, VALIDATION, DedupMode
 from dpo_frames.distributed.output import OutputDir, jsonl_part, part_name
 from dpo_frames.distributed.source import Split, read_split
 from dpo_frames.export import to_customizer_records
@@ -43,12 +43,12 @@ def shuffle_split(split: Split, partitions: int, storage_options: Mapping[str, A
     return tuple(by_part.get((i,), empty).to_arrow() for i in range(partitions))
 
 
-def pair_task(part: int, pieces: Sequence[pa.Table], config: PairConfig, out: OutputDir
-              ) -> tuple[PairStats, pl.DataFrame]:
+def pair_task(part: int, pieces: Sequence[pa.Table], config: PairConfig, out: OutputDir,
+              dedup_mode: DedupMode | str = DedupMode.EXACT) -> tuple[PairStats, pl.DataFrame]:
     """One partition's pairs to ``pairs/part-NNNNN.parquet``; its stats and global keys back to the driver."""
     frames = [pl.from_arrow(piece) for piece in pieces]
     candidates = pl.concat([empty_piece(), *frames]).sort("_row")
-    pairs, stats, keys = pair_partition(candidates, part, config)
+    pairs, stats, keys = pair_partition(candidates, part, config, dedup_mode=dedup_mode)
     out.write(("pairs", part_name(part, "parquet")), pairs.write_parquet)
     return stats, keys
 

@@ -53,6 +53,15 @@ def test_same_as_in_memory(scheduler, candidate_files, tmp_path):
 def test_sampled_full_history_more_partitions_and_file_urls(scheduler, candidate_files, tmp_path):
     config = dpo_frames.PairConfig(exhaustive_pairs=False, min_score_diff=0.25, max_pairs_per_turn=1)
     options = {"deduplicate": False, "max_pairs": 20_000, "seed": 7, "validation_fraction": 0.3}
+    assert_same_with(config, options, candidate_files, tmp_path, scheduler)
+
+
+def test_casefold_dedup_and_sample(scheduler, candidate_files, tmp_path):
+    options = {"dedup_mode": "casefold", "max_pairs": 30_000, "seed": 2}
+    assert_same_with(dpo_frames.PairConfig(), options, candidate_files, tmp_path, scheduler)
+
+
+def assert_same_with(config, options, candidate_files, tmp_path, scheduler):
     expected = in_memory(candidate_files, tmp_path / "mem", config, full=True, **options)
     urls = [f"file://{path}" for path in candidate_files]
     result = build_dataset(urls, f"file://{tmp_path}/out", config, address=scheduler, partitions=5,
