@@ -9,6 +9,7 @@ exception.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from os import PathLike
 from typing import Any
@@ -17,6 +18,7 @@ import duckdb
 import polars as pl
 
 from dpo_frames import schema
+from dpo_frames._json import to_json
 from dpo_frames.steps import read_steps
 
 DEFAULT_STEP_NAME = "dpo_candidate_move"
@@ -112,7 +114,9 @@ SELECT
          WHEN output_t = 'VARCHAR' THEN d.output ->> '$' ELSE CAST(d.output AS VARCHAR) END AS response,
     score_v AS score,
     step_uuid,
-    metadata
+    metadata,
+    reason IS NULL AND turn_id_t <> 'VARCHAR' AS _turn_id_json,
+    reason IS NULL AND output_t <> 'VARCHAR' AS _response_json
 FROM r ORDER BY _row
 """
 
@@ -159,11 +163,23 @@ def extract_candidates(steps: Any, step_name: str = DEFAULT_STEP_NAME, *,
     with duckdb.connect() as con:
         con.register("steps", frame.to_arrow())
         parsed = con.sql(_SELECT_SQL, params={"step_name": step_name}).pl()
+    parsed = _python_json_text(parsed, "turn_id", "_turn_id_json")
+    parsed = _python_json_text(parsed, "response", "_response_json")
     ok = pl.col("reason").is_null()
     candidates = parsed.filter(ok).select(list(schema.CANDIDATES))
     rejects = parsed.filter(~ok).select(list(schema.REJECTS))
     return (schema.conform(candidates, schema.CANDIDATES, "candidates"),
             schema.conform(rejects, schema.REJECTS, "rejects"))
+
+
+def _python_json_text(frame: pl.DataFrame, column: str, flag: str) -> pl.DataFrame:
+    """Re-encode the (rare) non-string values DuckDB serialized, as Python's JSON encoder
+    does, so the text matches the in-memory path (DuckDB writes 1e20 as 100000000000000000000.0)."""
+    rows = frame.select(pl.arg_where(pl.col(flag))).to_series()
+    if rows.len() == 0:
+        return frame
+    texts = [to_json(json.loads(text)) for text in frame[column].gather(rows).to_list()]
+    return frame.with_columns(frame[column].scatter(rows, texts))
 
 
 def summarize_steps(steps: pl.DataFrame | pl.LazyFrame, step_name: str = DEFAULT_STEP_NAME) -> pl.DataFrame:

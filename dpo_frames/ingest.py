@@ -74,7 +74,9 @@ def _payload_parts(step: Any) -> tuple[Any, Any, Any, Any, Any] | None:
         uuid = payload.get("UUID")
         return (payload.get("event_type"), payload.get("name"), None if uuid is None else str(uuid),
                 payload.get("data"), payload.get("metadata"))
-    p = getattr(step, "payload", step)
+    p = getattr(step, "payload", None)
+    if getattr(p, "event_type", None) is None:
+        return None
     return p.event_type, p.name, p.UUID, p.data, p.metadata
 
 
@@ -99,11 +101,12 @@ def _score(value: Any) -> tuple[float | None, str | None]:
     if isinstance(value, _NUMBER):
         try:
             score = float(value)
-        except OverflowError:  # an int beyond any double
-            return None, R.NON_NUMERIC_SCORE
+        except OverflowError:  # an int beyond any double is infinite to DuckDB too
+            return None, R.NON_FINITE_SCORE
     elif isinstance(value, str):
         try:
-            score = float(value.strip()) if "_" not in value else None
+            # DuckDB's cast takes ASCII numbers only (no "_", no other digits or spaces).
+            score = float(value.strip()) if value.isascii() and "_" not in value else None
         except ValueError:
             score = None
         if score is None:

@@ -47,14 +47,17 @@ class _Rows:
         if isinstance(step, Mapping):
             self._add_dict(step, run_id, example_id, index)
             return
-        payload = getattr(step, "payload", step)
-        event_type = payload.event_type
-        self.add(run_id, example_id, index, None if event_type is None else str(event_type), payload.name,
-                 payload.UUID, _timestamp(payload.event_timestamp), to_json(payload.data), to_json(payload.metadata))
+        payload = getattr(step, "payload", None)
+        event_type = getattr(payload, "event_type", None)
+        if event_type is None:  # None, a number, a string...: not a step
+            self.add_unparsable(run_id, example_id, index, to_json(step))
+            return
+        self.add(run_id, example_id, index, str(event_type), payload.name, payload.UUID,
+                 _timestamp(payload.event_timestamp), to_json(payload.data), to_json(payload.metadata))
 
     def _add_dict(self, step: Mapping[str, Any], run_id: str | None, example_id: str | None, index: int) -> None:
-        run_id = _str_or_none(step.get("run_id", run_id))
-        example_id = _str_or_none(step.get("example_id", example_id))
+        run_id = _str_or_none(_first(step.get("run_id"), run_id))
+        example_id = _str_or_none(_first(step.get("example_id"), example_id))
         payload = step.get("payload", step)
         event_type = payload.get("event_type") if isinstance(payload, Mapping) else None
         if event_type is None:
@@ -71,6 +74,10 @@ class _Rows:
     def frame(self) -> pl.DataFrame:
         df = pl.DataFrame(self.cols, schema={c: schema.STEPS[c] for c in _COLUMNS}, strict=False)
         return df.with_columns(event_category=_category(pl.col("event_type"))).select(list(schema.STEPS))
+
+
+def _first(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -156,14 +163,19 @@ def _read_path(path: Path, run_id: str | None) -> pl.DataFrame:
 
 def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
     rows = _Rows()
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError:
+                rows.add_unparsable(run_id, None, line_no, raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                continue
             if not line.strip():
                 continue
             try:
                 step = json.loads(line)
             except json.JSONDecodeError:
-                rows.add_unparsable(run_id, None, line_no, line.rstrip("\n"))
+                rows.add_unparsable(run_id, None, line_no, line.rstrip("\r\n"))
                 continue
             if isinstance(step, Mapping):
                 rows.add_step(step, run_id, None, line_no)
@@ -174,7 +186,7 @@ def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
 
 def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        items = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(items, list):
@@ -189,6 +201,9 @@ def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
                               "workflow_output.json? (set eval.general.output.workflow_output_step_filter: "
                               "[TTC_END] to keep TTC steps)")
         example_id = _str_or_none(item.get("id"))
-        for index, step in enumerate(item.get("intermediate_steps") or ()):
+        steps = item.get("intermediate_steps") or ()
+        if not isinstance(steps, list):
+            raise SourceError(f"{path}: item {position} ('{example_id}') has intermediate_steps that are not a list")
+        for index, step in enumerate(steps):
             rows.add_step(step, run_id, example_id, index)
     return rows.frame()

@@ -11,6 +11,7 @@ import dpo_frames
 from tests.core.conftest import ttc_step
 
 ODD = st.sampled_from([None, "", "x", "0.5", " 2 ", "NaN", "inf", "abc", True, False, 0, 3, -1, 2.0, 0.25, 2**63, "7",
+                       1e20, 1.5e-7, [1.5e-7], 10**400, "\u0661", "\xa01", "1\u2003",
                        math.nan, math.inf, [], {}, {"a": 1}, [1, 2], "é漢"])
 MESSAGE = st.one_of(
     st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": st.sampled_from(["a", "b", ""])}),
@@ -24,12 +25,14 @@ DATA = st.one_of(
                                         "score": st.one_of(ODD, st.floats(-3, 3)),
                                         "input": INPUT, "output": st.one_of(ODD, st.sampled_from(["o1", "o2"]))}),
     st.sampled_from([None, "not an object", 7, [1]]))
-STEP = st.builds(lambda data, uuid, event_type, name, meta, eid: {
-    "example_id": eid, "payload": {"event_type": event_type, "name": name, "UUID": uuid, "data": data,
-                                   "metadata": meta}},
+STEP = st.builds(lambda data, uuid, event_type, name, meta, eid, rid: {
+    "example_id": eid, "run_id": rid, "payload": {"event_type": event_type, "name": name, "UUID": uuid, "data": data,
+                                                  "metadata": meta}},
     DATA, st.sampled_from([None, "u1", "u2", "u3"]), st.sampled_from(["TTC_END", "TTC_END", "TTC_START", None]),
     st.sampled_from(["dpo_candidate_move", "dpo_candidate_move", "other"]),
-    st.sampled_from([None, {"k": 1}, {"nan": math.nan}]), st.sampled_from([None, "e1", "e2"]))
+    st.sampled_from([None, {"k": 1}, {"nan": math.nan}]), st.sampled_from([None, "e1", "e2"]),
+    st.sampled_from([None, "r1"]))
+NOT_STEPS = st.sampled_from([None, 3, "text", [1], {"payload": 5}])
 
 
 def assert_same_paths(source, **kw):
@@ -40,9 +43,9 @@ def assert_same_paths(source, **kw):
 
 
 @settings(max_examples=250, deadline=None)
-@given(steps=st.lists(STEP, max_size=12))
-def test_fast_path_equals_sql_path_on_odd_dict_steps(steps):
-    assert_same_paths(steps)
+@given(steps=st.lists(st.one_of(STEP, NOT_STEPS), max_size=12), run_id=st.sampled_from([None, "r0"]))
+def test_fast_path_equals_sql_path_on_odd_dict_steps(steps, run_id):
+    assert_same_paths(steps, run_id=run_id)
 
 
 def test_fast_path_equals_sql_path_on_nat_objects():
