@@ -82,7 +82,7 @@ class PairConfig(BaseModel):
         description="New: exhaustive, best_vs_worst, best_vs_random, best_vs_all, best_vs_mean_minus_2sd or "
                     "adjacent. None: from exhaustive_pairs.")
     seed: int = Field(
-        default=0, ge=0, description="New: seed of best_vs_random (the same seed draws the same pairs).")
+        default=0, ge=0, lt=2**64, description="New: seed of best_vs_random (the same seed draws the same pairs).")
     max_candidates_per_turn: int | None = Field(
         default=None, ge=2,
         description="New: bound on the candidates of one prompt group that are paired: the ceil(k/2) highest "

@@ -162,6 +162,8 @@ def decide(keys: pl.DataFrame, *, deduplicate: bool = True, max_pairs: int | Non
         raise ValueError(f"validation_fraction must be strictly between 0 and 1, got {validation_fraction}")
     if max_pairs is not None and max_pairs < 1:
         raise ValueError(f"max_pairs must be at least 1 or None, got {max_pairs}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be between 0 and 2**64 - 1, got {seed}")
     stats = DatasetStats(input_pairs=keys.height, seed=seed, validation_fraction=validation_fraction)
     frame = keys.with_row_index("row")
     if deduplicate:
@@ -197,6 +199,8 @@ def _split(frame: pl.DataFrame, fraction: float) -> pl.DataFrame:
             validation = prompts.head(1)["prompt_text"]
         elif validation.len() == prompts.height:
             validation = prompts.head(prompts.height - 1)["prompt_text"]
+    if frame.height < 2:
+        validation = validation.clear()  # one pair trains; validation stays empty only then
     in_validation = pl.col("prompt_text").is_in(validation.implode())
     frame = frame.with_columns(split=pl.when(in_validation).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN)))
     if frame.height >= 2 and prompts.height == 1:

@@ -60,6 +60,7 @@ from typing import Literal
 import polars as pl
 
 from dpo_frames import schema
+from dpo_frames.errors import SchemaError
 from dpo_frames.dataset import TRAIN, VALIDATION
 
 CUSTOMIZER_FILES = {TRAIN: Path("training/training_file.jsonl"), VALIDATION: Path("validation/validation_file.jsonl")}
@@ -97,8 +98,15 @@ def _rewards() -> list[pl.Expr]:
 
 
 def _splits(dataset: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The dataset, checked: every row must be on a side, or it would not be written."""
     frame = dataset.collect() if isinstance(dataset, pl.LazyFrame) else dataset
-    return schema.conform(frame, schema.DATASET, "dataset")
+    frame = schema.conform(frame, schema.DATASET, "dataset")
+    unknown = frame.filter(~pl.col("split").is_in([TRAIN, VALIDATION]) | pl.col("split").is_null())
+    if unknown.height:
+        values = sorted(str(v) for v in unknown["split"].unique().to_list())
+        raise SchemaError(f"dataset has {unknown.height} row(s) whose split is not 'train' or 'validation' "
+                          f"({', '.join(values)}); they would not be written")
+    return frame
 
 
 def to_customizer_records(dataset: pl.DataFrame, *, use_full_message_history: bool = False) -> pl.DataFrame:

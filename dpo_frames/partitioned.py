@@ -75,6 +75,11 @@ def build_dataset_partitioned(candidates: str | os.PathLike | Sequence[str | os.
         >>> result.dataset_stats.pairs == dpo_frames.finalize_dataset(dpo_frames.build_pairs(candidates)[0])[1].pairs
         True
     """
+    if partitions is not None and partitions < 1:
+        raise ValueError(f"partitions must be at least 1 (or None for one per two million candidates), got {partitions}")
+    decide(pl.DataFrame(schema={k: pl.UInt64 for k in KEY_COLUMNS}), max_pairs=max_pairs, seed=seed,
+           validation_fraction=validation_fraction)  # check the options before the long part
+    dedup_mode_of(dedup_mode)
     config = config or PairConfig()
     out = Path(out_dir)
     source = candidates if isinstance(candidates, pl.LazyFrame) else pl.scan_parquet(_paths(candidates))

@@ -96,9 +96,12 @@ def test_single_prompt_is_split_by_pair_and_says_so(caplog):
     assert "share one prompt" in caplog.text
 
 
-@pytest.mark.parametrize("kwargs", [{"validation_fraction": 0}, {"validation_fraction": 1.0}, {"max_pairs": 0}])
-def test_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, message", [({"validation_fraction": 0}, "validation_fraction"),
+                                             ({"validation_fraction": 1.0}, "validation_fraction"),
+                                             ({"max_pairs": 0}, "max_pairs"), ({"seed": -1}, "seed"),
+                                             ({"seed": 2**64}, "seed")])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         dpo_frames.finalize_dataset(pairs_frame(["a", "b"]), **kwargs)
 
 
@@ -141,3 +144,9 @@ def test_pair_ids_are_the_same_from_build_pairs_and_from_a_pairs_frame(example_o
     pairs, _ = dpo_frames.build_pairs(candidates)
     hashes = pairs.select(c=xxh3(pl.col("chosen_response")), r=xxh3(pl.col("rejected_response")))
     assert hex64(combine64(prompt_hash(pairs), hashes["c"], hashes["r"])).to_list() == pairs["pair_id"].to_list()
+
+
+def test_a_single_pair_goes_to_train():
+    for prompt in ("p6", "a", "b"):
+        dataset, stats = dpo_frames.finalize_dataset(pairs_frame([prompt]))
+        assert dataset["split"].to_list() == ["train"] and stats.validation_pairs == 0

@@ -86,3 +86,11 @@ def test_frame_io_errors(tmp_path):
         dpo_frames.read_frame(tmp_path, "pairs")
     with pytest.raises(dpo_frames.SchemaError, match="dataset frame is missing column"):
         dpo_frames.write_customizer_jsonl(pl.DataFrame({"x": [1]}), tmp_path)
+
+
+def test_rows_off_both_sides_are_an_error_not_a_silent_drop(dataset, tmp_path):
+    bad = dataset.with_columns(split=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("test"))
+                               .otherwise(pl.col("split")))
+    with pytest.raises(dpo_frames.SchemaError, match="1 row.*test"):
+        dpo_frames.write_customizer_jsonl(bad, tmp_path)
+    assert not (tmp_path / "training").exists()

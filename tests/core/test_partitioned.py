@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,3 +56,12 @@ def test_lazy_source_and_default_partitions(tmp_path, example_output):
     result = build_dataset_partitioned(pl.scan_parquet(tmp_path / "c.parquet"), tmp_path / "out")
     assert result.partitions == 1 and result.dataset_stats.pairs > 0
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("kwargs, message", [({"partitions": 0}, "partitions"), ({"partitions": -1}, "partitions"),
+                                             ({"validation_fraction": 1.5}, "validation_fraction"),
+                                             ({"dedup_mode": "fuzzy"}, "dedup_mode")])
+def test_bad_options_fail_before_any_work(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_dataset_partitioned(tmp_path / "missing.parquet", tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import time
 
 import polars as pl
 import pytest
@@ -106,10 +105,8 @@ def test_a_thousand_candidates_per_turn_is_bounded():
     n = 1000
     rows = turn([i / n for i in range(n)])
     frame = pl.DataFrame(rows, schema=dict(schema.CANDIDATES))
-    start = time.perf_counter()
     pairs, stats = dpo_frames.build_pairs(frame, dpo_frames.PairConfig(strategy="best_vs_worst",
                                                                        max_candidates_per_turn=64))
-    assert time.perf_counter() - start < 5
     assert stats.candidate_pairs == n * (n - 1) // 2 and stats.eligible_pairs == 64 * 63 // 2
     assert stats.trimmed_candidates == n - 64
     assert pairs.select("chosen_score", "rejected_score").row(0) == (0.999, 0.0)
