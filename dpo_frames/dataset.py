@@ -174,6 +174,9 @@ def decide(keys: pl.DataFrame, *, deduplicate: bool = True, max_pairs: int | Non
         frame = _sample(frame, max_pairs, seed)
     frame = _split(frame, validation_fraction)
     _count_split(frame, stats)
+    logger.info("finalize_dataset: %d pairs -> %d (%d duplicates, %d sampled out): %d train / %d validation, "
+                "%d prompts", stats.input_pairs, stats.pairs, stats.duplicate_pairs, stats.sampled_out_pairs,
+                stats.train_pairs, stats.validation_pairs, stats.prompts)
     if stats.prompts_in_both_splits:
         logger.warning("all %d pairs share one prompt: split by pair, so that prompt is in both splits",
                        stats.pairs)

@@ -9,6 +9,8 @@ Strings never go through the join, and no Python code runs per row, pair or turn
 
 from __future__ import annotations
 
+import logging
+
 import math
 
 import polars as pl
@@ -18,6 +20,7 @@ from dpo_frames import schema
 from dpo_frames.config import PairConfig, PairStrategy
 from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
 
+logger = logging.getLogger("dpo_frames")
 _TURN_KEYS = ("run_id", "example_id", "turn_id")
 _RANK_ORDER = (["order", "diff", "sc", "cic", "cir", "c", "r"], [False, True, True, False, False, False, False])
 _DIST_DECIMALS = 9
@@ -103,6 +106,7 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     stats = _group_stats(narrow)
     stats.candidates, stats.invalid_candidates = frame.height, frame.height - valid.height
     paired = _bound(narrow, config.max_candidates_per_turn, stats)
+    _check_join_size(paired)
     ordered = _ordered_pairs(paired)
     stats.tied_pairs = stats.candidate_pairs - stats.trimmed_pairs - ordered.height
     eligible, stats.below_margin_pairs, stats.identical_response_pairs = _filter(ordered, valid, config)
@@ -110,7 +114,24 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     group_hashes = _group_prompt_hashes(valid, narrow)
     selected = _select(_rank(eligible, narrow), narrow, group_hashes, config, stats)
     stats.pairs = selected.height
+    logger.info("build_pairs: %d candidates in %d turns -> %d pairs (%s); skipped: %s", stats.candidates,
+                stats.turns, stats.pairs, config.pair_strategy.value, stats.skipped() or "nothing")
     return _gather(selected, valid, group_hashes, config), stats
+
+
+MAX_JOIN_ROWS = 400_000_000
+"""The self-join's size limit (about 16 GB of narrow rows): beyond it, a clear error."""
+
+
+def _check_join_size(narrow: pl.DataFrame) -> None:
+    """Refuse, with the way out, a self-join that cannot fit: it grows with the square of
+    the largest prompt groups (one turn of 50,000 candidates is 2.5 billion rows)."""
+    sizes = narrow.group_by("grp").len()["len"].cast(pl.Int64)
+    rows = int((sizes * sizes).sum() or 0)
+    if rows > MAX_JOIN_ROWS:
+        raise ValueError(
+            f"pairing would join {rows:,} candidate rows (largest prompt group: {int(sizes.max()):,} candidates), "
+            f"more than the {MAX_JOIN_ROWS:,} that fit; set max_candidates_per_turn (e.g. 256) to bound each group")
 
 
 def _usable() -> pl.Expr:

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,21 +216,21 @@ def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool) 
     temps = {split: path.with_name(f".{path.name}.{os.getpid()}.tmp") for split, path in targets.items()}
     for path in temps.values():
         path.parent.mkdir(parents=True, exist_ok=True)
+    by_part = chosen.partition_by("part", as_dict=True, include_key=False)
     try:
-        handles = {split: open(path, "wb") for split, path in temps.items()}
-        try:
+        with ExitStack() as stack:
+            handles = {split: stack.enter_context(open(path, "wb")) for split, path in temps.items()}
             for i in range(n):
                 pairs = pl.read_parquet(out / "pairs" / f"part-{i:05d}.parquet")
-                dataset = partition_dataset(pairs, chosen, i)
+                rows = by_part.get((i,), chosen.clear().drop("part"))
+                dataset = schema.conform(pairs[rows["idx"]].with_columns(split=rows["split"]), schema.DATASET,
+                                         "dataset")
                 dataset.write_parquet(dataset_dir / f"part-{i:05d}.parquet")
                 for split in (TRAIN, VALIDATION):
                     records = to_customizer_records(dataset.filter(pl.col("split") == split),
                                                     use_full_message_history=full_history)
                     if records.height:
                         records.write_ndjson(handles[split])
-        finally:
-            for handle in handles.values():
-                handle.close()
         for split, path in temps.items():
             path.replace(targets[split])
     finally:

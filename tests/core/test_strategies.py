@@ -136,3 +136,13 @@ def test_strategy_and_exhaustive_pairs():
     config = dpo_frames.PairConfig(strategy="adjacent")
     with pytest.raises(ValidationError):
         config.exhaustive_pairs = True
+
+
+def test_a_self_join_too_large_is_refused_with_the_way_out(monkeypatch):
+    import dpo_frames.pairs as engine
+    monkeypatch.setattr(engine, "MAX_JOIN_ROWS", 1000)
+    frame = pl.DataFrame(turn([i / 40 for i in range(40)]), schema=dict(schema.CANDIDATES))
+    with pytest.raises(ValueError, match="max_candidates_per_turn"):
+        dpo_frames.build_pairs(frame)
+    pairs, _ = dpo_frames.build_pairs(frame, dpo_frames.PairConfig(max_candidates_per_turn=16))
+    assert pairs.height == 16 * 15 // 2
