@@ -143,14 +143,9 @@ def _combine64(*hashes: int) -> int:
 
 
 def _prompt_hash(c: dict) -> int:
-    """The published prompt hash (dpo_frames.hashing.prompt_hash, pinned by its own tests)."""
-    import polars as pl
-
-    from dpo_frames import schema
-    from dpo_frames.hashing import prompt_hash
-    one = pl.DataFrame({"prompt_text": [c["prompt_text"]], "prompt_messages": [c["prompt_messages"]]},
-                       schema={"prompt_text": pl.String, "prompt_messages": schema.MESSAGES})
-    return int(prompt_hash(one)[0])
+    """The documented prompt hash, computed independently (see tests/core/test_ids.py)."""
+    from tests.core.test_ids import combine, h, messages_hash
+    return combine(h(c["prompt_text"]), messages_hash(c["prompt_messages"]))
 
 
 def _priority(pair) -> tuple:
