@@ -35,8 +35,9 @@ _K_POSITION = np.uint64(0x9E3779B97F4A7C15)
 def messages_hash(messages: pl.Series) -> pl.Series:
     """Stable UInt64 hash of each message list (0 for null), without building strings.
 
-    Each message hashes as mix(mix(xxh3(role)) ^ xxh3(content)), salted by its position;
-    a list is the XOR of its messages' hashes mixed with its length. Fixed arithmetic
+    Message i (from 0) hashes as mix(xxh3(role) * M1 ^ xxh3(content) ^ (i + 1) * K), and a
+    list as mix(XOR of its messages' hashes ^ mix(length + 1)), with splitmix64's mix and
+    multiplier M1 and the golden-ratio constant K, all modulo 2**64. Fixed arithmetic
     on xxh3 values, so the same on every machine and version.
     """
     lengths = messages.list.len()
@@ -46,8 +47,10 @@ def messages_hash(messages: pl.Series) -> pl.Series:
                                                      xxh3(pl.col("content").fill_null("")).alias("c"))
     with np.errstate(over="ignore"):
         position = (np.arange(int(n.sum()), dtype=np.int64) - np.repeat(starts, n)).astype(np.uint64)
-        each = _mix64(_mix64(flat["r"].to_numpy()) ^ flat["c"].to_numpy())
-        each = _mix64(each + (position + np.uint64(1)) * _K_POSITION)
+        each = flat["r"].to_numpy() * _M1
+        each ^= flat["c"].to_numpy()
+        each ^= (position + np.uint64(1)) * _K_POSITION
+        each = _mix64(each)
         folded = np.zeros(len(n), dtype=np.uint64)
         nonempty = n > 0
         if nonempty.any():
@@ -62,12 +65,14 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finalizer (wrapping uint64 arithmetic)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
+    """The splitmix64 finalizer (wrapping uint64 arithmetic), on a copy, in place."""
+    x = x.astype(np.uint64, copy=True)
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def combine64(*hashes: pl.Series) -> pl.Series:

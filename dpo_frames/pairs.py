@@ -111,7 +111,7 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     stats.tied_pairs = stats.candidate_pairs - stats.trimmed_pairs - ordered.height
     eligible, stats.below_margin_pairs, stats.identical_response_pairs = _filter(ordered, valid, config)
     stats.eligible_pairs = eligible.height
-    group_hashes = _group_prompt_hashes(valid, narrow)
+    group_hashes = _group_prompt_hashes(narrow)
     selected = _select(_rank(eligible, narrow), narrow, group_hashes, config, stats)
     stats.pairs = selected.height
     logger.info("build_pairs: %d candidates in %d turns -> %d pairs (%s); skipped: %s", stats.candidates,
@@ -148,13 +148,12 @@ def _narrow(frame: pl.DataFrame) -> pl.DataFrame:
     keyed = frame.select(
         cid=pl.int_range(pl.len(), dtype=pl.UInt32),
         turn=pl.struct(_TURN_KEYS).rank("dense").cast(pl.UInt32),
-        prompt_key=pl.struct(xxh3(pl.col("prompt_text")), pl.col("prompt_messages").hash()),
         score=pl.col("score"),
         ci=pl.col("candidate_index"),
         rh=xxh3(pl.col("response")),
-    )
-    return keyed.with_columns(grp=pl.struct("turn", "prompt_key").rank("dense").cast(pl.UInt32)).select(
-        "cid", "turn", "grp", "score", "ci", "rh")
+    ).with_columns(ph=prompt_hash(frame))  # the stable whole-prompt hash: groups, ids and draws
+    return keyed.with_columns(grp=pl.struct("turn", "ph").rank("dense").cast(pl.UInt32)).select(
+        "cid", "turn", "grp", "score", "ci", "rh", "ph")
 
 
 def _pairs_of(n: pl.Expr) -> pl.Expr:
@@ -293,7 +292,6 @@ def _gather(selected: pl.DataFrame, frame: pl.DataFrame, group_hashes: pl.Series
     return pairs.select(list(schema.PAIRS))
 
 
-def _group_prompt_hashes(frame: pl.DataFrame, narrow: pl.DataFrame) -> pl.Series:
-    """Stable prompt hash per prompt group (index = grp - 1), from one member of each."""
-    first = narrow.group_by("grp").agg(pl.col("cid").min()).sort("grp")["cid"]
-    return prompt_hash(frame.select(pl.col("prompt_text", "prompt_messages").gather(first)))
+def _group_prompt_hashes(narrow: pl.DataFrame) -> pl.Series:
+    """Stable prompt hash per prompt group (index = grp - 1); a group shares one by definition."""
+    return narrow.group_by("grp").agg(pl.col("ph").first()).sort("grp")["ph"]

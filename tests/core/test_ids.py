@@ -36,8 +36,8 @@ def messages_hash(messages) -> int:
         return 0
     folded = 0
     for i, m in enumerate(messages):
-        each = mix(mix(h(m["role"])) ^ h(m["content"]))
-        folded ^= mix((each + (i + 1) * 0x9E3779B97F4A7C15) & MASK)
+        folded ^= mix(((h(m["role"]) * 0xBF58476D1CE4E5B9) & MASK) ^ h(m["content"])
+                      ^ (((i + 1) * 0x9E3779B97F4A7C15) & MASK))
     return mix(folded ^ mix(len(messages) + 1))
 
 
