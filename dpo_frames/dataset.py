@@ -48,6 +48,9 @@ class DatasetStats(BaseModel):
     train_prompts: int = 0
     validation_prompts: int = 0
     prompts_in_both_splits: int = 0
+    moved_prompts: int = 0
+    """Prompts put on the other side than their hash says, so that neither side is empty.
+    Their side may differ in another run with other prompts (logged when it happens)."""
     seed: int = 0
     validation_fraction: float = 0.2
 
@@ -172,7 +175,7 @@ def decide(keys: pl.DataFrame, *, deduplicate: bool = True, max_pairs: int | Non
     if max_pairs is not None and frame.height > max_pairs:
         stats.sampled_out_pairs = frame.height - max_pairs
         frame = _sample(frame, max_pairs, seed)
-    frame = _split(frame, validation_fraction)
+    frame, stats.moved_prompts = _split(frame, validation_fraction)
     _count_split(frame, stats)
     logger.info("finalize_dataset: %d pairs -> %d (%d duplicates, %d sampled out): %d train / %d validation, "
                 "%d prompts", stats.input_pairs, stats.pairs, stats.duplicate_pairs, stats.sampled_out_pairs,
@@ -191,17 +194,19 @@ def _sample(frame: pl.DataFrame, max_pairs: int, seed: int) -> pl.DataFrame:
     return frame[frame.select(keep.alias("i")).to_series().sort()]
 
 
-def _split(frame: pl.DataFrame, fraction: float) -> pl.DataFrame:
+def _split(frame: pl.DataFrame, fraction: float) -> tuple[pl.DataFrame, int]:
     """Validation = prompts whose text hashes below ``fraction``; a 64-bit collision only
-    puts two prompts on the same side, so the hash stands in for the text."""
+    puts two prompts on the same side, so the hash stands in for the text. Also returns
+    how many prompts had to move side so that neither side is empty."""
     prompts = frame.select(pl.col("prompt_text").unique())
     prompts = prompts.with_columns(_bucket=unit_interval(pl.col("prompt_text"))).sort("_bucket", "prompt_text")
     validation = prompts.filter(pl.col("_bucket") < fraction)["prompt_text"]
+    moved = 0
     if frame.height >= 2 and prompts.height >= 2:
         if validation.len() == 0:
-            validation = prompts.head(1)["prompt_text"]
+            validation, moved = prompts.head(1)["prompt_text"], 1
         elif validation.len() == prompts.height:
-            validation = prompts.head(prompts.height - 1)["prompt_text"]
+            validation, moved = prompts.head(prompts.height - 1)["prompt_text"], 1
     if frame.height < 2:
         validation = validation.clear()  # one pair trains; validation stays empty only then
     in_validation = pl.col("prompt_text").is_in(validation.implode())
@@ -211,7 +216,10 @@ def _split(frame: pl.DataFrame, fraction: float) -> pl.DataFrame:
         rank = pl.col("pair").rank("ordinal")
         frame = frame.with_columns(
             split=pl.when(rank <= n_validation).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN)))
-    return frame
+    if moved:
+        logger.info("split: %d prompt moved side so that neither side is empty (its side may differ in runs "
+                    "with other prompts)", moved)
+    return frame, moved
 
 
 def _count_split(frame: pl.DataFrame, stats: DatasetStats) -> None:

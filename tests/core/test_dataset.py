@@ -150,3 +150,13 @@ def test_a_single_pair_goes_to_train():
     for prompt in ("p6", "a", "b"):
         dataset, stats = dpo_frames.finalize_dataset(pairs_frame([prompt]))
         assert dataset["split"].to_list() == ["train"] and stats.validation_pairs == 0
+
+
+def test_a_prompt_moved_to_fill_an_empty_side_is_counted():
+    prompts = [f"prompt {i}" for i in range(3)]
+    fraction = 0.01  # so small that no prompt hashes below it: one must move to validation
+    expected_validation = [p for p in prompts if (xxhash.xxh3_64_intdigest(p.encode()) >> 11) / 2**53 < fraction]
+    dataset, stats = dpo_frames.finalize_dataset(pairs_frame(prompts), validation_fraction=fraction)
+    assert expected_validation == [] and stats.moved_prompts == 1 and stats.validation_pairs == 1
+    _, stats = dpo_frames.finalize_dataset(pairs_frame([f"prompt {i}" for i in range(40)]), validation_fraction=0.5)
+    assert stats.moved_prompts == 0
