@@ -84,6 +84,8 @@ r AS (
         WHEN input_t IS NULL OR input_t = 'NULL' OR n_messages = 0 OR (input_t = 'VARCHAR' AND (d.input ->> '$') = '')
             THEN '{RejectReason.MISSING_INPUT}'
         WHEN input_t NOT IN ('VARCHAR', 'ARRAY') OR NOT messages_ok THEN '{RejectReason.INVALID_INPUT}'
+        WHEN input_t = 'ARRAY' AND json_extract_string(d.input, '$[' || (n_messages - 1) || '].content') = ''
+            THEN '{RejectReason.MISSING_INPUT}'
         WHEN output_t IS NULL OR output_t = 'NULL' OR (output_t = 'VARCHAR' AND (d.output ->> '$') = '')
             THEN '{RejectReason.MISSING_OUTPUT}'
         WHEN step_uuid IS NOT NULL AND row_number() OVER (

@@ -47,6 +47,10 @@ class _Columns:
         self.roles: list[str] = []
         self.contents: list[str] = []
         self.rejects: dict[str, list[Any]] = {c: [] for c in schema.REJECTS}
+        self.prompt_cache: list[Any] = [None, None]  # (message list object, its checked form)
+        self.flat_prompt: Any = None
+        self.flat_roles: list[str] = []
+        self.flat_contents: list[str] = []
 
     def reject(self, source: str, reason: str, raw: str | None) -> None:
         self.rejects["source"].append(source)
@@ -215,7 +219,7 @@ def _add(cols: _Columns, seen: set, rid, eid, index: int, uuid, data, metadata) 
         key = (rid, eid, uuid)
         duplicate = key in seen
         seen.add(key)
-    reason, values = _check(_fields(data), duplicate)
+    reason, values = _check(_fields(data), duplicate, cols.prompt_cache)
     if reason is not None:
         cols.reject(_source(rid, eid, index, uuid), reason, to_json(data))
         return
@@ -236,12 +240,16 @@ def _add(cols: _Columns, seen: set, rid, eid, index: int, uuid, data, metadata) 
     else:
         rows["prompt_text"].append(prompt[-1]["content"])
         cols.has_messages.append(True)
-        cols.roles.extend([m["role"] for m in prompt])
-        cols.contents.extend([m["content"] for m in prompt])
+        if prompt is not cols.flat_prompt:  # candidates of a turn often share one message list
+            cols.flat_prompt = prompt
+            cols.flat_roles = [m["role"] for m in prompt]
+            cols.flat_contents = [m["content"] for m in prompt]
+        cols.roles.extend(cols.flat_roles)
+        cols.contents.extend(cols.flat_contents)
     cols.offsets.append(len(cols.roles))
 
 
-def _check(fields: Mapping[str, Any] | None, duplicate: bool) -> tuple[str | None, tuple]:
+def _check(fields: Mapping[str, Any] | None, duplicate: bool, cache: list) -> tuple[str | None, tuple]:
     """The first failing rule's reason, or None and the typed values (SQL path order)."""
     if fields is None:
         return R.UNPARSABLE_DATA, ()
@@ -262,9 +270,13 @@ def _check(fields: Mapping[str, Any] | None, duplicate: bool) -> tuple[str | Non
     if prompt is None or prompt == "" or (kind in (list, tuple) and not prompt):
         return R.MISSING_INPUT, ()
     if kind is list or kind is tuple:
-        prompt = _messages(prompt)
+        if prompt is not cache[0]:  # the same list object as the last candidate's: checked already
+            cache[0], cache[1] = prompt, _messages(prompt)
+        prompt = cache[1]
         if prompt is None:
             return R.INVALID_INPUT, ()
+        if prompt[-1]["content"] == "":
+            return R.MISSING_INPUT, ()
     elif kind is not str and not isinstance(prompt, str):
         return R.INVALID_INPUT, ()
     response = _named(get("output"))

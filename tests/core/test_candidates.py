@@ -23,6 +23,7 @@ BAD_CASES = {
     "non-finite score": {**GOOD, "score": float("nan")},
     "invalid candidate_index": {**GOOD, "candidate_index": "first"},
     "missing input": {**GOOD, "input": []},
+    "missing input ": {**GOOD, "input": [{"role": "system", "content": "rules"}, {"role": "user", "content": ""}]},
     "invalid input": {**GOOD, "input": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]},
     "missing output": {**GOOD, "output": ""},
 }
@@ -33,7 +34,7 @@ def test_every_malformed_candidate_is_rejected_with_its_reason():
     candidates, rejects = dpo_frames.extract_candidates(steps)
     assert candidates["step_uuid"].to_list() == ["ok"]
     assert rejects["source"].to_list() == list(BAD_CASES)
-    assert rejects["reason"].to_list() == list(BAD_CASES)
+    assert rejects["reason"].to_list() == [reason.strip() for reason in BAD_CASES]
     assert set(rejects["reason"]) <= {r.value for r in RejectReason}
     assert json.loads(rejects.filter(pl.col("reason") == "non-numeric score")["raw"][0])["score"] == "high"
 

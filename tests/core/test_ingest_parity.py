@@ -81,3 +81,16 @@ def test_summary_from_the_fast_path_matches_summarize_steps():
     candidates, rejects, summary = extract_with_summary(objs, "dpo_candidate_move", "r")
     assert summary.equals(dpo_frames.summarize_steps(dpo_frames.read_steps(objs), "dpo_candidate_move"))
     assert summary.filter("candidate_step")["steps"].sum() == candidates.height + rejects.height == 2
+
+
+def test_candidates_sharing_one_message_list_object():
+    shared = [{"role": "system", "content": "rules"}, {"role": "user", "content": "board"}]
+    broken = [{"role": "user", "content": 7}]
+    steps = [{"payload": {"event_type": "TTC_END", "name": "dpo_candidate_move", "UUID": f"u{i}",
+                          "data": {"turn_id": "t", "candidate_index": i, "score": i / 10, "input": prompt,
+                                   "output": f"o{i}"}}}
+             for i, prompt in enumerate([shared, shared, broken, broken, shared, "text", shared])]
+    assert_same_paths(steps)
+    candidates, rejects = dpo_frames.extract_candidates(steps)
+    assert candidates["prompt_messages"].to_list() == [shared, shared, shared, None, shared]
+    assert rejects["reason"].to_list() == ["invalid input", "invalid input"]
