@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from dpo_frames import schema
+from dpo_frames._gc import collector_paused
 from dpo_frames._json import _finite, to_json
 from dpo_frames.candidates import RejectReason as R
 
@@ -165,6 +166,12 @@ def candidates_from_objects(source: Any, step_name: str, run_id: str | None = No
 
     With ``counts``, NAT step objects are also counted there by (event_type, name).
     """
+    with collector_paused():
+        return _collect(source, step_name, run_id, counts)
+
+
+def _collect(source: Any, step_name: str, run_id: str | None, counts: Counter | None
+             ) -> tuple[pl.DataFrame, pl.DataFrame]:
     cols = _Columns()
     seen: set[tuple] = set()
     for rid, eid, steps in _groups(source, run_id):

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from dpo_frames import schema
+from dpo_frames._gc import collector_paused
 from dpo_frames._json import to_json
 from dpo_frames.errors import SourceError
 
@@ -125,11 +126,13 @@ def read_steps(source: StepsSource, *, run_id: str | None = None) -> pl.DataFram
         return _read_path(Path(source), run_id)
     items = getattr(getattr(source, "eval_input", source), "eval_input_items", None)
     if items is not None:
-        return _read_eval_items(items, run_id)
+        with collector_paused():
+            return _read_eval_items(items, run_id)
     if isinstance(source, Iterable) and not isinstance(source, (bytes, Mapping)):
         rows = _Rows()
-        for index, step in enumerate(source):
-            rows.add_step(step, run_id, None, index)
+        with collector_paused():
+            for index, step in enumerate(source):
+                rows.add_step(step, run_id, None, index)
         return rows.frame()
     raise SourceError(
         f"cannot read steps from {type(source).__name__}: expected an EvaluationRunOutput, an iterable of "

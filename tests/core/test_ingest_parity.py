@@ -94,3 +94,26 @@ def test_candidates_sharing_one_message_list_object():
     candidates, rejects = dpo_frames.extract_candidates(steps)
     assert candidates["prompt_messages"].to_list() == [shared, shared, shared, None, shared]
     assert rejects["reason"].to_list() == ["invalid input", "invalid input"]
+
+
+def test_the_collector_is_paused_only_during_the_pass():
+    import gc
+
+    from dpo_frames._gc import collector_paused
+    assert gc.isenabled()
+    dpo_frames.extract_candidates([ttc_step()])
+    assert gc.isenabled()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
