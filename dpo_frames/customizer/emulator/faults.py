@@ -126,7 +126,7 @@ class PlatformMiddleware:
             if fault is not None:
                 logger.info("emulator: injected fault %s on %s %s", fault, method, path)
             if fault == "drop":
-                await self._drop(scope)
+                await self._drop(scope, receive)
                 return
             if fault in ("503", "429"):
                 await self._refuse(fault, scope, receive, send_and_note)
@@ -157,10 +157,14 @@ class PlatformMiddleware:
             )
         await response(scope, receive, send)
 
-    async def _drop(self, scope: Scope) -> None:
+    async def _drop(self, scope: Scope, receive: Receive) -> None:
         close = scope.get("extensions", {}).get(DROP_EXTENSION)
         if close is None:
             raise DroppedConnection("connection dropped without an answer (injected fault)")
+        # Read the whole request first: closing with unread bytes in the socket makes the
+        # kernel reset the connection instead, which clients see as a different error.
+        while (await receive()).get("more_body", False):
+            pass
         close()
         # Let the server notice the closed transport, so it does not try a 500 answer.
         await asyncio.sleep(0)
