@@ -57,6 +57,32 @@ def _peak_mib(exact: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _MIB
 
 
+def prepare_write(directory: Path, nbytes: int) -> None:
+    """Untimed, before a timed write of about ``nbytes``: flush dirty pages, then write
+    and delete a scratch file of twice that size in ``directory``.
+
+    On a VM whose host takes back guest memory the guest has freed (a Firecracker VM
+    with free-page reporting, as here) the first touch of such a page costs a host
+    fault: writing into it runs near 400 MB/s against several GB/s into a page the guest
+    used a moment ago. Whoever writes first would pay for that, the others not. Priming
+    every timed write (the reference's, dpo_frames', the bound's) gives each writer pages
+    the guest has just used, for its file and for a buffer as large (hence twice), as on
+    a machine without a balloon; ``os.sync`` makes no writer pay for an earlier one's
+    writeback.
+    """
+    os.sync()
+    directory.mkdir(parents=True, exist_ok=True)
+    scratch = directory / ".prime-page-cache"
+    block = bytes(64 << 20)
+    try:
+        with open(scratch, "wb") as f:
+            for _ in range(max(1, 2 * nbytes // len(block) + 1)):
+                f.write(block)
+    finally:
+        scratch.unlink(missing_ok=True)
+    os.sync()
+
+
 class StageMeter:
     """Times named stages and records each stage's peak RSS.
 

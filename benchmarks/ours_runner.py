@@ -75,7 +75,7 @@ def _pipeline(df: Any, meter: measure.StageMeter, source: Any, out_dir: Path, ma
         dataset, dataset_stats = df.finalize_dataset(pairs, deduplicate=True, max_pairs=max_pairs, seed=0)
     n_pairs = pairs.height
     del pairs
-    os.sync()  # untimed: no writer pays for the writeback of an earlier one's dirty pages
+    measure.prepare_write(out_dir, _jsonl_size_estimate(dataset))  # untimed
     with meter.stage("write_jsonl"):
         paths = df.write_customizer_jsonl(dataset, out_dir, use_full_message_history=False)
     files = _jsonl_files(paths, out_dir)
@@ -90,6 +90,15 @@ def _pipeline(df: Any, meter: measure.StageMeter, source: Any, out_dir: Path, ma
         "files": [str(p) for p in files],
         "bytes_written": sum(p.stat().st_size for p in files),
     })
+
+
+def _jsonl_size_estimate(dataset: Any) -> int:
+    """About the bytes of the dataset's Customizer JSONL (its three texts and the keys)."""
+    import polars as pl
+
+    texts = dataset.select(pl.sum_horizontal(pl.col(c).str.len_bytes().sum()
+                                             for c in ("prompt_text", "chosen_response", "rejected_response")))
+    return int(texts.item() or 0) + 60 * dataset.height
 
 
 def _jsonl_files(paths: Any, out_dir: Path) -> list[Path]:
@@ -108,14 +117,15 @@ def _jsonl_files(paths: Any, out_dir: Path) -> list[Path]:
 
 def write_bound(meter: measure.StageMeter, files: list[Path], bound_dir: Path, repeats: int = 3) -> None:
     """Time writing the given files' bytes again, with nothing else to do (best of
-    ``repeats``; the previous copies are deleted, untimed, before each run)."""
+    ``repeats``; untimed before each run, the previous copies are deleted and the write
+    is prepared as every timed write is, :func:`measure.prepare_write`)."""
     blobs = [(bound_dir / f"{i}_{p.name}", p.read_bytes()) for i, p in enumerate(files)]
     bound_dir.mkdir(parents=True, exist_ok=True)
 
     def clear() -> None:
         for path, _ in blobs:
             path.unlink(missing_ok=True)
-        os.sync()
+        measure.prepare_write(bound_dir, sum(len(b) for _, b in blobs))
 
     def write() -> None:
         for path, blob in blobs:

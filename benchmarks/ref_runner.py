@@ -134,7 +134,7 @@ def run(data_dir: Path, out_dir: Path, max_pairs: int | None, sample_seed: int) 
     n_after_dedup = sum(len(g) for g in collection.trajectories)
     with meter.stage("jsonl"):
         training_jsonl, validation_jsonl = adapter._trajectory_to_dpo_jsonl(collection)
-    os.sync()  # untimed: no writer pays for the writeback of an earlier one's dirty pages
+    measure.prepare_write(out_dir, len(training_jsonl) + len(validation_jsonl))  # untimed
     with meter.stage("write"):
         asyncio.run(adapter._setup_dataset(RUN_ID, training_jsonl, validation_jsonl))
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import polars as pl
 
@@ -80,6 +80,31 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+CHUNK_ROWS = 100_000
+"""Records serialized per write call: the JSON text of one chunk is built in a buffer that
+the next chunk reuses, so writing a dataset of many GB needs a few hundred MB, not its size."""
+
+
+def append_jsonl(records: pl.DataFrame, out: BinaryIO) -> None:
+    """Append ``records`` to an open binary file as JSONL, one JSON object a line, chunk by chunk."""
+    for part in records.iter_slices(CHUNK_ROWS):
+        part.write_ndjson(out)
+
+
+def _write_jsonl(records: pl.DataFrame, rows: pl.Series, path: Path) -> Path:
+    """Write the ``rows`` (a boolean mask) of ``records`` to ``path`` as JSONL."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as out:
+            append_jsonl(records.filter(rows), out)
+
+    return _atomic_write(path, write)
+
+
+def _write_splits(frame: pl.DataFrame, records: pl.DataFrame, out: Path, files: Mapping[str, Path]) -> dict[str, Path]:
+    """One JSONL file per split of ``frame``, with the ``records`` of its rows."""
+    return {split: _write_jsonl(records, frame["split"] == split, out / rel) for split, rel in files.items()}
 
 
 def _messages_prompt() -> pl.Expr:
@@ -138,12 +163,8 @@ def write_customizer_jsonl(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | 
         '{"prompt":"a","chosen_response":"x","rejected_response":"y"}\\n'
     """
     frame = _splits(dataset)
-    out = Path(out_dir)
-    return {
-        split: _atomic_write(out / rel, to_customizer_records(
-            frame.filter(pl.col("split") == split), use_full_message_history=use_full_message_history).write_ndjson)
-        for split, rel in CUSTOMIZER_FILES.items()
-    }
+    records = to_customizer_records(frame, use_full_message_history=use_full_message_history)
+    return _write_splits(frame, records, Path(out_dir), CUSTOMIZER_FILES)
 
 
 def to_trl_records(dataset: pl.DataFrame, *, conversational: bool = False) -> pl.DataFrame:
@@ -240,13 +261,8 @@ def write_dataset(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLi
     frame = _splits(dataset)
     _check_options(format, use_full_message_history, rewards)
     files = CUSTOMIZER_FILES if format == "customizer" else TRL_FILES
-    out = Path(out_dir)
-    return {
-        split: _atomic_write(out / rel, to_records(frame.filter(pl.col("split") == split), format,
-                                                   use_full_message_history=use_full_message_history,
-                                                   rewards=rewards).write_ndjson)
-        for split, rel in files.items()
-    }
+    records = to_records(frame, format, use_full_message_history=use_full_message_history, rewards=rewards)
+    return _write_splits(frame, records, Path(out_dir), files)
 
 
 def write_trl_jsonl(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLike, *,
@@ -256,12 +272,7 @@ def write_trl_jsonl(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.Path
     Load them with ``datasets.load_dataset("json", data_files={...})``.
     """
     frame = _splits(dataset)
-    out = Path(out_dir)
-    return {
-        split: _atomic_write(out / rel, to_trl_records(frame.filter(pl.col("split") == split),
-                                                      conversational=conversational).write_ndjson)
-        for split, rel in TRL_FILES.items()
-    }
+    return _write_splits(frame, to_trl_records(frame, conversational=conversational), Path(out_dir), TRL_FILES)
 
 
 def write_frames(out_dir: str | os.PathLike, **frames: pl.DataFrame) -> dict[str, Path]:

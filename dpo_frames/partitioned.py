@@ -31,7 +31,7 @@ from dpo_frames import schema
 from dpo_frames.config import PairConfig
 from dpo_frames.dataset import (KEY_COLUMNS, TRAIN, VALIDATION, DatasetStats, DedupMode, decide, dedup_mode_of,
                                 pair_keys)
-from dpo_frames.export import CUSTOMIZER_FILES, to_customizer_records
+from dpo_frames.export import CUSTOMIZER_FILES, append_jsonl, to_customizer_records
 from dpo_frames.hashing import xxh3
 from dpo_frames.pairs import PairStats, build_pairs
 from dpo_frames.pairs import _usable as usable_candidates  # the same rows build_pairs pairs
@@ -229,8 +229,7 @@ def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool) 
                 for split in (TRAIN, VALIDATION):
                     records = to_customizer_records(dataset.filter(pl.col("split") == split),
                                                     use_full_message_history=full_history)
-                    if records.height:
-                        records.write_ndjson(handles[split])
+                    append_jsonl(records, handles[split])
         for split, path in temps.items():
             path.replace(targets[split])
     finally:
