@@ -25,6 +25,8 @@ from dpo_frames.candidates import RejectReason as R
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True)
 _NUMBER = (int, float)
+_ROW_COLUMNS = ("run_id", "example_id", "turn_id", "turn_index", "candidate_index", "response", "score",
+                "step_uuid", "metadata")
 
 
 def _groups(source: Any, run_id: str | None) -> Iterator[tuple[str | None, str | None, Iterable[Any]]]:
@@ -39,33 +41,57 @@ def _groups(source: Any, run_id: str | None) -> Iterator[tuple[str | None, str |
 
 
 class _Columns:
-    """Typed column lists for candidates, flat message lists, and reject rows."""
+    """Typed column lists for candidates and reject rows; prompts are kept once each.
+
+    The candidates of a turn usually share one prompt object (a message list a workflow
+    passes to every candidate); each distinct prompt's text and messages are stored once
+    and gathered per candidate, which in Polars shares the text buffers instead of copying
+    a turn's prompt for every candidate.
+    """
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[Any]] = {c: [] for c in schema.CANDIDATES if c != "prompt_messages"}
+        self.rows: list[tuple] = []  # per candidate: _ROW_COLUMNS, then the index of its distinct prompt
+        self.prompt_text: list[str] = []
         self.offsets: list[int] = [0]
         self.has_messages: list[bool] = []
         self.roles: list[str] = []
         self.contents: list[str] = []
         self.rejects: dict[str, list[Any]] = {c: [] for c in schema.REJECTS}
         self.prompt_cache: list[Any] = [None, None]  # (message list object, its checked form)
-        self.flat_prompt: Any = None
-        self.flat_roles: list[str] = []
-        self.flat_contents: list[str] = []
+        self.last_prompt: Any = None  # the prompt object of the last candidate added
 
     def reject(self, source: str, reason: str, raw: str | None) -> None:
         self.rejects["source"].append(source)
         self.rejects["reason"].append(reason)
         self.rejects["raw"].append(raw)
 
+    def prompt_index(self, prompt: str | list[Mapping[str, Any]]) -> int:
+        """The index of the candidate's prompt: the last one's again if it is the same object."""
+        if prompt is not self.last_prompt:
+            self.last_prompt = prompt
+            if type(prompt) is str:  # noqa: E721
+                self.prompt_text.append(prompt)
+                self.has_messages.append(False)
+            else:
+                self.prompt_text.append(prompt[-1]["content"])
+                self.has_messages.append(True)
+                self.roles.extend([m["role"] for m in prompt])
+                self.contents.extend([m["content"] for m in prompt])
+            self.offsets.append(len(self.roles))
+        return len(self.prompt_text) - 1
+
     def frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         messages = pa.ListArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
-            pa.StructArray.from_arrays([pa.array(self.roles, pa.large_string()),
-                                        pa.array(self.contents, pa.large_string())], names=["role", "content"]),
+            pa.StructArray.from_arrays([pa.array(self.roles, pa.string_view()),
+                                        pa.array(self.contents, pa.string_view())], names=["role", "content"]),
             mask=pa.array([not m for m in self.has_messages], pa.bool_()))
-        candidates = pl.DataFrame(self.rows, schema={c: schema.CANDIDATES[c] for c in self.rows}, strict=False)
-        candidates = candidates.with_columns(pl.Series("prompt_messages", pl.from_arrow(messages)).cast(schema.MESSAGES))
+        prompts = pl.DataFrame({"prompt_text": pl.Series(self.prompt_text, dtype=pl.String),
+                                "prompt_messages": pl.Series(pl.from_arrow(messages)).cast(schema.MESSAGES)})
+        columns = list(zip(*self.rows)) or [()] * (len(_ROW_COLUMNS) + 1)
+        candidates = pl.DataFrame(dict(zip(_ROW_COLUMNS, columns)),
+                                  schema={c: schema.CANDIDATES[c] for c in _ROW_COLUMNS}, strict=False)
+        candidates = candidates.with_columns(prompts.gather(pl.Series(columns[-1], dtype=pl.UInt32)))
         rejects = pl.DataFrame(self.rejects, schema=dict(schema.REJECTS))
         return candidates.select(list(schema.CANDIDATES)), rejects
 
@@ -85,13 +111,21 @@ def _payload_parts(step: Any) -> tuple[Any, Any, Any, Any, Any] | None:
     return p.event_type, p.name, p.UUID, p.data, p.metadata
 
 
+_IS_MODEL: dict[type, bool] = {}  # per data type: a pydantic model (fields in __dict__ and extras)?
+
+
 def _fields(data: Any) -> Mapping[str, Any] | None:
     """The data's fields as a mapping (pydantic fields and extras), None if not an object."""
-    if type(data) is dict or isinstance(data, Mapping):  # noqa: E721
+    kind = type(data)
+    if kind is dict:
         return data
-    values = getattr(data, "__dict__", None)
-    if values is None or not hasattr(data, "model_dump"):
-        return None
+    is_model = _IS_MODEL.get(kind)
+    if is_model is None:
+        is_model = _IS_MODEL[kind] = (not isinstance(data, Mapping) and hasattr(data, "model_dump")
+                                      and hasattr(data, "__dict__"))
+    if not is_model:
+        return data if isinstance(data, Mapping) else None
+    values = data.__dict__
     extra = getattr(data, "__pydantic_extra__", None)
     return {**values, **extra} if extra else values
 
@@ -226,34 +260,52 @@ def _add(cols: _Columns, seen: set, rid, eid, index: int, uuid, data, metadata) 
         key = (rid, eid, uuid)
         duplicate = key in seen
         seen.add(key)
-    reason, values = _check(_fields(data), duplicate, cols.prompt_cache)
-    if reason is not None:
-        cols.reject(_source(rid, eid, index, uuid), reason, to_json(data))
-        return
+    fields = _fields(data)
+    values = None if duplicate else _plain(fields, cols.prompt_cache)
+    if values is None:
+        reason, values = _check(fields, duplicate, cols.prompt_cache)
+        if reason is not None:
+            cols.reject(_source(rid, eid, index, uuid), reason, to_json(data))
+            return
     turn_id, turn_index, candidate_index, prompt, response, score = values
-    rows = cols.rows
-    rows["run_id"].append(rid)
-    rows["example_id"].append(eid)
-    rows["turn_id"].append(turn_id)
-    rows["turn_index"].append(turn_index)
-    rows["candidate_index"].append(candidate_index)
-    rows["response"].append(response)
-    rows["score"].append(score)
-    rows["step_uuid"].append(uuid)
-    rows["metadata"].append(to_json(metadata))
+    cols.rows.append((rid, eid, turn_id, turn_index, candidate_index, response, score, uuid, to_json(metadata),
+                      cols.prompt_index(prompt)))
+
+
+_INF = math.inf
+_INT64 = (-(2**63), 2**63)
+
+
+def _plain(fields: Mapping[str, Any] | None, cache: list) -> tuple | None:
+    """The typed values of a candidate whose fields all have their common form (a string
+    turn id, a finite float score, string texts, the message list of the last candidate),
+    which no rule rejects; None for anything else, which :func:`_check` then decides."""
+    if fields is None:
+        return None
+    get = fields.get
+    turn_id, score, response = get("turn_id"), get("score"), get("output")
+    if (type(turn_id) is not str or not turn_id or type(score) is not float  # noqa: E721
+            or not -_INF < score < _INF or type(response) is not str or not response):  # noqa: E721
+        return None
+    candidate_index = get("candidate_index")
+    if candidate_index is None:
+        candidate_index = 0
+    elif type(candidate_index) is not int or not _INT64[0] <= candidate_index < _INT64[1]:  # noqa: E721
+        return None
+    prompt = get("input")
     if type(prompt) is str:  # noqa: E721
-        rows["prompt_text"].append(prompt)
-        cols.has_messages.append(False)
+        if not prompt:
+            return None
+    elif prompt is cache[0] and prompt:
+        prompt = cache[1]
+        if prompt is None or prompt[-1]["content"] == "":
+            return None
     else:
-        rows["prompt_text"].append(prompt[-1]["content"])
-        cols.has_messages.append(True)
-        if prompt is not cols.flat_prompt:  # candidates of a turn often share one message list
-            cols.flat_prompt = prompt
-            cols.flat_roles = [m["role"] for m in prompt]
-            cols.flat_contents = [m["content"] for m in prompt]
-        cols.roles.extend(cols.flat_roles)
-        cols.contents.extend(cols.flat_contents)
-    cols.offsets.append(len(cols.roles))
+        return None
+    turn_index = get("turn_index")
+    if type(turn_index) is not int or not _INT64[0] <= turn_index < _INT64[1]:  # noqa: E721
+        turn_index = None
+    return turn_id, turn_index, candidate_index, prompt, response, score
 
 
 def _check(fields: Mapping[str, Any] | None, duplicate: bool, cache: list) -> tuple[str | None, tuple]:
