@@ -43,15 +43,20 @@ class RejectReason(StrEnum):
 _FIELDS = ('{"turn_id":"JSON","turn_index":"JSON","candidate_index":"JSON","score":"JSON",'
            '"input":"JSON","output":"JSON"}')
 
-# One JSON parse per row (json_transform), then cheap type checks on the small fields.
+_MESSAGE_FIELDS = '[{"role":"JSON","content":"JSON"}]'
+
+# One JSON parse per row (json_transform), one more of a message-list input into its
+# messages, then cheap type checks on the small fields.
 _SQL = f"""
 WITH s AS (
-    SELECT *, CASE WHEN json_valid(data) AND json_type(data) = 'OBJECT' THEN data END AS j
-    FROM steps
-    WHERE event_type IS NULL OR (event_type = 'TTC_END' AND name = $step_name)
+    SELECT *, CASE WHEN try(json_type(data)) = 'OBJECT' THEN data END AS j FROM steps
 ),
 f AS (
     SELECT *, json_transform(j, '{_FIELDS}') AS d FROM s
+),
+g AS (
+    SELECT *, CASE WHEN json_type(d.input) = 'ARRAY' THEN json_transform(d.input, '{_MESSAGE_FIELDS}') END AS msgs
+    FROM f
 ),
 t AS (
     SELECT *,
@@ -61,12 +66,11 @@ t AS (
         json_type(d.candidate_index) AS ci_t,
         json_type(d.input) AS input_t,
         json_type(d.output) AS output_t,
-        CASE WHEN json_type(d.input) = 'ARRAY' THEN coalesce(list_bool_and(list_transform(
-            json_extract(d.input, '$[*]'),
-            lambda m: coalesce(json_type(m, '$.role') = 'VARCHAR'
-                               AND json_type(m, '$.content') = 'VARCHAR', false))), false) END AS messages_ok,
-        CASE WHEN json_type(d.input) = 'ARRAY' THEN json_array_length(d.input) END AS n_messages
-    FROM f
+        CASE WHEN msgs IS NOT NULL THEN coalesce(list_bool_and(list_transform(msgs,
+            lambda m: coalesce(json_type(m.role) = 'VARCHAR' AND json_type(m.content) = 'VARCHAR', false))),
+            false) END AS messages_ok,
+        len(msgs) AS n_messages
+    FROM g
 ),
 r AS (
     SELECT *, CASE
@@ -84,12 +88,11 @@ r AS (
         WHEN input_t IS NULL OR input_t = 'NULL' OR n_messages = 0 OR (input_t = 'VARCHAR' AND (d.input ->> '$') = '')
             THEN '{RejectReason.MISSING_INPUT}'
         WHEN input_t NOT IN ('VARCHAR', 'ARRAY') OR NOT messages_ok THEN '{RejectReason.INVALID_INPUT}'
-        WHEN input_t = 'ARRAY' AND json_extract_string(d.input, '$[' || (n_messages - 1) || '].content') = ''
+        WHEN input_t = 'ARRAY' AND (msgs[-1].content ->> '$') = ''
             THEN '{RejectReason.MISSING_INPUT}'
         WHEN output_t IS NULL OR output_t = 'NULL' OR (output_t = 'VARCHAR' AND (d.output ->> '$') = '')
             THEN '{RejectReason.MISSING_OUTPUT}'
-        WHEN step_uuid IS NOT NULL AND row_number() OVER (
-            PARTITION BY run_id, example_id, step_uuid ORDER BY _row) > 1 THEN '{RejectReason.DUPLICATE_STEP}'
+        WHEN _duplicate THEN '{RejectReason.DUPLICATE_STEP}'
     END AS reason
     FROM t
 )
@@ -97,6 +100,7 @@ r AS (
 
 _SELECT_SQL = _SQL + """
 SELECT
+    _row,
     reason,
     coalesce(step_uuid, concat_ws(' ', 'run ' || run_id, 'example ' || example_id, 'step ' || step_index)) AS source,
     CASE WHEN reason IS NOT NULL THEN data END AS raw,
@@ -108,10 +112,10 @@ SELECT
         AS candidate_index,
     CASE WHEN reason IS NOT NULL THEN NULL
          WHEN input_t = 'VARCHAR' THEN d.input ->> '$'
-         ELSE json_extract_string(d.input, '$[' || (n_messages - 1) || '].content') END AS prompt_text,
+         ELSE msgs[-1].content ->> '$' END AS prompt_text,
     CASE WHEN reason IS NULL AND input_t = 'ARRAY'
-         THEN list_transform(json_extract(d.input, '$[*]'),
-                             lambda m: {'role': m ->> '$.role', 'content': m ->> '$.content'}) END AS prompt_messages,
+         THEN list_transform(msgs, lambda m: {'role': m.role ->> '$', 'content': m.content ->> '$'}) END
+        AS prompt_messages,
     CASE WHEN reason IS NOT NULL THEN NULL
          WHEN output_t = 'VARCHAR' THEN d.output ->> '$' ELSE CAST(d.output AS VARCHAR) END AS response,
     score_v AS score,
@@ -119,7 +123,7 @@ SELECT
     metadata,
     reason IS NULL AND turn_id_t <> 'VARCHAR' AS _turn_id_json,
     reason IS NULL AND output_t <> 'VARCHAR' AS _response_json
-FROM r ORDER BY _row
+FROM r
 """
 
 
@@ -161,10 +165,12 @@ def extract_candidates(steps: Any, step_name: str = DEFAULT_STEP_NAME, *,
     frame = steps.collect() if isinstance(steps, pl.LazyFrame) else steps
     if run_id is not None:
         frame = frame.with_columns(pl.col("run_id").fill_null(run_id))
-    frame = schema.conform(frame, schema.STEPS, "steps").with_row_index("_row")
+    frame = _candidate_steps(schema.conform(frame, schema.STEPS, "steps"), step_name)
     with duckdb.connect() as con:
-        con.register("steps", frame.to_arrow())
-        parsed = con.sql(_SELECT_SQL, params={"step_name": step_name}).pl()
+        con.register("steps", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        parsed = con.sql(_SELECT_SQL).pl()
+    if not parsed["_row"].is_sorted():
+        parsed = parsed.sort("_row")
     parsed = _python_json_text(parsed, "turn_id", "_turn_id_json")
     parsed = _python_json_text(parsed, "response", "_response_json")
     ok = pl.col("reason").is_null()
@@ -172,6 +178,16 @@ def extract_candidates(steps: Any, step_name: str = DEFAULT_STEP_NAME, *,
     rejects = parsed.filter(~ok).select(list(schema.REJECTS))
     return (schema.conform(candidates, schema.CANDIDATES, "candidates"),
             schema.conform(rejects, schema.REJECTS, "rejects"))
+
+
+def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
+    """The rows the SQL looks at (candidate steps, and rows that are not steps at all), in
+    order, with ``_row`` and ``_duplicate``: a candidate step whose (run, example, UUID)
+    an earlier candidate step already had."""
+    rows = steps.with_row_index("_row").filter(
+        pl.col("event_type").is_null() | ((pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name)))
+    seen = ~pl.struct("run_id", "example_id", "step_uuid").is_first_distinct()
+    return rows.with_columns(_duplicate=pl.col("step_uuid").is_not_null() & seen)
 
 
 def _python_json_text(frame: pl.DataFrame, column: str, flag: str) -> pl.DataFrame:
