@@ -45,17 +45,24 @@ _FIELDS = ('{"turn_id":"JSON","turn_index":"JSON","candidate_index":"JSON","scor
 
 _MESSAGE_FIELDS = '[{"role":"JSON","content":"JSON"}]'
 
-# One JSON parse per row (json_transform), one more of a message-list input into its
-# messages, then cheap type checks on the small fields.
+
+def _kind(value: str) -> str:
+    """SQL for json_type of a JSON value that json_transform wrote (compact, so its first
+    character tells a string or an array without parsing the long texts)."""
+    return (f"CASE WHEN starts_with({value}, '\"') THEN 'VARCHAR' WHEN starts_with({value}, '[') THEN 'ARRAY' "
+            f"ELSE json_type({value}) END")
+
+
+# One JSON parse per row (json_transform; an object is valid JSON that starts with "{"), one
+# more of a message-list input into its messages, then cheap type checks: json_transform
+# writes its JSON values compactly, so a value's first character tells a string or an array.
 _SQL = f"""
-WITH s AS (
-    SELECT *, CASE WHEN try(json_type(data)) = 'OBJECT' THEN data END AS j FROM steps
-),
-f AS (
-    SELECT *, json_transform(j, '{_FIELDS}') AS d FROM s
+WITH f AS (
+    SELECT *, CASE WHEN regexp_matches(data, '^[ \\t\\n\\r]*[{{]') THEN try(json_transform(data, '{_FIELDS}')) END AS d
+    FROM steps
 ),
 g AS (
-    SELECT *, CASE WHEN json_type(d.input) = 'ARRAY' THEN json_transform(d.input, '{_MESSAGE_FIELDS}') END AS msgs
+    SELECT *, CASE WHEN starts_with(d.input, '[') THEN json_transform(d.input, '{_MESSAGE_FIELDS}') END AS msgs
     FROM f
 ),
 t AS (
@@ -64,10 +71,13 @@ t AS (
         json_type(d.score) AS score_t,
         TRY_CAST(d.score ->> '$' AS DOUBLE) AS score_v,
         json_type(d.candidate_index) AS ci_t,
-        json_type(d.input) AS input_t,
-        json_type(d.output) AS output_t,
+        {_kind("d.input")} AS input_t,
+        {_kind("d.output")} AS output_t,
+        CASE WHEN input_t = 'VARCHAR' THEN d.input ->> '$' END AS input_s,
+        CASE WHEN output_t = 'VARCHAR' THEN d.output ->> '$' END AS output_s,
+        msgs[-1].content ->> '$' AS last_content,
         CASE WHEN msgs IS NOT NULL THEN coalesce(list_bool_and(list_transform(msgs,
-            lambda m: coalesce(json_type(m.role) = 'VARCHAR' AND json_type(m.content) = 'VARCHAR', false))),
+            lambda m: coalesce(starts_with(m.role, '"') AND starts_with(m.content, '"'), false))),
             false) END AS messages_ok,
         len(msgs) AS n_messages
     FROM g
@@ -75,7 +85,7 @@ t AS (
 r AS (
     SELECT *, CASE
         WHEN event_type IS NULL THEN '{RejectReason.UNPARSABLE_STEP}'
-        WHEN j IS NULL THEN '{RejectReason.UNPARSABLE_DATA}'
+        WHEN d IS NULL THEN '{RejectReason.UNPARSABLE_DATA}'
         WHEN turn_id_t IS NULL OR turn_id_t = 'NULL' THEN '{RejectReason.MISSING_TURN_ID}'
         WHEN turn_id_t IN ('OBJECT', 'ARRAY') OR (d.turn_id ->> '$') = '' THEN '{RejectReason.MISSING_TURN_ID}'
         WHEN score_t IS NULL OR score_t = 'NULL' THEN '{RejectReason.MISSING_SCORE}'
@@ -85,12 +95,12 @@ r AS (
         WHEN ci_t IS NOT NULL AND ci_t <> 'NULL' AND (ci_t NOT IN ('BIGINT', 'UBIGINT')
                                                  OR TRY_CAST(d.candidate_index ->> '$' AS BIGINT) IS NULL)
             THEN '{RejectReason.INVALID_CANDIDATE_INDEX}'
-        WHEN input_t IS NULL OR input_t = 'NULL' OR n_messages = 0 OR (input_t = 'VARCHAR' AND (d.input ->> '$') = '')
+        WHEN input_t IS NULL OR input_t = 'NULL' OR n_messages = 0 OR (input_t = 'VARCHAR' AND input_s = '')
             THEN '{RejectReason.MISSING_INPUT}'
         WHEN input_t NOT IN ('VARCHAR', 'ARRAY') OR NOT messages_ok THEN '{RejectReason.INVALID_INPUT}'
-        WHEN input_t = 'ARRAY' AND (msgs[-1].content ->> '$') = ''
+        WHEN input_t = 'ARRAY' AND last_content = ''
             THEN '{RejectReason.MISSING_INPUT}'
-        WHEN output_t IS NULL OR output_t = 'NULL' OR (output_t = 'VARCHAR' AND (d.output ->> '$') = '')
+        WHEN output_t IS NULL OR output_t = 'NULL' OR (output_t = 'VARCHAR' AND output_s = '')
             THEN '{RejectReason.MISSING_OUTPUT}'
         WHEN _duplicate THEN '{RejectReason.DUPLICATE_STEP}'
     END AS reason
@@ -111,13 +121,12 @@ SELECT
     CASE WHEN reason IS NULL THEN coalesce(TRY_CAST(d.candidate_index ->> '$' AS BIGINT), 0) END
         AS candidate_index,
     CASE WHEN reason IS NOT NULL THEN NULL
-         WHEN input_t = 'VARCHAR' THEN d.input ->> '$'
-         ELSE msgs[-1].content ->> '$' END AS prompt_text,
+         WHEN input_t = 'VARCHAR' THEN input_s ELSE last_content END AS prompt_text,
     CASE WHEN reason IS NULL AND input_t = 'ARRAY'
          THEN list_transform(msgs, lambda m: {'role': m.role ->> '$', 'content': m.content ->> '$'}) END
         AS prompt_messages,
     CASE WHEN reason IS NOT NULL THEN NULL
-         WHEN output_t = 'VARCHAR' THEN d.output ->> '$' ELSE CAST(d.output AS VARCHAR) END AS response,
+         WHEN output_t = 'VARCHAR' THEN output_s ELSE CAST(d.output AS VARCHAR) END AS response,
     score_v AS score,
     step_uuid,
     metadata,

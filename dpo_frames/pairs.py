@@ -208,7 +208,8 @@ def _ordered_pairs(narrow: pl.DataFrame) -> pl.DataFrame:
 
 def _filter(ordered: pl.DataFrame, frame: pl.DataFrame, config: PairConfig) -> tuple[pl.DataFrame, int, int]:
     """Drop pairs below the margin, then pairs whose two texts are equal; count both."""
-    margin_ok = ordered.filter(pl.col("diff") >= config.min_score_diff)
+    # Every ordered pair has diff > 0, so a margin of 0 or less keeps all (no copy).
+    margin_ok = ordered if config.min_score_diff <= 0 else ordered.filter(pl.col("diff") >= config.min_score_diff)
     below_margin = ordered.height - margin_ok.height
     same_hash = margin_ok.filter(pl.col("rhc") == pl.col("rhr"))
     if same_hash.height:

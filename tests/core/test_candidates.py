@@ -82,3 +82,17 @@ def test_nat_objects_end_to_end_counts():
     candidates, rejects = dpo_frames.extract_candidates(dpo_frames.read_steps(objs))
     assert candidates["score"].to_list() == [0.9, 0.5]
     assert rejects["reason"].to_list() == ["missing score"]
+
+
+def test_data_text_of_a_hand_made_steps_frame_is_read_as_json_defines_it():
+    """JSON whitespace may lead an object; anything else that is not one JSON object is unparsable."""
+    good = json.dumps({**GOOD, "input": [{"role": "user", "content": "p"}]}, indent=1)
+    texts = {"spaces": " \t\r\n" + good, "bom": "\ufeff" + good, "vertical tab": "\v" + good, "array": "[1]",
+             "truncated": good[:-1], "trailing garbage": good + " x", "plain": good}
+    steps = dpo_frames.read_steps([step(GOOD, uuid=k) for k in texts]).with_columns(
+        data=pl.Series(list(texts.values())))
+    candidates, rejects = dpo_frames.extract_candidates(steps)
+    assert candidates["step_uuid"].to_list() == ["spaces", "plain"]
+    assert candidates["prompt_messages"].to_list() == [[{"role": "user", "content": "p"}]] * 2
+    assert rejects["source"].to_list() == ["bom", "vertical tab", "array", "truncated", "trailing garbage"]
+    assert set(rejects["reason"]) == {"unparsable data"}
