@@ -101,7 +101,8 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     config = config or PairConfig()
     frame = candidates.collect() if isinstance(candidates, pl.LazyFrame) else candidates
     frame = schema.conform(frame, schema.CANDIDATES, "candidates")
-    valid = frame.filter(_usable()).rechunk()  # gathers from one chunk are many times faster
+    usable = frame.select(_usable()).to_series()
+    valid = (frame if usable.all() else frame.filter(usable)).rechunk()  # gathers from one chunk: many times faster
     narrow = _narrow(valid)
     stats = _group_stats(narrow)
     stats.candidates, stats.invalid_candidates = frame.height, frame.height - valid.height
