@@ -19,6 +19,16 @@ def xxh3(expr: pl.Expr) -> pl.Expr:
     return expr.nchash.xxh3_64()
 
 
+def in_thread_chunks(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` cut into one chunk per Polars thread (large frames only): Polars runs the
+    xxh3 plugin over the chunks of a column in parallel, over one chunk on one thread."""
+    threads = pl.thread_pool_size()
+    if threads < 2 or frame.height < 200_000:
+        return frame
+    step = -(-frame.height // threads)
+    return pl.concat([frame.slice(i, step) for i in range(0, frame.height, step)], rechunk=False)
+
+
 def prompt_hash(frame: pl.DataFrame, text: str = "prompt_text", messages: str = "prompt_messages") -> pl.Series:
     """Stable UInt64 hash of each row's whole prompt: its text and, if any, its message list.
 
@@ -43,14 +53,17 @@ def messages_hash(messages: pl.Series) -> pl.Series:
     lengths = messages.list.len()
     n = lengths.fill_null(0).to_numpy().astype(np.int64)
     starts = np.cumsum(n) - n
-    flat = messages.explode(empty_as_null=False, keep_nulls=False).struct.unnest().select(xxh3(pl.col("role").fill_null("")).alias("r"),
-                                                     xxh3(pl.col("content").fill_null("")).alias("c"))
+    flat = in_thread_chunks(messages.explode(empty_as_null=False, keep_nulls=False).struct.unnest()).select(
+        r=xxh3(pl.col("role").fill_null("")), c=xxh3(pl.col("content").fill_null("")))
     with np.errstate(over="ignore"):
-        position = (np.arange(int(n.sum()), dtype=np.int64) - np.repeat(starts, n)).astype(np.uint64)
+        position = np.arange(1, int(n.sum()) + 1, dtype=np.int64)  # 1-based position in its list
+        position -= np.repeat(starts, n)
+        position = position.view(np.uint64)
+        position *= _K_POSITION
         each = flat["r"].to_numpy() * _M1
         each ^= flat["c"].to_numpy()
-        each ^= (position + np.uint64(1)) * _K_POSITION
-        each = _mix64(each)
+        each ^= position
+        each = _mix64(each, copy=False)
         folded = np.zeros(len(n), dtype=np.uint64)
         nonempty = n > 0
         if nonempty.any():
@@ -64,9 +77,9 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finalizer (wrapping uint64 arithmetic), on a copy, in place."""
-    x = x.astype(np.uint64, copy=True)
+def _mix64(x: np.ndarray, *, copy: bool = True) -> np.ndarray:
+    """The splitmix64 finalizer (wrapping uint64 arithmetic), on a copy (or on ``x`` itself)."""
+    x = x.astype(np.uint64, copy=copy)
     x ^= x >> np.uint64(30)
     x *= _M1
     x ^= x >> np.uint64(27)

@@ -217,7 +217,9 @@ def _filter(ordered: pl.DataFrame, frame: pl.DataFrame, config: PairConfig) -> t
         responses = frame.get_column("response")
         # xxh3 equality is only a hint: compare the texts of those few pairs for real.
         identical = same_hash.filter(responses.gather(same_hash["c"]) == responses.gather(same_hash["r"]))
-        margin_ok = margin_ok.join(identical.select("c", "r"), on=["c", "r"], how="anti", maintain_order="left")
+        if identical.height:
+            pair = pl.col("c").cast(pl.UInt64) * (1 << 32) + pl.col("r")  # c, r < 2**32: unique per pair
+            margin_ok = margin_ok.filter(~pair.is_in(identical.select(pair).to_series().implode()))
         return margin_ok, below_margin, identical.height
     return margin_ok, below_margin, 0
 
@@ -280,16 +282,15 @@ def _select(ranked: pl.DataFrame, narrow: pl.DataFrame, group_hashes: pl.Series,
 def _gather(selected: pl.DataFrame, frame: pl.DataFrame, group_hashes: pl.Series, config: PairConfig) -> pl.DataFrame:
     """Fetch the text columns for the surviving pairs only."""
     c, r = selected["c"], selected["r"]
-    chosen = frame.select(pl.col(*_TURN_KEYS, "prompt_text", "prompt_messages").gather(c),
-                          chosen_response=pl.col("response").gather(c),
-                          chosen_index=pl.col("candidate_index").gather(c))
-    rejected = frame.select(rejected_response=pl.col("response").gather(r),
-                            rejected_index=pl.col("candidate_index").gather(r))
+    texts = frame.select(  # one select: Polars gathers the columns in parallel
+        pl.col(*_TURN_KEYS, "prompt_text", "prompt_messages").gather(c),
+        chosen_response=pl.col("response").gather(c), chosen_index=pl.col("candidate_index").gather(c),
+        rejected_response=pl.col("response").gather(r), rejected_index=pl.col("candidate_index").gather(r))
     pair_id = hex64(combine64(group_hashes.gather(selected["grp"] - 1), selected["rhc"], selected["rhr"]))
     ids = selected.select(
         pl.col("sc").alias("chosen_score"), pl.col("sr").alias("rejected_score"), pl.col("diff").alias("score_diff"),
     ).with_columns(pair_id=pair_id)
-    pairs = pl.concat([chosen, rejected, ids], how="horizontal").with_columns(
+    pairs = pl.concat([texts, ids], how="horizontal").with_columns(
         reward=pl.col("score_diff") if config.reward_from_score_diff else pl.col("chosen_score"))
     return pairs.select(list(schema.PAIRS))
 
