@@ -22,6 +22,8 @@ from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
 
 logger = logging.getLogger("dpo_frames")
 _TURN_KEYS = ("run_id", "example_id", "turn_id")
+_USED = (*_TURN_KEYS, "candidate_index", "prompt_text", "prompt_messages", "response", "score")
+"""The candidate columns the engine reads (the others are not copied)."""
 _RANK_ORDER = (["order", "diff", "sc", "cic", "cir", "c", "r"], [False, True, True, False, False, False, False])
 _DIST_DECIMALS = 9
 """best_vs_mean_minus_2sd compares |score - target| rounded to this many decimals, so float
@@ -102,7 +104,8 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     frame = candidates.collect() if isinstance(candidates, pl.LazyFrame) else candidates
     frame = schema.conform(frame, schema.CANDIDATES, "candidates")
     usable = frame.select(_usable()).to_series()
-    valid = (frame if usable.all() else frame.filter(usable)).rechunk()  # gathers from one chunk: many times faster
+    valid = (frame if usable.all() else frame.filter(usable)).select(_USED)
+    valid = valid.rechunk()  # gathers from one chunk are many times faster
     narrow = _narrow(valid)
     stats = _group_stats(narrow)
     stats.candidates, stats.invalid_candidates = frame.height, frame.height - valid.height
