@@ -50,7 +50,9 @@ class _Columns:
     """
 
     def __init__(self) -> None:
-        self.rows: list[tuple] = []  # per candidate: _ROW_COLUMNS, then the index of its distinct prompt
+        # per candidate: the values of _ROW_COLUMNS, then the index of its distinct prompt
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in range(len(_ROW_COLUMNS) + 1))
+        self.appends = tuple(column.append for column in self.columns)
         self.prompt_text: list[str] = []
         self.offsets: list[int] = [0]
         self.has_messages: list[bool] = []
@@ -88,7 +90,7 @@ class _Columns:
             mask=pa.array([not m for m in self.has_messages], pa.bool_()))
         prompts = pl.DataFrame({"prompt_text": pl.Series(self.prompt_text, dtype=pl.String),
                                 "prompt_messages": pl.Series(pl.from_arrow(messages)).cast(schema.MESSAGES)})
-        columns = list(zip(*self.rows)) or [()] * (len(_ROW_COLUMNS) + 1)
+        columns = self.columns
         candidates = pl.DataFrame(dict(zip(_ROW_COLUMNS, columns)),
                                   schema={c: schema.CANDIDATES[c] for c in _ROW_COLUMNS}, strict=False)
         candidates = candidates.with_columns(prompts.gather(pl.Series(columns[-1], dtype=pl.UInt32)))
@@ -268,8 +270,17 @@ def _add(cols: _Columns, seen: set, rid, eid, index: int, uuid, data, metadata) 
             cols.reject(_source(rid, eid, index, uuid), reason, to_json(data))
             return
     turn_id, turn_index, candidate_index, prompt, response, score = values
-    cols.rows.append((rid, eid, turn_id, turn_index, candidate_index, response, score, uuid, to_json(metadata),
-                      cols.prompt_index(prompt)))
+    a_rid, a_eid, a_turn, a_turn_index, a_index, a_response, a_score, a_uuid, a_metadata, a_prompt = cols.appends
+    a_rid(rid)
+    a_eid(eid)
+    a_turn(turn_id)
+    a_turn_index(turn_index)
+    a_index(candidate_index)
+    a_response(response)
+    a_score(score)
+    a_uuid(uuid)
+    a_metadata(to_json(metadata))
+    a_prompt(cols.prompt_index(prompt))
 
 
 _INF = math.inf
