@@ -51,3 +51,11 @@ def test_best_of_records_the_fastest_run_and_runs_between_untimed() -> None:
     assert calls == ["between", "work"] * 3
     assert len(entry["all_seconds"]) == 3 and entry["seconds"] == min(entry["all_seconds"])
     assert 0.01 <= entry["seconds"] < 0.03  # the 0.1 s between-runs sleep is not timed
+
+
+def test_prepare_write_leaves_the_directory_as_it_was(tmp_path: Path) -> None:
+    (tmp_path / "kept.jsonl").write_text("x\n")
+    measure.prepare_write(tmp_path / "new", 1 << 20)
+    measure.prepare_write(tmp_path, 0)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept.jsonl", "new"]
+    assert (tmp_path / "kept.jsonl").read_text() == "x\n"
