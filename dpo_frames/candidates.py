@@ -189,6 +189,9 @@ def extract_candidates(steps: Any, step_name: str = DEFAULT_STEP_NAME, *,
             schema.conform(rejects, schema.REJECTS, "rejects"))
 
 
+_SQL_COLUMNS = ("_row", "run_id", "example_id", "step_index", "event_type", "name", "step_uuid", "data", "metadata")
+
+
 def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
     """The rows the SQL looks at (candidate steps, and rows that are not steps at all), in
     order, with ``_row`` and ``_duplicate``: a candidate step whose (run, example, UUID)
@@ -196,7 +199,8 @@ def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
     rows = steps.with_row_index("_row").filter(
         pl.col("event_type").is_null() | ((pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name)))
     seen = ~pl.struct("run_id", "example_id", "step_uuid").is_first_distinct()
-    return rows.with_columns(_duplicate=pl.col("step_uuid").is_not_null() & seen)
+    # Only the columns the SQL reads: a user's extra column must not shadow one of its names.
+    return rows.select(*_SQL_COLUMNS, _duplicate=pl.col("step_uuid").is_not_null() & seen)
 
 
 def _python_json_text(frame: pl.DataFrame, column: str, flag: str) -> pl.DataFrame:

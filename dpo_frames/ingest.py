@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+from pydantic import BaseModel
 
 from dpo_frames import schema
 from dpo_frames._gc import collector_paused
@@ -113,7 +114,8 @@ def _payload_parts(step: Any) -> tuple[Any, Any, Any, Any, Any] | None:
     return p.event_type, p.name, p.UUID, p.data, p.metadata
 
 
-_IS_MODEL: dict[type, bool] = {}  # per data type: a pydantic model (fields in __dict__ and extras)?
+_MODEL_TYPES: set[type] = set()
+"""Pydantic model classes seen (not mappings): their fields are in ``__dict__``, extras apart."""
 
 
 def _fields(data: Any) -> Mapping[str, Any] | None:
@@ -121,15 +123,26 @@ def _fields(data: Any) -> Mapping[str, Any] | None:
     kind = type(data)
     if kind is dict:
         return data
-    is_model = _IS_MODEL.get(kind)
-    if is_model is None:
-        is_model = _IS_MODEL[kind] = (not isinstance(data, Mapping) and hasattr(data, "model_dump")
-                                      and hasattr(data, "__dict__"))
-    if not is_model:
-        return data if isinstance(data, Mapping) else None
-    values = data.__dict__
+    if kind in _MODEL_TYPES or _is_model_type(kind):
+        values = data.__dict__
+        extra = data.__pydantic_extra__
+        return {**values, **extra} if extra else values
+    if isinstance(data, Mapping):
+        return data
+    values = getattr(data, "__dict__", None)
+    if values is None or not hasattr(data, "model_dump"):
+        return None
     extra = getattr(data, "__pydantic_extra__", None)
     return {**values, **extra} if extra else values
+
+
+def _is_model_type(kind: type) -> bool:
+    """A pydantic model class that is not a mapping (remembered: the answer is the class's)."""
+    if not issubclass(kind, BaseModel) or issubclass(kind, Mapping):
+        return False
+    if len(_MODEL_TYPES) < 1024:  # classes made on the fly must not grow it without end
+        _MODEL_TYPES.add(kind)
+    return True
 
 
 def _score(value: Any) -> tuple[float | None, str | None]:
@@ -157,9 +170,14 @@ def _score(value: Any) -> tuple[float | None, str | None]:
     return score, None if math.isfinite(score) else R.NON_FINITE_SCORE
 
 
-def _is_int64(value: Any) -> bool:
-    """A JSON integer that fits a signed 64-bit column (bool excluded)."""
-    return type(value) is int and -(2**63) <= value < 2**63  # noqa: E721
+def _int64(value: Any) -> int | None:
+    """The value as a JSON integer that fits a signed 64-bit column (bools are not, subclasses
+    of int are, as JSON writes them), else None."""
+    if type(value) is not int:  # noqa: E721
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        value = int(value)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def _turn_id(value: Any) -> str | None:
@@ -314,8 +332,9 @@ def _plain(fields: Mapping[str, Any] | None, cache: list) -> tuple | None:
     else:
         return None
     turn_index = get("turn_index")
-    if type(turn_index) is not int or not _INT64[0] <= turn_index < _INT64[1]:  # noqa: E721
-        turn_index = None
+    if turn_index is not None and (type(turn_index) is not int  # noqa: E721
+                                   or not _INT64[0] <= turn_index < _INT64[1]):
+        return None
     return turn_id, turn_index, candidate_index, prompt, response, score
 
 
@@ -333,13 +352,15 @@ def _check(fields: Mapping[str, Any] | None, duplicate: bool, cache: list) -> tu
     candidate_index = get("candidate_index")
     if candidate_index is None:
         candidate_index = 0
-    elif not _is_int64(candidate_index):
-        return R.INVALID_CANDIDATE_INDEX, ()
+    else:
+        candidate_index = _int64(candidate_index)
+        if candidate_index is None:
+            return R.INVALID_CANDIDATE_INDEX, ()
     prompt = _named(get("input"))
-    kind = type(prompt)
-    if prompt is None or prompt == "" or (kind in (list, tuple) and not prompt):
+    is_list = isinstance(prompt, (list, tuple))
+    if prompt is None or prompt == "" or (is_list and not prompt):
         return R.MISSING_INPUT, ()
-    if kind is list or kind is tuple:
+    if is_list:
         if prompt is not cache[0]:  # the same list object as the last candidate's: checked already
             cache[0], cache[1] = prompt, _messages(prompt)
         prompt = cache[1]
@@ -347,18 +368,17 @@ def _check(fields: Mapping[str, Any] | None, duplicate: bool, cache: list) -> tu
             return R.INVALID_INPUT, ()
         if prompt[-1]["content"] == "":
             return R.MISSING_INPUT, ()
-    elif kind is not str and not isinstance(prompt, str):
+    elif isinstance(prompt, str):
+        prompt = str.__str__(prompt)  # a str subclass's own text, as JSON writes it
+    else:
         return R.INVALID_INPUT, ()
     response = _named(get("output"))
     if response is None or response == "":
         return R.MISSING_OUTPUT, ()
-    if type(response) is not str:  # noqa: E721
-        response = to_json(response)
+    response = str.__str__(response) if isinstance(response, str) else to_json(response)
     if duplicate:
         return R.DUPLICATE_STEP, ()
-    turn_index = get("turn_index")
-    if not _is_int64(turn_index):  # any other type or a bool: no turn index
-        turn_index = None
+    turn_index = _int64(get("turn_index"))  # any other type or a bool: no turn index
     return None, (turn_id, turn_index, candidate_index, prompt, response, score)
 
 

@@ -103,7 +103,7 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     config = config or PairConfig()
     frame = candidates.collect() if isinstance(candidates, pl.LazyFrame) else candidates
     frame = schema.conform(frame, schema.CANDIDATES, "candidates")
-    usable = frame.select(_usable()).to_series()
+    usable = frame.select(_usable()).to_series().fill_null(False)  # a null score is not usable
     valid = (frame if usable.all() else frame.filter(usable)).select(_USED)
     valid = valid.rechunk()  # gathers from one chunk are many times faster
     narrow = _narrow(valid)

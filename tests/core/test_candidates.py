@@ -96,3 +96,13 @@ def test_data_text_of_a_hand_made_steps_frame_is_read_as_json_defines_it():
     assert candidates["prompt_messages"].to_list() == [[{"role": "user", "content": "p"}]] * 2
     assert rejects["source"].to_list() == ["bom", "vertical tab", "array", "truncated", "trailing garbage"]
     assert set(rejects["reason"]) == {"unparsable data"}
+
+
+def test_extra_columns_of_a_steps_frame_never_shadow_the_query_s_own_names():
+    messages = [{"role": "user", "content": "board"}]
+    steps = dpo_frames.read_steps([step({**GOOD, "input": messages}, "m"), step(GOOD, "s")])
+    extra = {name: pl.lit("EXTRA") for name in ("d", "j", "msgs", "input_s", "output_s", "last_content", "reason",
+                                                "input_t", "output_t", "messages_ok", "n_messages", "_duplicate")}
+    candidates, rejects = dpo_frames.extract_candidates(steps.with_columns(**extra))
+    assert rejects.height == 0
+    assert candidates["prompt_text"].to_list() == ["board", "p"] and candidates["response"].to_list() == ["o", "o"]

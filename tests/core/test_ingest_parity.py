@@ -117,3 +117,29 @@ def test_the_collector_is_paused_only_during_the_pass():
         assert not gc.isenabled()  # a caller's own choice is kept
     finally:
         gc.enable()
+
+
+def test_subclasses_of_str_int_and_list_read_as_json_writes_them():
+    """A str, int or list subclass (an enum, a custom type) is what JSON makes of it, on both paths."""
+    import enum
+
+    class Text(str):
+        pass
+
+    class Index(enum.IntEnum):
+        THREE = 3
+
+    class Messages(list):
+        pass
+
+    base = {"turn_id": "t", "score": 1.0, "input": "p", "output": "o"}
+    cases = [{"input": Text("p")}, {"output": Text("o")}, {"candidate_index": Index.THREE},
+             {"turn_index": Index.THREE}, {"turn_id": Text("t")}, {"candidate_index": True},
+             {"input": Messages([{"role": "user", "content": "m"}])}, {"score": Index.THREE}]
+    steps = [{"example_id": "e", "payload": {"event_type": "TTC_END", "name": "dpo_candidate_move", "UUID": f"u{i}",
+                                             "data": {**base, **case}}} for i, case in enumerate(cases)]
+    assert_same_paths(steps)
+    candidates, rejects = dpo_frames.extract_candidates(steps)
+    assert rejects["reason"].to_list() == ["invalid candidate_index"]  # a bool is not an index
+    assert candidates["prompt_text"].to_list()[:2] == ["p", "p"] and candidates["response"][1] == "o"
+    assert candidates["candidate_index"][2] == 3 and candidates["turn_index"][3] == 3

@@ -14,7 +14,7 @@ from dpo_frames.config import PairStrategy
 from tests.core.oracle import FIELDS, describe, oracle_pairs, reference_pairs
 
 SCORES = st.one_of(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), st.floats(-5, 5, allow_nan=False),
-                   st.sampled_from([math.nan, math.inf, -math.inf]))
+                   st.sampled_from([math.nan, math.inf, -math.inf, None]))
 PROMPTS = st.sampled_from([("p", None), ("q", None), ("p", [{"role": "user", "content": "p"}]),
                            ("p", [{"role": "system", "content": "s"}, {"role": "user", "content": "p"}]),
                            ("ü→漢", None)])
