@@ -40,7 +40,7 @@ def timed(label: str, fn: Callable[[], Any], runs: int = 1) -> Any:
     return result
 
 
-def bare_loop(eval_output: Any, step_name: str) -> int:
+def bare_loop(eval_output: Any) -> int:
     """The extraction's loop with nothing done per step but the type/name test and the count."""
     counts: Counter = Counter()
     for item in eval_output.eval_input.eval_input_items:
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.enable()
     gc.collect()
     timed("attribute walk (the floor)", lambda: synth.attribute_walk(eval_output), runs=2)
-    timed("bare loop over the steps, counting", lambda: bare_loop(eval_output, step_name), runs=2)
+    timed("bare loop over the steps, counting", lambda: bare_loop(eval_output), runs=2)
     timed("loop + reading the candidates' fields", lambda: read_candidate_fields(eval_output, step_name), runs=2)
     frames = ingest._Columns.frames
 

@@ -19,7 +19,7 @@ def xxh3(expr: pl.Expr) -> pl.Expr:
     return expr.nchash.xxh3_64()
 
 
-def in_thread_chunks(frame: pl.DataFrame) -> pl.DataFrame:
+def _in_thread_chunks(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` cut into one chunk per Polars thread (large frames only): Polars runs the
     xxh3 plugin over the chunks of a column in parallel, over one chunk on one thread."""
     threads = pl.thread_pool_size()
@@ -53,7 +53,7 @@ def messages_hash(messages: pl.Series) -> pl.Series:
     lengths = messages.list.len()
     n = lengths.fill_null(0).to_numpy().astype(np.int64)
     starts = np.cumsum(n) - n
-    flat = in_thread_chunks(messages.explode(empty_as_null=False, keep_nulls=False).struct.unnest()).select(
+    flat = _in_thread_chunks(messages.explode(empty_as_null=False, keep_nulls=False).struct.unnest()).select(
         r=xxh3(pl.col("role").fill_null("")), c=xxh3(pl.col("content").fill_null("")))
     with np.errstate(over="ignore"):
         position = np.arange(1, int(n.sum()) + 1, dtype=np.int64)  # 1-based position in its list

@@ -91,10 +91,9 @@ class _Columns:
             mask=pa.array([not m for m in self.has_messages], pa.bool_()))
         prompts = pl.DataFrame({"prompt_text": pl.Series(self.prompt_text, dtype=pl.String),
                                 "prompt_messages": pl.Series(pl.from_arrow(messages)).cast(schema.MESSAGES)})
-        columns = self.columns
-        candidates = pl.DataFrame(dict(zip(_ROW_COLUMNS, columns)),
+        candidates = pl.DataFrame(dict(zip(_ROW_COLUMNS, self.columns)),
                                   schema={c: schema.CANDIDATES[c] for c in _ROW_COLUMNS}, strict=False)
-        candidates = candidates.with_columns(prompts.gather(pl.Series(columns[-1], dtype=pl.UInt32)))
+        candidates = candidates.with_columns(prompts.gather(pl.Series(self.columns[-1], dtype=pl.UInt32)))
         rejects = pl.DataFrame(self.rejects, schema=dict(schema.REJECTS))
         return candidates.select(list(schema.CANDIDATES)), rejects
 
@@ -302,7 +301,6 @@ def _add(cols: _Columns, seen: set, rid, eid, index: int, uuid, data, metadata) 
 
 
 _INF = math.inf
-_INT64 = (-(2**63), 2**63)
 
 
 def _plain(fields: Mapping[str, Any] | None, cache: list) -> tuple | None:
@@ -317,9 +315,8 @@ def _plain(fields: Mapping[str, Any] | None, cache: list) -> tuple | None:
             or not -_INF < score < _INF or type(response) is not str or not response):  # noqa: E721
         return None
     candidate_index = get("candidate_index")
+    candidate_index = 0 if candidate_index is None else _int64(candidate_index)
     if candidate_index is None:
-        candidate_index = 0
-    elif type(candidate_index) is not int or not _INT64[0] <= candidate_index < _INT64[1]:  # noqa: E721
         return None
     prompt = get("input")
     if type(prompt) is str:  # noqa: E721
@@ -331,11 +328,7 @@ def _plain(fields: Mapping[str, Any] | None, cache: list) -> tuple | None:
             return None
     else:
         return None
-    turn_index = get("turn_index")
-    if turn_index is not None and (type(turn_index) is not int  # noqa: E721
-                                   or not _INT64[0] <= turn_index < _INT64[1]):
-        return None
-    return turn_id, turn_index, candidate_index, prompt, response, score
+    return turn_id, _int64(get("turn_index")), candidate_index, prompt, response, score
 
 
 def _check(fields: Mapping[str, Any] | None, duplicate: bool, cache: list) -> tuple[str | None, tuple]:

@@ -8,6 +8,7 @@ pieces, then, after the driver's global decision, :func:`dataset_task` per parti
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -18,7 +19,7 @@ from dpo_frames.config import PairConfig
 from dpo_frames.dataset import TRAIN, VALIDATION, DedupMode
 from dpo_frames.distributed.output import OutputDir, jsonl_part, part_name
 from dpo_frames.distributed.source import Split, read_split
-from dpo_frames.export import to_customizer_records
+from dpo_frames.export import append_jsonl, to_customizer_records
 from dpo_frames.pairs import PairStats
 from dpo_frames.partitioned import pair_partition, partition_dataset, turn_partition
 
@@ -69,6 +70,6 @@ def dataset_task(part: int, chosen: pl.DataFrame, out: OutputDir, use_full_messa
         records = to_customizer_records(dataset.filter(pl.col("split") == split),
                                         use_full_message_history=use_full_message_history)
         if records.height:
-            out.write(jsonl_part(split, part), records.write_ndjson)
+            out.write(jsonl_part(split, part), partial(append_jsonl, records))
         lines[split] = records.height
     return lines

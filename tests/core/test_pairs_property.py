@@ -79,6 +79,16 @@ def oracle(rows, cfg):
                         max_candidates=cfg.get("max_candidates_per_turn"))
 
 
+def assert_matches_oracle(rows, cfg):
+    """Same pairs, in the same order, and the same stats as the oracle; the stats add up."""
+    got, stats = engine(rows, **cfg)
+    want, want_stats = oracle(rows, cfg)
+    assert got == want
+    for key, value in want_stats.items():
+        assert getattr(stats, key) == value, key
+    assert_identities(stats)
+
+
 def assert_identities(stats):
     assert stats.candidate_pairs == (stats.trimmed_pairs + stats.tied_pairs + stats.below_margin_pairs
                                      + stats.identical_response_pairs + stats.eligible_pairs)
@@ -90,12 +100,7 @@ def assert_identities(stats):
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=candidate_rows(), cfg=CONFIGS)
 def test_engine_matches_oracle(rows, cfg):
-    got, stats = engine(rows, **cfg)
-    want, want_stats = oracle(rows, cfg)
-    assert got == want
-    for key, value in want_stats.items():
-        assert getattr(stats, key) == value, key
-    assert_identities(stats)
+    assert_matches_oracle(rows, cfg)
 
 
 CROWDED_PROMPTS = [("p", None), ("q", None), ("p", [{"role": "system", "content": "s"}, {"role": "user", "content": "p"}])]
@@ -125,12 +130,7 @@ SKEWED = st.sampled_from([1.0] * 8 + [0.9, 0.8, 0.6, 0.4, 0.2, 0.0])  # mean - 2
 def test_engine_matches_oracle_on_crowded_turns(rows, cfg):
     """Large groups with few score levels: ties for best, several partners at the same score,
     candidates equally far from mean - 2 sd, repeated texts, trimming."""
-    got, stats = engine(rows, **cfg)
-    want, want_stats = oracle(rows, cfg)
-    assert got == want
-    for key, value in want_stats.items():
-        assert getattr(stats, key) == value, key
-    assert_identities(stats)
+    assert_matches_oracle(rows, cfg)
 
 
 @settings(max_examples=150, deadline=None)
