@@ -25,7 +25,6 @@ All views use ``PairConfig()`` defaults (the reference builder's defaults) and
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time

@@ -79,24 +79,13 @@ def wrap_private(module: Any, names: list[str]) -> None:
         setattr(module, name, wrapper)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", default="1M", help="a size run.py has cached (10k, 100k, 1M)")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    data = HERE / ".cache" / f"{args.size}-seed{args.seed}-v3"
-    if not (data / "stored_steps.parquet").exists():
-        raise SystemExit(f"no cached data at {data}: run benchmarks/run.py --sizes {args.size} first")
-
+def profile_extraction(data: Path, step_name: str = "dpo_candidate_move") -> None:
+    """The in-memory extraction against the loops it is made of."""
     import dpo_frames
-    from dpo_frames import dataset, ingest, pairs
+    from dpo_frames import ingest
 
-    step_name = "dpo_candidate_move"
-    print(f"in-memory extraction ({args.size}):")
     gc.disable()
-    tables = synth.SynthTables.read(data)
-    eval_output = synth.build_eval_output(tables)
-    del tables
+    eval_output = synth.build_eval_output(synth.SynthTables.read(data))
     gc.enable()
     gc.collect()
     timed("attribute walk (the floor)", lambda: synth.attribute_walk(eval_output), runs=2)
@@ -108,10 +97,16 @@ def main(argv: list[str] | None = None) -> int:
         return timed("  of which: frames from the column lists", lambda: frames(self))
 
     ingest._Columns.frames = timed_frames
-    timed("extract_candidates", lambda: dpo_frames.extract_candidates(eval_output, run_id="p"), runs=2)
-    ingest._Columns.frames = frames
-    del eval_output
-    gc.collect()
+    try:
+        timed("extract_candidates", lambda: dpo_frames.extract_candidates(eval_output, run_id="p"), runs=2)
+    finally:
+        ingest._Columns.frames = frames
+
+
+def profile_engine(data: Path) -> None:
+    """build_pairs and finalize_dataset, per internal step."""
+    import dpo_frames
+    from dpo_frames import dataset, pairs
 
     candidates = pl.read_parquet(data / "ours_candidates.parquet")
     print(f"pair engine ({candidates.height:,} candidates), per internal step:")
@@ -120,11 +115,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"finalize_dataset ({built.height:,} pairs):")
     wrap_private(dataset, ["pair_keys", "decide"])
     timed("finalize_dataset", lambda: dpo_frames.finalize_dataset(built, deduplicate=True, seed=0), runs=2)
-    del candidates, built
 
-    print("stored steps:")
+
+def profile_stored(data: Path) -> None:
+    """read_steps and the steps-frame (DuckDB) extraction."""
+    import dpo_frames
+
     steps = timed("read_steps", lambda: dpo_frames.read_steps(data / "stored_steps.parquet", run_id="p"))
     timed("extract_candidates (steps frame, DuckDB)", lambda: dpo_frames.extract_candidates(steps), runs=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", default="1M", help="a size run.py has cached (10k, 100k, 1M)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    data = HERE / ".cache" / f"{args.size}-seed{args.seed}-v3"
+    if not (data / "stored_steps.parquet").exists():
+        raise SystemExit(f"no cached data at {data}: run benchmarks/run.py --sizes {args.size} first")
+
+    print(f"in-memory extraction ({args.size}):")
+    profile_extraction(data)
+    gc.collect()
+    profile_engine(data)
+    print("stored steps:")
+    profile_stored(data)
     return 0
 
 

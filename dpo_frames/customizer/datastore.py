@@ -159,7 +159,7 @@ class DatastoreApi:
 
     async def upload_files(
         self,
-        files: Mapping[str, str | Path],
+        files: Mapping[str, str | Path | FileDigest],
         *,
         namespace: str,
         name: str,
@@ -168,8 +168,11 @@ class DatastoreApi:
         skip_identical: bool = True,
     ) -> list[UploadResult]:
         """Upload ``{path_in_repo: local_path}`` in one commit; files identical to the
-        repository's copy are skipped (no commit at all when every file is identical)."""
-        digests = {p: await digest_file(Path(local), chunk_bytes=self._chunk) for p, local in files.items()}
+        repository's copy are skipped (no commit at all when every file is identical).
+        A value may be the file's :class:`FileDigest` when the caller hashed it already
+        (the file is then not read an extra time)."""
+        digests = {p: local if isinstance(local, FileDigest)
+                   else await digest_file(Path(local), chunk_bytes=self._chunk) for p, local in files.items()}
         skipped: set[str] = set()
         if skip_identical:
             skipped = await self._identical(namespace, name, revision, digests)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from .models import DeploymentConfig, ModelDeployment, NimDeployment
-from .transport import ServiceHttp
+from .transport import ServiceHttp, drop_none
 
 __all__ = ["DeploymentApi"]
 
@@ -33,18 +33,14 @@ class DeploymentApi:
         """Create a deployment config; an existing one of that name is fetched and returned."""
         call = "create_deployment_config"
         nim = nim_deployment.model_dump(mode="json") if isinstance(nim_deployment, NimDeployment) else nim_deployment
-        body = {
-            k: v
-            for k, v in {
-                "name": name,
-                "namespace": namespace,
-                "model": model,
-                "nim_deployment": dict(nim) if nim is not None else None,
-                "description": description,
-                "external_endpoint": dict(external_endpoint) if external_endpoint is not None else None,
-            }.items()
-            if v is not None
-        }
+        body = drop_none({
+            "name": name,
+            "namespace": namespace,
+            "model": model,
+            "nim_deployment": dict(nim) if nim is not None else None,
+            "description": description,
+            "external_endpoint": dict(external_endpoint) if external_endpoint is not None else None,
+        })
         response = await self._http.request(
             "POST", "/v1/deployment/configs", call=call, json_body=body, accept_status=frozenset({409})
         )
@@ -72,18 +68,14 @@ class DeploymentApi:
     ) -> ModelDeployment:
         """Create a model deployment; an existing one of that name is fetched and returned."""
         call = "create_model_deployment"
-        body = {
-            k: v
-            for k, v in {
-                "name": name,
-                "namespace": namespace,
-                "config": config if isinstance(config, str) else dict(config),
-                "description": description,
-                "models": models,
-                "async_enabled": async_enabled,
-            }.items()
-            if v is not None
-        }
+        body = drop_none({
+            "name": name,
+            "namespace": namespace,
+            "config": config if isinstance(config, str) else dict(config),
+            "description": description,
+            "models": models,
+            "async_enabled": async_enabled,
+        })
         response = await self._http.request(
             "POST", "/v1/deployment/model-deployments", call=call, json_body=body, accept_status=frozenset({409})
         )

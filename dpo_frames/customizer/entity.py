@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import ConflictError
 from .models import Dataset, Model, Namespace
-from .transport import ServiceHttp
+from .transport import ServiceHttp, drop_none
 
 __all__ = ["EntityStoreApi"]
 
@@ -30,7 +30,7 @@ class EntityStoreApi:
     ) -> Namespace:
         """Create ``namespace``; an existing one is fine (it is fetched and returned)."""
         call = "create_namespace"
-        body = _drop_none({"id": namespace, "description": description, "custom_fields": custom_fields})
+        body = drop_none({"id": namespace, "description": description, "custom_fields": custom_fields})
         response = await self._http.request(
             "POST", "/v1/namespaces", call=call, json_body=body, accept_status=frozenset({409})
         )
@@ -62,7 +62,7 @@ class EntityStoreApi:
         other files (registering would silently train on the wrong data).
         """
         call = "create_dataset"
-        body = _drop_none(
+        body = drop_none(
             {
                 "name": name,
                 "namespace": namespace,
@@ -109,7 +109,3 @@ class EntityStoreApi:
     async def list_models(self, *, page_size: int = 100) -> list[Model]:
         """Every model, across all pages, as a list."""
         return [m async for m in self.iter_models(page_size=page_size)]
-
-
-def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if v is not None}

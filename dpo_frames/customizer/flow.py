@@ -72,8 +72,7 @@ VALIDATION_FILE = "validation/validation_file.jsonl"
 RUN_ID_FIELD = "dpo_frames_run_id"
 DATA_FINGERPRINT_FIELD = "dpo_frames_data_sha256"
 
-SleepFn = Callable[[float], Awaitable[None]]
-ClockFn = Callable[[], float]
+MonotonicFn = Callable[[], float]
 S = TypeVar("S")
 ProgressCallback = Callable[[S], Awaitable[None] | None]
 
@@ -197,7 +196,7 @@ async def submit_dataset_job(
         logger.info("run %s: ensuring dataset repository %s", run_id, ref.repo_id)
         await client.datastore.create_repo(namespace, dataset_name)
         uploads = await client.datastore.upload_files(
-            files, namespace=namespace, name=dataset_name, commit_message=f"dpo_frames dataset for run {run_id}"
+            digests, namespace=namespace, name=dataset_name, commit_message=f"dpo_frames dataset for run {run_id}"
         )
         logger.info("run %s: registering dataset %s", run_id, ref.files_url)
         await client.entity.create_dataset(
@@ -288,7 +287,7 @@ async def wait_for_job(
     on_progress: ProgressCallback[JobStatusDetails] | None = None,
     dataset_dir: str | Path | None = None,
     cancel_on_timeout: bool = False,
-    clock: ClockFn = time.monotonic,
+    clock: MonotonicFn = time.monotonic,
 ) -> JobStatusDetails:
     """Poll a job until it ends; return its final status when ``completed``.
 
@@ -402,7 +401,7 @@ async def wait_for_deployment(
     timeout: float | None = 1800.0,
     max_consecutive_status_failures: int = 3,
     on_progress: ProgressCallback[ModelDeployment] | None = None,
-    clock: ClockFn = time.monotonic,
+    clock: MonotonicFn = time.monotonic,
 ) -> ModelDeployment:
     """Poll a model deployment until ``ready`` (returned) or failed
     (:class:`DeploymentFailedError`) or ``timeout`` (:class:`DeploymentTimeoutError`)."""

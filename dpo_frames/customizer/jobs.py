@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from .models import CustomizationConfig, CustomizationJob, Hyperparameters, JobStatusDetails
-from .transport import ServiceHttp
+from .transport import ServiceHttp, drop_none
 
 __all__ = ["CustomizationApi"]
 
@@ -64,7 +64,7 @@ class CustomizationApi:
             "custom_fields": dict(custom_fields) if custom_fields is not None else None,
             "project": project,
         }
-        body.update({k: v for k, v in optional.items() if v is not None})
+        body.update(drop_none(optional))
         call = "create_job"
         response = await self._http.request(
             "POST", "/v1/customization/jobs", call=call, json_body=body, idempotent=False

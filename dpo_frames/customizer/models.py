@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,15 +32,11 @@ __all__ = [
     "ModelDeploymentStatusDetails",
     "Namespace",
     "NimDeployment",
-    "Page",
-    "Pagination",
     "RepoFile",
     "ServiceHealth",
     "StatusLog",
     "UploadResult",
 ]
-
-T = TypeVar("T")
 
 
 class _Answer(BaseModel):
@@ -76,27 +72,6 @@ class JobStatus(str, Enum):
     def is_terminal(self) -> bool:
         """Whether a job in this status will not change any more."""
         return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-# --- pagination ----------------------------------------------------------------------
-
-
-class Pagination(_Answer):
-    """The ``pagination`` block of a list answer."""
-
-    page: int | None = None
-    page_size: int | None = None
-    current_page_size: int | None = None
-    total_pages: int | None = None
-    total_results: int | None = None
-
-
-class Page(_Answer, Generic[T]):
-    """One page of a list endpoint."""
-
-    object: str | None = None
-    data: list[T] = Field(default_factory=list)
-    pagination: Pagination | None = None
 
 
 # --- Entity Store --------------------------------------------------------------------

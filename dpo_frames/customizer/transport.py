@@ -362,3 +362,8 @@ class ServiceHttp:
             elif len(items) < page_size:
                 return
             page += 1
+
+
+def drop_none(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A request body without its unset (None) fields."""
+    return {k: v for k, v in body.items() if v is not None}

@@ -183,7 +183,7 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             self.client, dataset_dir=out, namespace=self.config.namespace, dataset_name=self.config.dataset_name,
             run_id=run_id, config=self.config.customization_config,
             hyperparameters=self.config.hyperparameters.model_dump(),
-            create_namespace_if_missing=self.config.create_namespace_if_missing,
+            create_namespace_if_missing=False,  # initialize() made the namespaces when asked to
             description=f"NAT DPO training dataset for run {run_id}")
         metadata = {
             "job_id": job.job_id, "output_model": job.output_model, "dataset_name": self.config.dataset_name,

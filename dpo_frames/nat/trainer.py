@@ -29,7 +29,7 @@ from nat.finetuning.interfaces.finetuning_runner import Trainer
 from dpo_frames import DatasetStats, finalize_dataset, schema
 from dpo_frames.nat.adapter import BACKEND, NeMoCustomizerTrainerAdapter
 from dpo_frames.nat.builder import DPOTrajectoryBuilder
-from dpo_frames.nat.config import NeMoCustomizerTrainerConfig
+from dpo_frames.nat.config import NeMoCustomizerTrainerAdapterConfig, NeMoCustomizerTrainerConfig
 from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection
 
 __all__ = ["NeMoCustomizerTrainer"]
@@ -39,7 +39,7 @@ logger = logging.getLogger("dpo_frames.nat")
 PROGRESS_FILE = "data_collection_progress.jsonl"
 HISTORY_FILE = "collection_history.json"
 FINAL_METRICS_FILE = "final_metrics.json"
-DEFAULT_VALIDATION_FRACTION = 0.2
+DEFAULT_VALIDATION_FRACTION = NeMoCustomizerTrainerAdapterConfig.model_fields["validation_fraction"].default
 
 
 class NeMoCustomizerTrainer(Trainer):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import dpo_frames
 from dpo_frames import schema
 from dpo_frames.config import PairStrategy
-from tests.core.oracle import FIELDS, describe, oracle_pairs, reference_pairs
+from tests.core.oracle import describe, oracle_pairs, reference_pairs
 
 SCORES = st.one_of(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), st.floats(-5, 5, allow_nan=False),
                    st.sampled_from([math.nan, math.inf, -math.inf, None]))

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from .blobs import BlobMismatch, is_sha256
 from .hf import HF_PREFIX, HfError, check_revision, find_repo, hf_endpoint, repo_web_url
 from .http import parse_body
-from .state import EmulatorState, Repo
+from .state import EmulatorState, Repo, repo_key
 
 LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
 UPLOAD_PATH = re.compile(r"^/v1/hf/(?:datasets/)?[^/]+/[^/]+\.git/info/lfs/objects/[0-9a-f]{64}$")
@@ -96,7 +96,7 @@ def routes(state: EmulatorState) -> list[Route]:
             ticket = request.query_params.get("ticket", "")
             expected = state.lfs_tickets.get(ticket)
             repo_id = f"{request.path_params['namespace']}/{request.path_params['name']}"
-            if expected is None or expected[0] != f"{repo_type}s/{repo_id}" or expected[1] != oid:
+            if expected is None or expected[0] != repo_key(repo_type, repo_id) or expected[1] != oid:
                 raise HfError(403, "Invalid or expired upload URL: ask the batch API for a new one.")
             writer = state.blobs.writer()
             try:
