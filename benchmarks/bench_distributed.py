@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import dpo_frames
-from dpo_frames.distributed import build_dataset, connect
-from dpo_frames.partitioned import build_dataset_partitioned
+from dpo_frames.scale.dask import build_dataset, connect
+from dpo_frames.scale.partitioned import build_dataset_partitioned
 
 from bench_scale import ensure_input
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 import dpo_frames
-from dpo_frames.partitioned import build_dataset_partitioned
+from dpo_frames.scale.partitioned import build_dataset_partitioned
 
 from bench_core import synthetic_candidates
 

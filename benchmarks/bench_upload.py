@@ -27,7 +27,7 @@ from dpo_frames.customizer import CustomizerClient, CustomizerSettings, RetryPol
 _SERVER = textwrap.dedent(
     """
     import sys
-    from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
+    from dpo_frames.emulator import Emulator, EmulatorConfig
     with Emulator(EmulatorConfig(persist_dir=sys.argv[1])) as emu:
         print(emu.url, flush=True)
         sys.stdin.read()  # run until the parent closes our stdin

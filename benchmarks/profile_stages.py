@@ -82,7 +82,7 @@ def wrap_private(module: Any, names: list[str]) -> None:
 def profile_extraction(data: Path, step_name: str = "dpo_candidate_move") -> None:
     """The in-memory extraction against the loops it is made of."""
     import dpo_frames
-    from dpo_frames import ingest
+    from dpo_frames.candidates import objects as ingest
 
     gc.disable()
     eval_output = synth.build_eval_output(synth.SynthTables.read(data))
@@ -106,11 +106,12 @@ def profile_extraction(data: Path, step_name: str = "dpo_candidate_move") -> Non
 def profile_engine(data: Path) -> None:
     """build_pairs and finalize_dataset, per internal step."""
     import dpo_frames
-    from dpo_frames import dataset, pairs
+    from dpo_frames.dataset import finalize as dataset
+    from dpo_frames.pairs import engine as pairs
 
     candidates = pl.read_parquet(data / "ours_candidates.parquet")
     print(f"pair engine ({candidates.height:,} candidates), per internal step:")
-    wrap_private(pairs, ["_narrow", "_group_stats", "_ordered_pairs", "_filter", "_rank", "_select", "_gather"])
+    wrap_private(pairs, ["narrow_candidates", "_group_stats", "_ordered_pairs", "_filter", "_rank", "_select", "_gather"])
     built, _ = timed("build_pairs", lambda: dpo_frames.build_pairs(candidates, dpo_frames.PairConfig()), runs=2)
     print(f"finalize_dataset ({built.height:,} pairs):")
     wrap_private(dataset, ["pair_keys", "decide"])

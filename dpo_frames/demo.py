@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
+from dpo_frames.emulator import Emulator, EmulatorConfig
+from dpo_frames.layout import RECORD_FILE, RUNS_DIR
+from dpo_frames.pairs import PairStats
+from dpo_frames.rundir import RunDir, open_dir
 
 __all__ = ["DemoResult", "example_dir", "finetune", "load_config", "main", "overrides", "run_demo", "summary"]
 
@@ -123,6 +126,15 @@ def _finetune_cli(config_file: Path, pairs: tuple[tuple[str, str], ...], verbose
     return f"nat finetune exited with {done.returncode}" + (":\n  " + "\n  ".join(tail) if tail else "")
 
 
+def _run_summary(run: RunDir) -> dict[str, Any]:
+    """What the summary shows of one collection run, from its run directory's record."""
+    record, stats = run.record, run.record.pair_stats or PairStats()
+    return {"run_id": record.run_id, "items": record.extra.get("items"), "steps": record.steps,
+            "candidates": record.candidates, "rejects": record.rejects, "rejects_by_reason": record.rejects_by_reason,
+            "pairs": stats.pairs, "pair_stats": stats.model_dump(), "skipped": stats.skipped(),
+            "frames_dir": str(run.path)}
+
+
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -146,7 +158,7 @@ def run_demo(out_dir: Path, *, cli: bool = False, verbose: bool = False) -> Demo
             jobs = [dict(job) for job in emulator.state.jobs.values()]
         url = emulator.url
     ft_dir = out_dir / "finetune"
-    run_stats = [{**_read_json(p), "frames_dir": str(p.parent)} for p in sorted((ft_dir / "runs").glob("*/stats.json"))]
+    run_stats = [_run_summary(open_dir(p.parent)) for p in sorted((ft_dir / RUNS_DIR).glob(f"*/{RECORD_FILE}"))]
     return DemoResult(out_dir=out_dir, url=url, seconds=time.perf_counter() - started,
                       final_metrics=_read_json(ft_dir / "final_metrics.json") or {}, run_stats=run_stats,
                       jobs=jobs, error=error)
@@ -183,8 +195,8 @@ def summary(result: DemoResult) -> str:
     for split, path in (job_meta.get("files") or {}).items():
         lines.append(f"  {split:<11} {_rel(path)}")
     frames = result.run_stats[0].get("frames_dir") if result.run_stats else None
-    lines.append(f"frames        {_rel(frames or result.out_dir / 'finetune' / 'runs')} "
-                 "(candidates, rejects, pairs .parquet)")
+    lines.append(f"frames        {_rel(frames or result.out_dir / 'finetune' / RUNS_DIR)} "
+                 "(candidates, rejects, pairs .parquet; open it with `dpo-frames stats`)")
     if job_meta.get("job_id"):
         lines.append(f"job           {job_meta['job_id']} -> {fm.get('status')} ({fm.get('message')})")
         lines.append(f"  model       {job_meta.get('output_model')}")

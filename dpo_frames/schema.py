@@ -1,8 +1,9 @@
 """Column names and dtypes of every frame: the public contract, declared once.
 
-Each frame is described by an ordered mapping of column name to Polars dtype. Use
+Each frame is a :class:`polars.Schema` (an ordered mapping of column name to dtype). Use
 :func:`conform` at boundaries (after reading a file, before writing one) to check and
-order columns.
+order columns. The keys that identify a turn, and the values of the ``split`` column,
+are declared here too.
 """
 
 from __future__ import annotations
@@ -13,10 +14,18 @@ import polars as pl
 
 from dpo_frames.errors import SchemaError
 
+TURN_KEYS: tuple[str, ...] = ("run_id", "example_id", "turn_id")
+"""The columns that identify a turn: candidates of one turn are compared with each other."""
+
+TRAIN = "train"
+VALIDATION = "validation"
+SPLITS: tuple[str, ...] = (TRAIN, VALIDATION)
+"""The values of the dataset's ``split`` column."""
+
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
 MESSAGES = pl.List(MESSAGE)
 
-STEPS: Mapping[str, pl.DataType] = {
+STEPS = pl.Schema({
     "run_id": pl.String,
     "example_id": pl.String,
     "step_index": pl.Int64,
@@ -27,9 +36,9 @@ STEPS: Mapping[str, pl.DataType] = {
     "event_timestamp": pl.Float64,
     "data": pl.String,
     "metadata": pl.String,
-}
+})
 
-CANDIDATES: Mapping[str, pl.DataType] = {
+CANDIDATES = pl.Schema({
     "run_id": pl.String,
     "example_id": pl.String,
     "turn_id": pl.String,
@@ -41,15 +50,15 @@ CANDIDATES: Mapping[str, pl.DataType] = {
     "score": pl.Float64,
     "step_uuid": pl.String,
     "metadata": pl.String,
-}
+})
 
-REJECTS: Mapping[str, pl.DataType] = {
+REJECTS = pl.Schema({
     "source": pl.String,
     "reason": pl.String,
     "raw": pl.String,
-}
+})
 
-PAIRS: Mapping[str, pl.DataType] = {
+PAIRS = pl.Schema({
     "run_id": pl.String,
     "example_id": pl.String,
     "turn_id": pl.String,
@@ -64,11 +73,11 @@ PAIRS: Mapping[str, pl.DataType] = {
     "rejected_index": pl.Int64,
     "reward": pl.Float64,
     "pair_id": pl.String,
-}
+})
 
-DATASET: Mapping[str, pl.DataType] = {**PAIRS, "split": pl.String}
+DATASET = pl.Schema({**PAIRS, "split": pl.String})
 
-FRAMES: Mapping[str, Mapping[str, pl.DataType]] = {
+FRAMES: Mapping[str, pl.Schema] = {
     "steps": STEPS,
     "candidates": CANDIDATES,
     "rejects": REJECTS,
@@ -79,7 +88,7 @@ FRAMES: Mapping[str, Mapping[str, pl.DataType]] = {
 
 def empty(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     """An empty frame with the given schema."""
-    return pl.DataFrame(schema=dict(schema))
+    return pl.DataFrame(schema=schema)
 
 
 def _castable(actual: pl.DataType, expected: pl.DataType) -> bool:

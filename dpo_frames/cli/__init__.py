@@ -2,10 +2,11 @@
 
 ::
 
-    dpo-frames pairs SOURCE --out RUN_DIR      steps -> candidates, rejects, pairs (Parquet) + stats.json
+    dpo-frames pairs SOURCE --out RUN_DIR      steps -> candidates, rejects, pairs (Parquet) + the run's record
     dpo-frames dataset RUN_DIR                 dedup, sample, split -> Customizer or TRL JSONL
     dpo-frames stats RUN_DIR                   what was read, kept and skipped
     dpo-frames sql RUN_DIR... "QUERY"          DuckDB SQL over the run's frames
+    dpo-frames upgrade RUN_DIR                 write the record of a directory made by dpo_frames 0.1.0
     dpo-frames report RUN_DIR                  a self-contained HTML page of charts
     dpo-frames build CANDIDATES --out DIR      pairs + dataset beyond memory, locally or on a Dask cluster
     dpo-frames emulator                        the local NeMo platform emulator
@@ -24,18 +25,36 @@ import sys
 
 import click
 
-import dpo_frames
+from dpo_frames._version import __version__
 from dpo_frames.cli.build import build_command
-from dpo_frames.cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, one_line
+from dpo_frames.cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, CliError, exit_code_for, one_line
 from dpo_frames.cli.platform import emulator_command, status_command, submit_command
-from dpo_frames.cli.run import dataset_command, pairs_command, report_command, sql_command, stats_command
+from dpo_frames.cli.run import (
+    dataset_command,
+    pairs_command,
+    report_command,
+    sql_command,
+    stats_command,
+    upgrade_command,
+)
+from dpo_frames.errors import DpoFramesError
 
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+class _Commands(click.Group):
+    """The command group: dpo_frames' errors become one-line errors with the exit code of their class."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except DpoFramesError as exc:
+            raise CliError(one_line(exc, all_lines=True), exit_code_for(exc)) from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EXIT_CODES_HELP)
-@click.version_option(dpo_frames.__version__, prog_name="dpo-frames")
+@click.version_option(__version__, prog_name="dpo-frames")
 def cli() -> None:
     """Turn NeMo Agent Toolkit runs into DPO preference data, explore it, ship it to NeMo Customizer.
 
@@ -50,7 +69,7 @@ def cli() -> None:
 
 
 for command in (pairs_command, dataset_command, stats_command, sql_command, report_command, build_command,
-                emulator_command, submit_command, status_command):
+                upgrade_command, emulator_command, submit_command, status_command):
     command.epilog = EXIT_CODES_HELP
     cli.add_command(command)
 

@@ -8,10 +8,13 @@ from typing import Any
 
 import click
 
+from dpo_frames import layout, rundir
+from dpo_frames._atomic import clean_leftovers
 from dpo_frames.cli.console import err_console, mapping_table, out_console, stages
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_USAGE, CliError, reraise_as
 from dpo_frames.cli.run import INPUT_ERRORS, _pair_config, dataset_command, pairs_command
-from dpo_frames.config import PairConfig
+from dpo_frames.errors import EngineMissingError, OutputExistsError
+from dpo_frames.pairs.config import PairConfig
 
 __all__ = ["build_command"]
 
@@ -25,27 +28,23 @@ def _shared_options(command: click.Command, names: Any) -> list[click.Parameter]
 
 
 def _refuse_existing(out: str, overwrite: bool) -> None:
-    """Refuse a non-empty output (local or URL) unless --overwrite and it holds an earlier build."""
-    if "://" in out:
-        import fsspec.core  # comes with the dask extra, the only engine that takes URLs
-
-        fs, path = fsspec.core.url_to_fs(out)
-        exists, is_dir = fs.exists(path), fs.isdir(path)
-        empty = is_dir and not fs.ls(path)
-        ours = exists and fs.exists(f"{path.rstrip('/')}/stats.json")
-    else:
-        target = Path(out)
-        exists, is_dir = target.exists(), target.is_dir()
-        empty = is_dir and not any(target.iterdir())
-        ours = (target / "stats.json").is_file()
-    if not exists or empty:
+    """Refuse an output that may not be replaced (local: any but ours; a URL: non-empty without our record)."""
+    if "://" not in out:
+        rundir.check_replaceable(Path(out), overwrite=overwrite)
+        clean_leftovers(Path(out).parent)
         return
-    if not is_dir:
-        raise click.UsageError(f"{out} exists and is not a directory")
+    import fsspec.core  # comes with the dask extra, the only engine that takes URLs
+
+    fs, path = fsspec.core.url_to_fs(out)
+    if not fs.exists(path) or (fs.isdir(path) and not fs.ls(path)):
+        return
+    if not fs.isdir(path):
+        raise OutputExistsError(f"{out} exists and is not a directory")
     if not overwrite:
-        raise click.UsageError(f"{out} already exists; pass --overwrite to replace it")
-    if not ours:
-        raise click.UsageError(f"{out} does not look like a dpo-frames build; not replacing it (choose another --out)")
+        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
+    if not fs.exists(f"{path.rstrip('/')}/{layout.RECORD_FILE}"):
+        raise OutputExistsError(f"{out} was not written by dpo_frames (no {layout.RECORD_FILE}); not replacing it "
+                                "(choose another --out)")
 
 
 @click.command("build")
@@ -72,7 +71,7 @@ def build_command(candidates: tuple[str, ...], out: str, engine: str, address: s
     CANDIDATES are Parquet files of the candidates frame (as `dpo-frames pairs` writes
     candidates.parquet): files, globs or directories, local or fsspec URLs. Writes
     pairs/ and dataset/ (Parquet, one file per partition), training/training_file.jsonl,
-    validation/validation_file.jsonl and stats.json (last) into --out. The result is the
+    validation/validation_file.jsonl and the record dpo_frames.json (last) into --out. The result is the
     in-memory one whatever the engine, workers or partitions (line order aside).
 
     \b
@@ -105,7 +104,7 @@ def build_command(candidates: tuple[str, ...], out: str, engine: str, address: s
 
 
 def _require_extra(engine: str) -> None:
-    from dpo_frames.distributed import EngineMissingError, require_extra
+    from dpo_frames.scale.dask import require_extra
 
     try:
         require_extra(engine)
@@ -115,21 +114,11 @@ def _require_extra(engine: str) -> None:
 
 def _run(engine: str, sources: Any, out: str, config: PairConfig, address: str | None, workers: int,
          dataset_options: dict[str, Any]) -> Any:
-    if engine == "local":
-        from dpo_frames.partitioned import build_dataset_partitioned
+    from dpo_frames.scale import build_dataset
 
-        with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix="cannot build: "):
-            return build_dataset_partitioned(sources, out, config, **dataset_options)
-    from dpo_frames.distributed import ClusterError, DistributedError, EngineMissingError, build_dataset
-
-    try:
-        return build_dataset(sources, out, config, engine=engine, address=address, workers=workers, **dataset_options)
-    except (EngineMissingError, ClusterError) as exc:
-        raise CliError(str(exc), EXIT_USAGE) from exc
-    except DistributedError as exc:
-        raise CliError(str(exc), EXIT_FAILURE) from exc
-    except INPUT_ERRORS as exc:
-        raise CliError(f"cannot build: {exc}".splitlines()[0], EXIT_BAD_INPUT) from exc
+    with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix="cannot build: "):
+        return build_dataset(sources, out, config, engine=engine, address=address, workers=workers,
+                             **dataset_options)
 
 
 build_command.params += _shared_options(pairs_command, PairConfig.model_fields)

@@ -7,8 +7,10 @@ from contextlib import contextmanager
 
 import click
 
+from dpo_frames import errors as e
+
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_JOB", "EXIT_OK", "EXIT_PLATFORM", "EXIT_USAGE", "CliError",
-           "one_line", "reraise_as"]
+           "exit_code_for", "one_line", "reraise_as"]
 
 EXIT_OK = 0
 """Success."""
@@ -23,8 +25,38 @@ EXIT_PLATFORM = 4
 EXIT_JOB = 5
 """A customization job failed, was cancelled, or did not finish in time."""
 
-EXIT_CODES_HELP = ("Exit codes: 0 ok; 2 usage; 3 bad input (source, run directory, SQL, dataset files); "
-                   "4 platform error; 5 job failed, cancelled or timed out; 1 internal error.")
+EXIT_CODES_HELP = ("Exit codes: 0 ok; 2 usage (options, output in the way, missing extra); 3 bad input (source, run directory, SQL, "
+                   "dataset files); "
+                   "4 platform or cluster error; 5 job failed, cancelled or timed out; 1 internal error.")
+
+
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (e.LegacyRunDirError, EXIT_USAGE),
+    (e.OutputExistsError, EXIT_USAGE),
+    (e.ConfigError, EXIT_USAGE),
+    (e.MissingExtraError, EXIT_USAGE),
+    (e.SourceError, EXIT_BAD_INPUT),
+    (e.SchemaError, EXIT_BAD_INPUT),
+    (e.FrameNotFoundError, EXIT_BAD_INPUT),
+    (e.RunDirError, EXIT_BAD_INPUT),
+    (e.SqlError, EXIT_BAD_INPUT),
+    (e.LocalDatasetError, EXIT_BAD_INPUT),
+    (e.RunConflictError, EXIT_BAD_INPUT),
+    (e.JobError, EXIT_JOB),
+    (e.CustomizerError, EXIT_PLATFORM),
+    (e.ClusterError, EXIT_PLATFORM),
+    (e.EmulatorStartError, EXIT_PLATFORM),
+    (e.ScaleError, EXIT_FAILURE),
+)
+"""dpo_frames' errors and their exit codes, most specific first; any other is a bug (1)."""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of an error the commands let through."""
+    for kind, code in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    return EXIT_FAILURE
 
 
 def one_line(exc: BaseException | str, *, all_lines: bool = False) -> str:
@@ -48,8 +80,16 @@ class CliError(click.ClickException):
 @contextmanager
 def reraise_as(exit_code: int, *errors: type[BaseException], prefix: str = "",
                all_lines: bool = False) -> Iterator[None]:
-    """Turn ``errors`` raised in the block into a :class:`CliError` with ``exit_code``."""
+    """Turn errors raised in the block into a :class:`CliError` whose message starts with ``prefix``.
+
+    dpo_frames' own errors get the exit code of their class (:func:`exit_code_for`); the
+    library ``errors`` listed (``OSError``, Polars' errors, ...) get ``exit_code``.
+    """
     try:
         yield
+    except CliError:
+        raise
+    except e.DpoFramesError as exc:
+        raise CliError(f"{prefix}{one_line(exc, all_lines=all_lines)}", exit_code_for(exc)) from exc
     except errors as exc:
         raise CliError(f"{prefix}{one_line(exc, all_lines=all_lines)}", exit_code) from exc

@@ -58,7 +58,7 @@ def emulator_command(host: str, port: int, token_env: str | None, job_fail_at_pe
     """
     import os
 
-    from dpo_frames.customizer.emulator import EmulatorConfig, FaultConfig, serve
+    from dpo_frames.emulator import EmulatorConfig, FaultConfig, serve
 
     values: dict[str, Any] = {k: v for k, v in options.items() if v not in (None, False)}
     faults = {k: v for k, v in (("job_fail_at_percent", job_fail_at_percent),
@@ -148,13 +148,28 @@ def _with(options: list[Any]) -> Any:
     return decorate
 
 
+def _default_run_id(dataset_dir: Path) -> str:
+    """The run id of a dataset directory: its record's (one run), else the name above it (0.1 layout)."""
+    from dpo_frames.errors import RunDirError
+    from dpo_frames.rundir import open_dir
+
+    try:
+        record = open_dir(dataset_dir).record
+    except RunDirError:
+        return dataset_dir.resolve().parent.name
+    if record.run_id:
+        return record.run_id
+    raise click.UsageError(f"{dataset_dir} holds the pairs of {len(record.run_ids) or 'no'} runs: name the "
+                           "submission with --run-id")
+
+
 @click.command("submit")
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("--namespace", required=True, help="Platform namespace (created if missing).")
 @click.option("--dataset-name", required=True, help="Name of the dataset repository to upload to.")
 @click.option("--run-id", default=None,
               help="Idempotency key: a second submit with the same run id reuses its job "
-                   "[default: the dataset directory's parent name].")
+                   "[default: the run of the dataset's record].")
 @click.option("--config", "config_name", default=DEFAULT_CONFIG, show_default=True,
               help="Customization config (namespace/name@version+GPU).")
 @click.option("--output-model", default=None, help="Name of the trained model.")
@@ -180,7 +195,7 @@ def submit_command(dataset_dir: Path, namespace: str, dataset_name: str, run_id:
     from dpo_frames.customizer import CustomizerClient, DpoParameters, Hyperparameters, submit_dataset_job
 
     settings = _settings(host)
-    run_id = run_id or dataset_dir.resolve().parent.name
+    run_id = run_id or _default_run_id(dataset_dir)
     hyperparameters = Hyperparameters(training_type="dpo", finetuning_type=finetuning_type, epochs=epochs,
                                       batch_size=batch_size, learning_rate=learning_rate, dpo=DpoParameters())
 

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import click
-import duckdb
 import polars as pl
 from pydantic import ValidationError
 
-import dpo_frames
-from dpo_frames import rundir, sql
+from dpo_frames import layout, rundir
+from dpo_frames._atomic import atomic_dir, atomic_path, clean_leftovers
+from dpo_frames.candidates import extract_candidates, summarize_steps
 from dpo_frames.cli.console import err_console, frame_table, mapping_table, out_console, stages
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError, one_line, reraise_as
-from dpo_frames.config import PairConfig, PairStrategy
-from dpo_frames.dataset import DedupMode
-from dpo_frames.errors import DpoFramesError
-from dpo_frames.export import FORMATS, write_dataset
-from dpo_frames.quality import QualityReport, quality_checks
+from dpo_frames.dataset import FORMATS, DedupMode, finalize_dataset, write_dataset
+from dpo_frames.explore import sql
+from dpo_frames.explore.quality import QualityReport, quality_checks
+from dpo_frames.pairs import PairConfig, PairStrategy, build_pairs
+from dpo_frames.rundir import DatasetInfo, DirKind, RunDir, RunRecord, open_dir, write_frames, write_record
+from dpo_frames.steps import read_steps
 
-__all__ = ["dataset_command", "pairs_command", "report_command", "sql_command", "stats_command"]
+__all__ = ["dataset_command", "pairs_command", "report_command", "sql_command", "stats_command", "upgrade_command"]
 
-INPUT_ERRORS: tuple[type[BaseException], ...] = (
-    DpoFramesError, OSError, UnicodeDecodeError, pl.exceptions.PolarsError, duckdb.Error, ValueError)
-"""What a bad input file or run directory raises while it is read."""
-
+INPUT_ERRORS: tuple[type[BaseException], ...] = (OSError, UnicodeDecodeError, pl.exceptions.PolarsError)
+"""What a library raises while it reads a bad input file (dpo_frames' own errors map to exit codes by class)."""
 
 
 def _field(name: str) -> Any:
@@ -40,18 +36,10 @@ def _help(name: str) -> str:
     return f"{_field(name).description} [PairConfig.{name}]"
 
 
-def _refuse_existing(target: Path, overwrite: bool, ours: bool, what: str) -> None:
-    """Raise a usage error when ``target`` holds something that may not be replaced."""
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise click.UsageError(f"{target} exists and is not a directory")
-    if not any(target.iterdir()):
-        return
-    if not overwrite:
-        raise click.UsageError(f"{target} already exists; pass --overwrite to replace it")
-    if not ours:
-        raise click.UsageError(f"{target} does not look like {what}; not replacing it (choose another --out)")
+def _prepare_output(target: Path, overwrite: bool) -> None:
+    """Refuse an output that may not be replaced; remove what killed writers left beside it."""
+    rundir.check_replaceable(target, overwrite=overwrite)
+    clean_leftovers(target.parent)
 
 
 def _pair_config(options: dict[str, Any]) -> PairConfig:
@@ -67,7 +55,7 @@ def _pair_config(options: dict[str, Any]) -> PairConfig:
 @click.command("pairs")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory to create (Parquet frames and stats.json).")
+              help="Run directory to create (Parquet frames and its record, dpo_frames.json).")
 @click.option("--run-id", default=None, help="Run id of steps that carry none [default: the run directory's name].")
 @click.option("--ttc-step-name", default=_field("ttc_step_name").default, show_default=True,
               help=_help("ttc_step_name"))
@@ -89,13 +77,13 @@ def _pair_config(options: dict[str, Any]) -> PairConfig:
 @click.option("--require-multiple-candidates/--allow-single-candidate",
               default=_field("require_multiple_candidates").default, show_default=True,
               help=_help("require_multiple_candidates"))
-@click.option("--overwrite", is_flag=True, help="Replace RUN_DIR when it is an earlier run directory.")
+@click.option("--overwrite", is_flag=True, help="Replace RUN_DIR when dpo-frames wrote it.")
 def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, **options: Any) -> None:
     """Read the steps in SOURCE and build preference pairs into a run directory.
 
     SOURCE is anything read_steps takes from a file: a NAT workflow_output.json, a JSONL
     file of steps, or a Parquet steps file. Writes steps, candidates, rejects and pairs
-    as Parquet, and stats.json, into RUN_DIR (all at once: nothing is left half-written).
+    as Parquet, and the run's record, into RUN_DIR (all at once: nothing is left half-written).
 
     \b
     Example:
@@ -103,42 +91,36 @@ def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, 
       dpo-frames pairs workflow_output.json --out runs/r2 --strategy best_vs_mean_minus_2sd
     """
     config = _pair_config(options)
-    _refuse_existing(out, overwrite, (out / rundir.STATS_FILE).is_file(), "a dpo-frames run directory")
+    _prepare_output(out, overwrite)
     run_id = run_id or out.resolve().name
     seconds: dict[str, float] = {}
-    with reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "), rundir.replace_dir(out) as tmp, \
+    with reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "), atomic_dir(out) as tmp, \
             stages(err_console(), seconds) as stage:
         with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"cannot read steps from {source}: "):
             with stage("reading steps"):
-                steps = dpo_frames.read_steps(source, run_id=run_id)
+                steps = read_steps(source, run_id=run_id)
             with stage("extracting candidates"):
-                candidates, rejects = dpo_frames.extract_candidates(steps, config.ttc_step_name)
+                candidates, rejects = extract_candidates(steps, config.ttc_step_name)
         with stage("building pairs"):
-            pairs, pair_stats = dpo_frames.build_pairs(candidates, config)
+            pairs, pair_stats = build_pairs(candidates, config)
         with stage("writing frames"):
-            dpo_frames.write_frames(tmp, steps=steps, candidates=candidates, rejects=rejects, pairs=pairs)
-        by_reason = rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
-        info = rundir.RunInfo(
-            dpo_frames_version=dpo_frames.__version__, run_id=run_id, source=str(source.resolve()),
-            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), config=config,
-            steps=steps.height, candidates=candidates.height, rejects=rejects.height,
-            rejects_by_reason=dict(by_reason.iter_rows()),
-            steps_by_type=dpo_frames.summarize_steps(steps, config.ttc_step_name).to_dicts(),
-            pair_stats=pair_stats, seconds=seconds)
-        rundir.save_run_info(tmp, info)
+            written = write_frames(tmp, steps=steps, candidates=candidates, rejects=rejects, pairs=pairs)
+        record = RunRecord(
+            kind=DirKind.RUN, producer="dpo-frames pairs", run_ids=[run_id], sources=[str(source.resolve())],
+            config=config, steps=steps.height, candidates=candidates.height, rejects=rejects.height,
+            rejects_by_reason=rundir.rejects_by_reason(rejects),
+            steps_by_type=summarize_steps(steps, config.ttc_step_name).to_dicts(),
+            pair_stats=pair_stats, frames=rundir.frame_entries(written), seconds=seconds)
+        write_record(tmp, record)
     if candidates.height == 0:
         err_console().print(f"[yellow]warning:[/] no candidate steps (TTC_END named {config.ttc_step_name!r}) "
                             f"in {source}; see `dpo-frames stats {out}` for the steps by type")
     console = out_console()
-    counts = {"steps": info.steps, "candidates": info.candidates, "rejects": info.rejects,
+    counts = {"steps": steps.height, "candidates": candidates.height, "rejects": rejects.height,
               "turns": pair_stats.turns, "pairs": pair_stats.pairs}
     counts.update({f"skipped: {k}": v for k, v in pair_stats.skipped().items()})
     console.print(mapping_table(counts, title=f"run {run_id}", value="count"))
-    console.print(f"wrote {out}: steps, candidates, rejects, pairs (.parquet), {rundir.STATS_FILE}")
-
-
-def _only_our_jsonl(directory: Path) -> bool:
-    return all(p.is_dir() or p.suffix == ".jsonl" for p in directory.rglob("*"))
+    console.print(f"wrote {out}: steps, candidates, rejects, pairs (.parquet), {layout.RECORD_FILE}")
 
 
 @click.command("dataset")
@@ -154,7 +136,7 @@ def _only_our_jsonl(directory: Path) -> bool:
               help="How --dedup compares texts: exact, normalized (trimmed, message lists as canonical JSON) or "
                    "casefold (normalized and lower-cased).")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory of the JSONL files [default: RUN_DIR/dataset].")
+              help="Directory of the dataset [default: RUN_DIR/datasets/FORMAT].")
 @click.option("--max-pairs", type=click.IntRange(min=1), default=None, help="Keep a seeded sample of N pairs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --max-pairs sample.")
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.2,
@@ -163,89 +145,137 @@ def _only_our_jsonl(directory: Path) -> bool:
               help="Keep one pair per (prompt, chosen, rejected).")
 @click.option("--full-message-history", is_flag=True,
               help="customizer format: the prompt is the whole message list, not the last message.")
-@click.option("--overwrite", is_flag=True, help="Replace the output directory of an earlier dataset.")
+@click.option("--overwrite", is_flag=True, help="Replace the output directory when dpo-frames wrote it.")
 def dataset_command(run_dir: Path, fmt: str, rewards: bool, dedup_mode: str, out: Path | None, max_pairs: int | None,
                     seed: int, validation_fraction: float, dedup: bool, full_message_history: bool,
                     overwrite: bool) -> None:
-    """Deduplicate, sample and split the pairs of RUN_DIR into training files.
+    """Deduplicate, sample and split the pairs of RUN_DIR into a dataset directory.
 
-    Writes the JSONL files into --out (all at once), RUN_DIR/dataset.parquet (the pairs
-    with their split) and the dataset statistics into RUN_DIR/stats.json.
+    RUN_DIR is any directory dpo-frames wrote (a run, a build, a dataset export). The
+    dataset directory (--out) gets the JSONL files of the format, dataset.parquet (the
+    pairs with their split) and its record: where its pairs came from, with which
+    settings, the split sizes. RUN_DIR itself is not changed.
 
     \b
     Example:
       dpo-frames dataset runs/r1 --max-pairs 10000 --seed 1
       dpo-frames dataset runs/r1 --format nemo-rl-binary --rewards --dedup-mode normalized
-      dpo-frames submit runs/r1/dataset --namespace team --dataset-name ttt
+      dpo-frames submit runs/r1/datasets/customizer --namespace team --dataset-name ttt
     """
     if full_message_history and fmt != "customizer":
         raise click.UsageError("--full-message-history only applies to --format customizer")
     if rewards and fmt == "openai":
         raise click.UsageError("--rewards does not apply to --format openai (its format has no reward fields)")
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
-        info = rundir.load_run_info(run_dir)
-        pairs = dpo_frames.read_frame(run_dir, "pairs")
-    out = out or run_dir / "dataset"
-    _refuse_existing(out, overwrite, out.is_dir() and _only_our_jsonl(out), "a dataset directory")
+        run = open_dir(run_dir)
+        pairs = _pairs_of(run)
+    out = out or run_dir / layout.DATASETS_DIR / fmt
+    _prepare_output(out, overwrite)
+    options = {"deduplicate": dedup, "dedup_mode": dedup_mode, "max_pairs": max_pairs, "seed": seed,
+               "validation_fraction": validation_fraction, "use_full_message_history": full_message_history,
+               "rewards": rewards}
     with reraise_as(EXIT_FAILURE, OSError, prefix="cannot write the dataset: "), stages(err_console()) as stage:
         with stage("finalizing dataset"):
-            dataset, dataset_stats = dpo_frames.finalize_dataset(
+            dataset, dataset_stats = finalize_dataset(
                 pairs, deduplicate=dedup, max_pairs=max_pairs, seed=seed, validation_fraction=validation_fraction,
                 dedup_mode=dedup_mode)
-        with stage(f"writing {fmt} files"), rundir.replace_dir(out) as tmp:
+        with stage(f"writing {fmt} files"), atomic_dir(out) as tmp:
             written = write_dataset(dataset, tmp, fmt, use_full_message_history=full_message_history,
                                     rewards=rewards)
-        files = {split: str(out / path.relative_to(tmp)) for split, path in written.items()}
-        dpo_frames.write_frames(run_dir, dataset=dataset)
-        info.dataset = rundir.DatasetInfo(stats=dataset_stats, format=fmt, out_dir=str(out), files=files,
-                                          deduplicate=dedup, max_pairs=max_pairs,
-                                          full_message_history=full_message_history)
-        rundir.save_run_info(run_dir, info)
+            frames = write_frames(tmp, dataset=dataset)
+            info = DatasetInfo(format=fmt, stats=dataset_stats, options=options, source=str(run.path.resolve()),
+                               files={split: path.relative_to(tmp).as_posix() for split, path in written.items()})
+            write_record(tmp, dataset_record(run, info, rundir.frame_entries(frames), producer="dpo-frames dataset"))
     console = out_console()
-    console.print(mapping_table(dataset_stats.model_dump(), title=f"dataset of run {info.run_id}"))
-    for split, path in files.items():
-        console.print(f"{split}: {path}")
+    console.print(mapping_table(dataset_stats.model_dump(), title=f"dataset of {run.title}"))
+    for split, path in written.items():
+        console.print(f"{split}: {out / path.relative_to(tmp)}")
 
 
-def run_quality(run_dir: Path) -> QualityReport | None:
-    """The quality checks of a run directory's frames (scanned, not loaded); None without any."""
-    frames = {name: dpo_frames.read_frame(run_dir, name, lazy=True) if (run_dir / f"{name}.parquet").is_file()
-              else None for name in ("candidates", "pairs", "dataset")}
+def _pairs_of(run: RunDir) -> pl.LazyFrame:
+    """The pairs of a directory: its pairs frame, else (a dataset export) its dataset's pairs."""
+    pairs = run.frame("pairs")
+    if pairs is not None:
+        return pairs
+    dataset = run.frame("dataset")
+    if dataset is not None:
+        return dataset.drop("split")
+    raise CliError(f"{run.path} holds no pairs (its frames: {', '.join(run.record.frames) or 'none'}); "
+                   f"build them with `dpo-frames pairs SOURCE --out DIR`")
+
+
+def dataset_record(run: RunDir, info: DatasetInfo, frames: dict[str, list[str]], *, producer: str) -> RunRecord:
+    """The record of a dataset made from the pairs of ``run``: its own files, the run's provenance."""
+    source = run.record
+    return RunRecord(kind=DirKind.DATASET, producer=producer, run_ids=source.run_ids,
+                     sources=[str(run.path.resolve())], config=source.config, steps=source.steps,
+                     candidates=source.candidates, rejects=source.rejects,
+                     rejects_by_reason=source.rejects_by_reason, pair_stats=source.pair_stats, dataset=info,
+                     frames=frames)
+
+
+def run_quality(run: RunDir) -> QualityReport | None:
+    """The quality checks of a directory's frames (scanned, not loaded); None without any."""
+    frames = {name: run.frame(name) for name in ("candidates", "pairs", "dataset")}
     return quality_checks(**frames) if any(f is not None for f in frames.values()) else None
 
 
 @click.command("stats")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print stats.json as it is (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print the directory's record as JSON (for scripts).")
 def stats_command(run_dir: Path, as_json: bool) -> None:
-    """Show what a run read, kept and skipped: counts, pair and dataset statistics, rejects by reason."""
+    """Show what a run read, kept and skipped: counts, pair and dataset statistics, rejects by reason.
+
+    RUN_DIR is any directory dpo-frames wrote: a run, a dataset export, a build, a NAT run.
+    """
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
-        info = rundir.load_run_info(run_dir)
-        rejects = (sql.query("rejects_by_reason", run_dir) if (run_dir / "rejects.parquet").is_file()
+        run = open_dir(run_dir)
+        info = run.record
+        rejects = (sql.query("rejects_by_reason", run_dir) if run.has("rejects")
                    else pl.DataFrame({"reason": list(info.rejects_by_reason),
-                                      "rejects": list(info.rejects_by_reason.values())}))
-        quality = run_quality(run_dir)
-    console = out_console()
+                                      "rejects": list(info.rejects_by_reason.values())},
+                                     schema={"reason": pl.String, "rejects": pl.Int64}))
+        quality = run_quality(run)
     if as_json:
-        click.echo(json.dumps(info.model_dump(mode="json"), indent=2))
+        click.echo(info.to_json(), nl=False)
         return
-    run = {"run id": info.run_id, "source": info.source, "created": info.created_at,
-           "dpo_frames": info.dpo_frames_version, "steps": info.steps, "candidates": info.candidates,
-           "rejects": info.rejects}
-    run.update({f"config: {k}": v for k, v in info.config.model_dump().items()})
-    console.print(mapping_table(run, title=f"run {info.run_id}"))
-    console.print(mapping_table(info.pair_stats.model_dump(), title="pairs", value="count"))
+    console = out_console()
+    about = {"kind": info.kind.value, "run ids": ", ".join(info.run_ids) or None,
+             "sources": ", ".join(info.sources) or None, "written by": info.producer, "created": info.created_at,
+             "dpo_frames": info.dpo_frames_version, "steps": info.steps, "candidates": info.candidates,
+             "rejects": info.rejects}
+    about.update({f"config: {k}": v for k, v in (info.config.model_dump() if info.config else {}).items()})
+    about.update({k: v for k, v in info.extra.items() if v is not None})
+    console.print(mapping_table(about, title=f"{info.kind.value} {run.title}"))
+    if info.pair_stats is not None:
+        console.print(mapping_table(info.pair_stats.model_dump(), title="pairs", value="count"))
     if info.dataset is not None:
         ds = info.dataset
-        console.print(mapping_table({**ds.stats.model_dump(), "format": ds.format, "files": ds.out_dir},
-                                    title="dataset"))
+        files = {f"file: {split}": str(path) for split, path in run.dataset_files().items()}
+        console.print(mapping_table({**ds.stats.model_dump(), "format": ds.format, **files}, title="dataset"))
     console.print(frame_table(rejects, title="rejects by reason"))
-    console.print(frame_table(pl.DataFrame(info.steps_by_type) if info.steps_by_type else pl.DataFrame(),
-                              title="steps by type"))
+    if info.steps_by_type:
+        console.print(frame_table(pl.DataFrame(info.steps_by_type), title="steps by type"))
     if quality is not None:
         console.print(mapping_table(quality.rows(), title="quality checks"))
         for warning in quality.warnings:
             console.print(f"[yellow]warning:[/] {warning}")
+    if not run.has_record and (run.path / layout.LEGACY_STATS_FILE).is_file():
+        console.print(f"note: written by dpo_frames 0.1.0; `dpo-frames upgrade {run_dir}` writes its record")
+
+
+@click.command("upgrade")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def upgrade_command(run_dirs: tuple[Path, ...]) -> None:
+    """Write the record of directories written by dpo_frames 0.1.0 (their files are left as they are).
+
+    Afterwards every command reads and writes them like new ones (and --overwrite may
+    replace them).
+    """
+    for run_dir in run_dirs:
+        with reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {run_dir}: "):
+            path = rundir.upgrade(run_dir)
+        out_console().print(f"wrote {path}")
 
 
 def _list_examples(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -260,13 +290,11 @@ def _list_examples(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 def _write_atomic(frame: pl.DataFrame, path: Path, kind: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.write_csv(tmp) if kind == "csv" else frame.write_parquet(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        if kind == "csv":
+            frame.write_csv(tmp)
+        else:
+            frame.write_parquet(tmp)
 
 
 @click.command("sql")

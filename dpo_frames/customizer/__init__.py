@@ -1,7 +1,7 @@
 """NeMo Customizer: an async client for the NeMo microservices platform.
 
-The local emulator lives in :mod:`dpo_frames.customizer.emulator` and is imported
-explicitly (it pulls in the ASGI server).
+The local emulator of the platform is its own package, :mod:`dpo_frames.emulator`
+(the ``emulator`` extra).
 
 Quick start::
 
@@ -22,7 +22,7 @@ Quick start::
 """
 
 from .client import SERVICES, CustomizerClient
-from .errors import (
+from dpo_frames.errors import (
     ApiError,
     AuthError,
     ConflictError,

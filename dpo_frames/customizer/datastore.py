@@ -27,7 +27,7 @@ from urllib.parse import quote, urljoin
 
 import httpx
 
-from .errors import NotFoundError, ResponseFormatError, UploadError
+from dpo_frames.errors import NotFoundError, ResponseFormatError, UploadError
 from .files import FileDigest, digest_file, stream_base64_ndjson_line, stream_file
 from .models import CommitInfo, RepoFile, UploadResult
 from .transport import ServiceHttp

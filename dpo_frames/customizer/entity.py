@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .errors import ConflictError
+from dpo_frames.errors import ConflictError
 from .models import Dataset, Model, Namespace
 from .transport import ServiceHttp, drop_none
 

@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 import tenacity
 
 from .client import CustomizerClient
-from .errors import (
+from dpo_frames.layout import CUSTOMIZER_FILES
+from dpo_frames.schema import TRAIN, VALIDATION
+from dpo_frames.errors import (
     CustomizerError,
     DeploymentFailedError,
     DeploymentTimeoutError,
@@ -67,8 +69,8 @@ __all__ = [
 
 logger = logging.getLogger("dpo_frames.customizer")
 
-TRAINING_FILE = "training/training_file.jsonl"
-VALIDATION_FILE = "validation/validation_file.jsonl"
+TRAINING_FILE = str(CUSTOMIZER_FILES[TRAIN])
+VALIDATION_FILE = str(CUSTOMIZER_FILES[VALIDATION])
 RUN_ID_FIELD = "dpo_frames_run_id"
 DATA_FINGERPRINT_FIELD = "dpo_frames_data_sha256"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -29,13 +29,24 @@ import tenacity
 from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
-from .errors import BODY_EXCERPT_CHARS, ApiError, ResponseFormatError, TransportError, redact
+from dpo_frames.errors import ApiError, ResponseFormatError, TransportError
 from .models import ServiceHealth
 from .settings import RetryPolicy
 
 __all__ = ["ClockFn", "ServiceHttp", "SleepFn", "backoff_wait", "parse_retry_after"]
 
 logger = logging.getLogger("dpo_frames.customizer")
+
+BODY_EXCERPT_CHARS = 500
+REDACTED = "***"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
 
 SleepFn = Callable[[float], Awaitable[None]]
 ClockFn = Callable[[], datetime]

@@ -19,7 +19,7 @@ from dpo_frames.nat.config import (
     NeMoCustomizerTrainerConfig,
     NIMDeploymentConfig,
 )
-from dpo_frames.nat.errors import (
+from dpo_frames.errors import (
     CollectionError,
     EmptyDatasetError,
     NatPluginError,

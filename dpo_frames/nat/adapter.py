@@ -28,7 +28,11 @@ from nat.data_models.finetuning import (
 from nat.finetuning.interfaces.trainer_adapter import TrainerAdapter
 from pydantic import ValidationError
 
-from dpo_frames import DatasetStats, finalize_dataset, write_customizer_jsonl, write_frames
+from dpo_frames import rundir
+from dpo_frames._atomic import append_line, atomic_dir
+from dpo_frames.dataset import DatasetStats, finalize_dataset, write_customizer_jsonl
+from dpo_frames.layout import DATASETS_DIR
+from dpo_frames.rundir import DatasetInfo, DirKind, RunRecord
 from dpo_frames.customizer import (
     CustomizerClient,
     CustomizerError,
@@ -44,8 +48,8 @@ from dpo_frames.customizer import (
 )
 from dpo_frames.nat.config import API_TOKEN_ENV, NeMoCustomizerTrainerAdapterConfig
 from dpo_frames.nat.convert import collection_to_pairs
-from dpo_frames.nat.errors import EmptyDatasetError, NatPluginError, PlatformUnavailableError, TrainingJobError
-from dpo_frames.nat.paths import DATASETS_DIR, check_outside_wiped_dir
+from dpo_frames.errors import EmptyDatasetError, NatPluginError, PlatformUnavailableError, TrainingJobError
+from dpo_frames.nat.paths import check_outside_wiped_dir
 
 __all__ = ["BACKEND", "NeMoCustomizerTrainerAdapter", "to_training_status"]
 
@@ -172,11 +176,12 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             raise EmptyDatasetError(f"run {run_id}: the dataset has no pairs; nothing to train on")
         dataset = _both_splits(dataset, run_id)
         out = self.dataset_dir(run_id)
-        paths = await asyncio.to_thread(write_customizer_jsonl, dataset, out,
-                                        use_full_message_history=self.config.use_full_message_history)
-        await asyncio.to_thread(write_frames, out, dataset=dataset)
         counts = dataset["split"].value_counts()
         by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
+        stats = dataset_stats or DatasetStats(input_pairs=dataset.height, pairs=dataset.height,
+                                              train_pairs=by_split.get("train", 0),
+                                              validation_pairs=by_split.get("validation", 0))
+        paths = await asyncio.to_thread(self._write_dataset_dir, dataset, out, run_id, stats)
         logger.info("run %s: dataset written to %s (%d training, %d validation pairs)", run_id, out,
                     by_split.get("train", 0), by_split.get("validation", 0))
         job = await submit_dataset_job(
@@ -195,6 +200,21 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             metadata["dataset_stats"] = dataset_stats.model_dump()
         logger.info("run %s: customization job %s submitted (output model %s)", run_id, job.job_id, job.output_model)
         return TrainingJobRef(run_id=run_id, backend=BACKEND, metadata=metadata)
+
+    def _write_dataset_dir(self, dataset: pl.DataFrame, out: Path, run_id: str, stats: DatasetStats) -> dict[str, Path]:
+        """The local dataset directory: the Customizer JSONL files, dataset.parquet and its record (blocking)."""
+        full_history = self.config.use_full_message_history
+        with atomic_dir(out) as tmp:
+            written = write_customizer_jsonl(dataset, tmp, use_full_message_history=full_history)
+            frames = rundir.write_frames(tmp, dataset=dataset)
+            files = {split: path.relative_to(tmp).as_posix() for split, path in written.items()}
+            run_ids = sorted({r for r in dataset["run_id"].unique().to_list() if r is not None})
+            info = DatasetInfo(format="customizer", stats=stats, files=files,
+                               options={"use_full_message_history": full_history})
+            rundir.write_record(tmp, RunRecord(kind=DirKind.DATASET, producer="nemo_customizer_trainer_adapter",
+                                               run_ids=run_ids, dataset=info, frames=rundir.frame_entries(frames),
+                                               extra={"training_run_id": run_id}))
+        return {split: out / rel for split, rel in files.items()}
 
     # --- following -----------------------------------------------------------------------
 
@@ -265,12 +285,10 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         """Append ``metrics`` to ``nemo_customizer_{run_id}.jsonl`` (blocking: small writes)."""
         base = Path(self.run_config.output_dir) if self.run_config is not None else Path(".tmp/nat/finetuning")
         out_dir = Path(output_dir) if output_dir else base / "trainer_adapter"
-        out_dir.mkdir(parents=True, exist_ok=True)
         entry = {"timestamp": datetime.now().isoformat(), "run_id": ref.run_id, "backend": ref.backend,
                  "config": {"namespace": self.config.namespace,
                             "customization_config": self.config.customization_config}, **metrics}
-        with (out_dir / f"nemo_customizer_{ref.run_id}.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, default=str) + "\n")
+        append_line(out_dir / f"nemo_customizer_{ref.run_id}.jsonl", json.dumps(entry, default=str))
 
 
 def _both_splits(dataset: pl.DataFrame, run_id: str) -> pl.DataFrame:

@@ -1,9 +1,10 @@
 """``_type: dpo_traj_builder``: evaluation run -> steps -> candidates -> pairs -> trajectories.
 
-Thin over the core: :func:`~dpo_frames.ingest.extract_with_summary` (the in-memory fast path),
+Thin over the core: :func:`~dpo_frames.candidates.objects.extract_with_summary` (the in-memory fast path),
 :func:`~dpo_frames.build_pairs`. Each run's candidates, rejects and pairs are written as
-Parquet (with a ``stats.json``) under ``{finetuning output_dir}/runs/{run_id}/``, so pairs
-can be rebuilt later with other settings without running the workflow again::
+Parquet, with the run's record, under ``{finetuning output_dir}/runs/{run_id}/``: a run
+directory like any other, so every ``dpo-frames`` command opens it and pairs can be
+rebuilt later with other settings without running the workflow again::
 
     candidates = dpo_frames.read_frame(".tmp/finetune/runs/<run id>", "candidates")
     pairs, stats = dpo_frames.build_pairs(candidates, dpo_frames.PairConfig(exhaustive_pairs=False))
@@ -24,19 +25,20 @@ from nat.data_models.evaluate_runtime import EvaluationRunOutput
 from nat.data_models.finetuning import TrajectoryCollection
 from nat.finetuning.interfaces.trajectory_builder import TrajectoryBuilder
 
-from dpo_frames import PairStats, build_pairs, write_frames
-from dpo_frames.ingest import extract_with_summary
+from dpo_frames import rundir
+from dpo_frames._atomic import append_line, atomic_dir
+from dpo_frames.candidates.objects import extract_with_summary
+from dpo_frames.errors import CollectionError, NatPluginError
+from dpo_frames.layout import RUNS_DIR
 from dpo_frames.nat.config import DPOTrajBuilderConfig
 from dpo_frames.nat.convert import pairs_to_collection
-from dpo_frames.nat.errors import CollectionError, NatPluginError
-from dpo_frames.nat.paths import RUNS_DIR, check_outside_wiped_dir
+from dpo_frames.nat.paths import check_outside_wiped_dir
+from dpo_frames.pairs import PairConfig, PairStats, build_pairs
+from dpo_frames.rundir import DirKind, RunRecord
 
 __all__ = ["DPOTrajectoryBuilder", "RunFrames", "build_run_frames"]
 
 logger = logging.getLogger("dpo_frames.nat")
-
-STATS_FILE = "stats.json"
-
 
 @dataclass
 class RunFrames:
@@ -51,8 +53,8 @@ class RunFrames:
     rejects: pl.DataFrame
     pairs: pl.DataFrame
     pair_stats: PairStats
+    config: PairConfig = field(default_factory=PairConfig)
     run_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rejects_by_reason(self) -> dict[str, int]:
@@ -60,21 +62,29 @@ class RunFrames:
         counts = self.rejects["reason"].value_counts(sort=True)
         return dict(zip(counts["reason"].to_list(), counts["count"].to_list(), strict=True))
 
+    def record(self) -> RunRecord:
+        """The run directory's record."""
+        return RunRecord(kind=DirKind.RUN, producer="dpo_traj_builder", run_ids=[self.run_id], config=self.config,
+                         steps=self.steps, candidates=self.candidates.height, rejects=self.rejects.height,
+                         rejects_by_reason=self.rejects_by_reason, steps_by_type=self.steps_by_type,
+                         pair_stats=self.pair_stats,
+                         frames=rundir.frame_entries({"candidates": 1, "rejects": 1, "pairs": 1}),
+                         extra={"items": self.items, "workflow_interrupted": self.interrupted})
+
     def stats(self) -> dict[str, Any]:
-        """The JSON-able summary written to ``stats.json``."""
+        """The run's statistics as the builder's progress log and metrics carry them (the reference's keys)."""
         return {
             "run_id": self.run_id,
             "items": self.items,
             "workflow_interrupted": self.interrupted,
             "steps": self.steps,
-            "steps_by_type": self.steps_by_type,
             "candidates": self.candidates.height,
             "rejects": self.rejects.height,
             "rejects_by_reason": self.rejects_by_reason,
             "pairs": self.pairs.height,
             "pair_stats": self.pair_stats.model_dump(),
             "skipped": self.pair_stats.skipped(),
-            **self.extra,
+            "config": self.config.model_dump(),
         }
 
 
@@ -92,14 +102,15 @@ def build_run_frames(output: EvaluationRunOutput, run_id: str, config: DPOTrajBu
         rejects=rejects,
         pairs=pairs,
         pair_stats=pair_stats,
-        extra={"config": config.pair_config().model_dump()},
+        config=config.pair_config(),
     )
 
 
 def write_run_frames(frames: RunFrames, run_dir: Path) -> None:
-    """Parquet of candidates, rejects and pairs plus ``stats.json`` (blocking; use a thread)."""
-    write_frames(run_dir, candidates=frames.candidates, rejects=frames.rejects, pairs=frames.pairs)
-    (run_dir / STATS_FILE).write_text(json.dumps(frames.stats(), indent=2, default=str), encoding="utf-8")
+    """The run directory: Parquet of candidates, rejects and pairs, and its record, all at once (blocking)."""
+    with atomic_dir(run_dir) as tmp:
+        rundir.write_frames(tmp, candidates=frames.candidates, rejects=frames.rejects, pairs=frames.pairs)
+        rundir.write_record(tmp, frames.record())
     frames.run_dir = run_dir
 
 
@@ -175,10 +186,8 @@ class DPOTrajectoryBuilder(TrajectoryBuilder):
     def log_progress(self, run_id: str, metrics: dict[str, Any], output_dir: str | None = None) -> None:
         """Append the run's statistics and ``metrics`` to ``dpo_trajectory_builder_{run_id}.jsonl``."""
         out_dir = Path(output_dir) if output_dir else self._output_dir() / "dpo_trajectory_builder"
-        out_dir.mkdir(parents=True, exist_ok=True)
         entry = {"timestamp": datetime.now().isoformat(), "run_id": run_id, **self._metrics, **metrics}
-        with (out_dir / f"dpo_trajectory_builder_{run_id}.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, default=str) + "\n")
+        append_line(out_dir / f"dpo_trajectory_builder_{run_id}.jsonl", json.dumps(entry, default=str))
 
     # --- helpers ---------------------------------------------------------------------------
 

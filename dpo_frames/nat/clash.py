@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from dpo_frames.nat.errors import PluginClashError
+from dpo_frames.errors import PluginClashError
 
 REFERENCE_DISTRIBUTION = "nvidia-nat-nemo-customizer"
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from nat.data_models.finetuning import TrainerAdapterConfig, TrainerConfig, TrajectoryBuilderConfig
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from dpo_frames.config import PairConfig
+from dpo_frames.pairs.config import PairConfig
 from dpo_frames.customizer.settings import RetryPolicy
 
 __all__ = [

@@ -15,7 +15,7 @@ from nat.data_models.finetuning import DPOItem, OpenAIMessage, Trajectory, Traje
 
 from dpo_frames import schema
 from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
-from dpo_frames.nat.errors import EmptyDatasetError
+from dpo_frames.errors import EmptyDatasetError
 
 __all__ = ["DPO_TYPE", "collection_to_pairs", "pairs_to_collection"]
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dpo_frames.nat.errors import NatPluginError
+from dpo_frames.errors import NatPluginError
 
-RUNS_DIR = "runs"
-DATASETS_DIR = "datasets"
 
 
 def wiped_eval_dir(config: Any) -> Path | None:

@@ -26,7 +26,9 @@ from nat.data_models.finetuning import (
 )
 from nat.finetuning.interfaces.finetuning_runner import Trainer
 
-from dpo_frames import DatasetStats, finalize_dataset, schema
+from dpo_frames import schema
+from dpo_frames._atomic import append_line, write_json
+from dpo_frames.dataset import DatasetStats, finalize_dataset
 from dpo_frames.nat.adapter import BACKEND, NeMoCustomizerTrainerAdapter
 from dpo_frames.nat.builder import DPOTrajectoryBuilder
 from dpo_frames.nat.config import NeMoCustomizerTrainerAdapterConfig, NeMoCustomizerTrainerConfig
@@ -221,19 +223,14 @@ class NeMoCustomizerTrainer(Trainer):
     def log_progress(self, epoch: int, metrics: dict[str, Any], output_dir: str | None = None) -> None:
         """Append to ``data_collection_progress.jsonl`` and rewrite ``collection_history.json`` (blocking)."""
         out_dir = Path(output_dir) if output_dir else Path(self.run_config.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         entry = {"run_number": epoch, "timestamp": datetime.now().isoformat(), "run_id": self._run_id, **metrics}
         self._collection_history.append(entry)
-        with (out_dir / PROGRESS_FILE).open("a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, default=str) + "\n")
-        (out_dir / HISTORY_FILE).write_text(json.dumps(self._collection_history, indent=2, default=str),
-                                            encoding="utf-8")
+        append_line(out_dir / PROGRESS_FILE, json.dumps(entry, default=str))
+        write_json(out_dir / HISTORY_FILE, self._collection_history)
         logger.info("collection run %d: %s DPO pairs, avg reward %.4f", epoch + 1, metrics.get("num_dpo_pairs", 0),
                     metrics.get("avg_reward", 0.0))
 
     def _write_final_metrics(self, status: TrainingJobStatus) -> None:
-        out_dir = Path(self.run_config.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         runs = self._run_metrics
         final = {
             "run_id": self._run_id,
@@ -252,7 +249,7 @@ class NeMoCustomizerTrainer(Trainer):
             "job_metadata": self._job_ref.metadata if self._job_ref else None,
             "status_metadata": status.metadata,
         }
-        (out_dir / FINAL_METRICS_FILE).write_text(json.dumps(final, indent=2, default=str), encoding="utf-8")
+        write_json(Path(self.run_config.output_dir) / FINAL_METRICS_FILE, final)
 
 
 def _reward_metrics(epoch: int, pairs: pl.DataFrame) -> dict[str, Any]:

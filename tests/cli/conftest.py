@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from dpo_frames.cli import cli
-from tests.sql import data
+from tests import data
 
 EXAMPLE_OUTPUT = data.EXAMPLE_OUTPUT
 

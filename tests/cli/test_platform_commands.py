@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_JOB, EXIT_PLATFORM, EXIT_USAGE
-from dpo_frames.customizer.emulator import Emulator, EmulatorConfig, FaultConfig
+from dpo_frames.emulator import Emulator, EmulatorConfig, FaultConfig
 
 SECRET = "s3cr3t-token-value"
 
@@ -18,7 +18,7 @@ def dataset_dir(invoke, tmp_path, steps_jsonl) -> Path:
     run = tmp_path / "run-7"
     assert invoke("pairs", steps_jsonl, "--out", run).exit_code == 0
     assert invoke("dataset", run).exit_code == 0
-    return run / "dataset"
+    return run / "datasets" / "customizer"
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from dpo_frames.cli import cli
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_USAGE
 from tests.cli.conftest import EXAMPLE_OUTPUT
 
-RUN_FILES = {"steps.parquet", "candidates.parquet", "rejects.parquet", "pairs.parquet", "stats.json"}
+RUN_FILES = {"steps.parquet", "candidates.parquet", "rejects.parquet", "pairs.parquet", "dpo_frames.json"}
 
 
 def _stats(run_dir: Path) -> dict:
-    return json.loads((run_dir / "stats.json").read_text())
+    return json.loads((run_dir / "dpo_frames.json").read_text())
 
 
 def _siblings(path: Path) -> set[str]:
@@ -57,7 +57,8 @@ def test_every_pair_config_field_is_an_option():
 def test_pairs_on_the_bundled_example(example_run):
     assert {p.name for p in example_run.iterdir()} == RUN_FILES
     stats = _stats(example_run)
-    assert stats["run_id"] == "ttt"  # the run directory's name
+    assert stats["run_ids"] == ["ttt"] and stats["kind"] == "run"  # the run directory's name
+    assert stats["frames"] == {n: [f"{n}.parquet"] for n in ("steps", "candidates", "rejects", "pairs")}
     assert (stats["steps"], stats["candidates"], stats["rejects"]) == (119, 119, 0)
     assert stats["pair_stats"]["pairs"] == 60 and stats["pair_stats"]["tied_pairs"] == 100
     assert stats["config"] == dpo_frames.PairConfig().model_dump()
@@ -76,7 +77,7 @@ def test_pairs_flags_set_every_config_field(invoke, tmp_path):
     stats = _stats(out)
     config = dpo_frames.PairConfig(exhaustive_pairs=False, min_score_diff=0.4, max_pairs_per_turn=1,
                                    reward_from_score_diff=False, require_multiple_candidates=False)
-    assert stats["config"] == config.model_dump() and stats["run_id"] == "custom"
+    assert stats["config"] == config.model_dump() and stats["run_ids"] == ["custom"]
     candidates = dpo_frames.extract_candidates(dpo_frames.read_steps(EXAMPLE_OUTPUT, run_id="custom"))[0]
     expected, expected_stats = dpo_frames.build_pairs(candidates, config)
     assert_frame_equal(dpo_frames.read_frame(out, "pairs"), expected)
@@ -160,7 +161,12 @@ def test_pairs_refuses_to_replace_a_directory_that_is_not_a_run(invoke, tmp_path
     precious.mkdir()
     (precious / "thesis.tex").write_text("keep me")
     result = invoke("pairs", EXAMPLE_OUTPUT, "--out", precious, "--overwrite")
-    assert result.exit_code == EXIT_USAGE and "does not look like a dpo-frames run directory" in result.stderr
+    assert result.exit_code == EXIT_USAGE and "was not written by dpo_frames" in result.stderr
+    assert (precious / "thesis.tex").read_text() == "keep me"
+    (precious / "stats.json").write_text('{"pairs": 3}')  # a file of that name does not make it ours
+    (precious / "dpo_frames.json").write_text('{"pairs": 3}')
+    result = invoke("pairs", EXAMPLE_OUTPUT, "--out", precious, "--overwrite")
+    assert result.exit_code == EXIT_BAD_INPUT and "is not a dpo_frames record" in result.stderr
     assert (precious / "thesis.tex").read_text() == "keep me"
 
 
@@ -193,17 +199,22 @@ def test_dataset_customizer(invoke, example_run, tmp_path):
     shutil.copytree(example_run, run)
     result = invoke("dataset", run)
     assert result.exit_code == 0, result.output
-    info = rundir.load_run_info(run)
-    assert info.dataset is not None and info.dataset.format == "customizer"
+    assert {p.name for p in run.iterdir()} == RUN_FILES | {"datasets"}  # the run's own files are unchanged
+    out = run / "datasets" / "customizer"
+    exported = rundir.open_dir(out)
+    info = exported.record
+    assert info.kind == "dataset" and info.dataset is not None and info.dataset.format == "customizer"
+    assert info.dataset.source == str(run.resolve()) and info.run_ids == ["ttt"]
+    assert info.pair_stats == rundir.open_dir(run).record.pair_stats  # where its pairs came from
     stats = info.dataset.stats
     assert (stats.pairs, stats.train_pairs, stats.validation_pairs) == (60, 49, 11)
-    train = _jsonl(run / "dataset/training/training_file.jsonl")
-    validation = _jsonl(run / "dataset/validation/validation_file.jsonl")
+    train = _jsonl(out / "training/training_file.jsonl")
+    validation = _jsonl(out / "validation/validation_file.jsonl")
     assert (len(train), len(validation)) == (49, 11)
     assert set(train[0]) == {"prompt", "chosen_response", "rejected_response"}
-    dataset = dpo_frames.read_frame(run, "dataset")
+    dataset = dpo_frames.read_frame(out, "dataset")
     assert dataset.height == 60 and dataset["split"].value_counts().height == 2
-    assert info.dataset.files["train"] == str(run / "dataset/training/training_file.jsonl")
+    assert exported.dataset_files()["train"] == out / "training/training_file.jsonl"
 
 
 @pytest.mark.parametrize("fmt, prompt_type", [("trl", str), ("trl-conversational", list)])
@@ -219,11 +230,12 @@ def test_dataset_trl_formats(invoke, small_run, tmp_path, fmt, prompt_type):
 def test_dataset_sampling_dedup_and_full_history(invoke, small_run):
     result = invoke("dataset", small_run, "--max-pairs", "2", "--seed", "7", "--no-dedup", "--full-message-history")
     assert result.exit_code == 0, result.output
-    info = rundir.load_run_info(small_run).dataset
+    out = small_run / "datasets" / "customizer"
+    info = rundir.open_dir(out).record.dataset
     assert info.stats.pairs == 2 and info.stats.sampled_out_pairs == 2 and info.stats.seed == 7
-    assert info.deduplicate is False and info.full_message_history is True
-    rows = _jsonl(small_run / "dataset/training/training_file.jsonl")
-    rows += _jsonl(small_run / "dataset/validation/validation_file.jsonl")
+    assert info.options["deduplicate"] is False and info.options["use_full_message_history"] is True
+    rows = _jsonl(out / "training/training_file.jsonl")
+    rows += _jsonl(out / "validation/validation_file.jsonl")
     assert len(rows) == 2 and rows[0]["prompt"] == [{"role": "user", "content": "p1"}]
 
 
@@ -235,17 +247,18 @@ def test_dataset_usage_errors(invoke, small_run):
     again = invoke("dataset", small_run)
     assert again.exit_code == EXIT_USAGE and "--overwrite" in again.stderr
     assert invoke("dataset", small_run, "--overwrite", "--seed", "3").exit_code == 0
-    assert rundir.load_run_info(small_run).dataset.stats.seed == 3
+    assert rundir.open_dir(small_run / "datasets" / "customizer").record.dataset.stats.seed == 3
 
 
 def test_dataset_on_something_that_is_not_a_run(invoke, tmp_path):
     result = invoke("dataset", tmp_path)
     assert result.exit_code == EXIT_BAD_INPUT
-    assert "is not a run directory (no stats.json)" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "is not a directory dpo_frames wrote (no dpo_frames.json)" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
     assert invoke("dataset", tmp_path / "missing").exit_code == EXIT_BAD_INPUT
     (tmp_path / "stats.json").write_text("{}")
     result = invoke("dataset", tmp_path)
-    assert result.exit_code == EXIT_BAD_INPUT and "not a dpo-frames stats file" in result.stderr
+    assert result.exit_code == EXIT_BAD_INPUT and "is not one of dpo_frames'" in result.stderr
 
 
 # --- stats ---------------------------------------------------------------------------
@@ -256,11 +269,15 @@ def test_stats_table(invoke, small_run):
     result = invoke("stats", small_run)
     assert result.exit_code == 0, result.output
     for text in ("run run", "candidate_pairs", "rejects by reason", "missing score", "non-numeric score",
-                 "unparsable step", "dataset", "steps by type", "TTC_END"):
+                 "unparsable step", "steps by type", "TTC_END"):
         assert text in result.output, text
+    exported = invoke("stats", small_run / "datasets" / "customizer")
+    assert exported.exit_code == 0, exported.output
+    for text in ("dataset run", "written by", "dpo-frames dataset", "train_pairs", "file: train", "candidate_pairs"):
+        assert text in exported.output, text
 
 
-def test_stats_json_is_stats_json(invoke, small_run):
+def test_stats_json_is_the_record(invoke, small_run):
     result = invoke("stats", small_run, "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == _stats(small_run)
@@ -328,7 +345,7 @@ def test_sql_query_from_stdin_and_example_list(invoke, small_run):
     assert result.exit_code == 0 and " 7 " in result.output
     listed = invoke("sql", "--list-examples")
     assert listed.exit_code == 0
-    for name in dpo_frames.sql.EXAMPLES:
+    for name in dpo_frames.explore.sql.EXAMPLES:
         assert name in listed.output
 
 

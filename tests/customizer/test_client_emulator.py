@@ -1,6 +1,6 @@
 """Integration tests: the client against the emulator, over real HTTP on loopback.
 
-The emulator (``dpo_frames.customizer.emulator``) runs a uvicorn server on a free port;
+The emulator (``dpo_frames.emulator``) runs a uvicorn server on a free port;
 its clock is fast (a job completes in about a second) and its faults are seeded, so these
 tests are deterministic.
 """
@@ -32,7 +32,7 @@ from dpo_frames.customizer import (
     wait_for_job,
 )
 
-from dpo_frames.customizer.emulator import Emulator, EmulatorConfig, FaultConfig  # noqa: E402
+from dpo_frames.emulator import Emulator, EmulatorConfig, FaultConfig  # noqa: E402
 
 CONFIG = "meta/llama-3.2-1b-instruct@v1.0.0+A100"
 TOKEN = "emu-SECRET-token-0987654321"

@@ -21,7 +21,7 @@ from nat.data_models.finetuning import (
 
 import dpo_frames
 from dpo_frames.customizer import JobStatusDetails
-from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
+from dpo_frames.emulator import Emulator, EmulatorConfig
 from dpo_frames.nat import EmptyDatasetError, NeMoCustomizerTrainerAdapterConfig, TrainingJobError
 from dpo_frames.nat.adapter import NeMoCustomizerTrainerAdapter, to_training_status
 from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 import dpo_frames
-from dpo_frames.customizer.emulator import Emulator, EmulatorConfig
+from dpo_frames.emulator import Emulator, EmulatorConfig
 from dpo_frames.nat import DPOTrajBuilderConfig
 
 from ._helpers import ADAPTER, DATASET, EXAMPLE, FINETUNE_YML, NAMESPACE, REPO, TRAINER, run_example
@@ -82,9 +82,12 @@ async def test_progress_files_and_rebuildable_frames(out: Path) -> None:
     history = json.loads((run.finetune_dir / "collection_history.json").read_text())
     assert history == progress
     (run_dir,) = run.run_dirs()
-    stats = json.loads((run_dir / "stats.json").read_text())
-    assert stats["candidates"] == 119 and stats["rejects"] == 0 and stats["pairs"] == progress[0]["num_dpo_pairs"]
-    assert stats["skipped"] == {"single_candidate_turns": 3, "tied_pairs": 100}  # counted by reason
+    stats = json.loads((run_dir / "dpo_frames.json").read_text())
+    assert stats["kind"] == "run" and stats["producer"] == "dpo_traj_builder"
+    assert stats["candidates"] == 119 and stats["rejects"] == 0
+    assert stats["pair_stats"]["pairs"] == progress[0]["num_dpo_pairs"]
+    assert {k: v for k, v in stats["pair_stats"].items() if k in ("single_candidate_turns", "tied_pairs")} == {
+        "single_candidate_turns": 3, "tied_pairs": 100}  # counted by reason
     assert sum(row["steps"] for row in stats["steps_by_type"]) == stats["steps"]
     # Pairs rebuild from the saved candidates, without rerunning the workflow, with any settings.
     candidates = dpo_frames.read_frame(run_dir, "candidates")
@@ -153,5 +156,5 @@ async def test_dataset_option_given_as_a_path_is_used(out: Path, tmp_path: Path)
     async with Emulator(FAST) as emu:
         config = load_config(FINETUNE_YML, example_overrides(emu.url, out))
         await finetuning_main(FinetuneRunConfig(config_file=config, dataset=two))
-    (stats_file,) = (out / "finetune" / "runs").glob("*/stats.json")
-    assert json.loads(stats_file.read_text())["items"] == 2
+    (stats_file,) = (out / "finetune" / "runs").glob("*/dpo_frames.json")
+    assert json.loads(stats_file.read_text())["extra"]["items"] == 2

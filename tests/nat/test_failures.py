@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dpo_frames.customizer.emulator import Emulator, EmulatorConfig, FaultConfig, StagedFault
+from dpo_frames.emulator import Emulator, EmulatorConfig, FaultConfig, StagedFault
 from dpo_frames.nat import PlatformUnavailableError, TrainingJobError
 
 from ._helpers import ADAPTER, TRAINER, FinetuneRun, run_example
@@ -120,7 +120,7 @@ async def test_interrupted_collection_stops_with_failed_status(out: Path, bad_po
     assert final["status"] == "failed" and final["message"].startswith("Data collection failed at run 0")
     assert "stopped the evaluation" in final["message"]
     (run_dir,) = run.run_dirs()  # what the interrupted run produced is on disk
-    assert json.loads((run_dir / "stats.json").read_text())["workflow_interrupted"] is True
+    assert json.loads((run_dir / "dpo_frames.json").read_text())["extra"]["workflow_interrupted"] is True
     assert "error" in run.progress()[0]
 
 

@@ -1,0 +1,5 @@
+"""``python -m dpo_frames``: the ``dpo-frames`` command."""
+
+from dpo_frames.cli import main
+
+main()

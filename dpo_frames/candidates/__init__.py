@@ -1,0 +1,12 @@
+"""Stage 2: steps -> the candidates frame (one row per scored candidate) and the rejects frame.
+
+- :mod:`~dpo_frames.candidates.rules`: the rules (reject reasons, value checks), shared by
+- :mod:`~dpo_frames.candidates.sql`: the path over a steps frame, vectorized in DuckDB, and
+- :mod:`~dpo_frames.candidates.objects`: the path over in-memory NAT step objects.
+"""
+
+from dpo_frames.candidates.extract import extract_candidates
+from dpo_frames.candidates.rules import DEFAULT_STEP_NAME, RejectReason
+from dpo_frames.candidates.summary import summarize_steps
+
+__all__ = ["DEFAULT_STEP_NAME", "RejectReason", "extract_candidates", "summarize_steps"]

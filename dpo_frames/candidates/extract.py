@@ -1,0 +1,56 @@
+"""Steps -> candidates + rejects: one entry point, two paths (frames in DuckDB, objects in Python)."""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import Any
+
+import polars as pl
+
+from dpo_frames.candidates.rules import DEFAULT_STEP_NAME
+from dpo_frames.steps import read_steps
+
+
+def extract_candidates(steps: Any, step_name: str = DEFAULT_STEP_NAME, *,
+                       run_id: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Turn steps into the candidates frame and the rejects frame.
+
+    ``steps`` is the steps frame, or any source :func:`~dpo_frames.read_steps` takes.
+    In-memory NAT objects (an ``EvaluationRunOutput``, an iterable of steps) take a
+    faster path that never serializes step data to JSON (same output); ``run_id`` fills
+    the run id for sources that have none.
+
+    Only ``TTC_END`` steps named ``step_name`` become candidates. Each of them that is
+    malformed lands in ``rejects`` with a :class:`~dpo_frames.RejectReason` instead (first
+    failing check wins), as does any row :func:`~dpo_frames.read_steps` could not parse as
+    a step. Other steps are simply not candidates; :func:`~dpo_frames.summarize_steps`
+    counts them.
+
+    A message-list prompt keeps its messages in ``prompt_messages`` and its last
+    message's content in ``prompt_text``; a string prompt has ``prompt_messages`` null.
+    A non-string output (a number, an object) becomes its JSON text. A missing
+    ``candidate_index`` is 0, as in NAT's reference builder.
+
+    Example:
+        >>> import dpo_frames
+        >>> steps = dpo_frames.read_steps([
+        ...     {"example_id": "q1", "payload": {"event_type": "TTC_END", "name": "dpo_candidate_move",
+        ...      "UUID": f"u{i}", "data": {"turn_id": "t0", "candidate_index": i, "score": s,
+        ...      "input": [{"role": "user", "content": "2+2?"}], "output": o}}}
+        ...     for i, (s, o) in enumerate([(1.0, "4"), (0.0, "5"), (None, "6")])])
+        >>> candidates, rejects = dpo_frames.extract_candidates(steps)
+        >>> candidates["response"].to_list(), rejects["reason"].to_list()
+        (['4', '5'], ['missing score'])
+    """
+    if isinstance(steps, (str, PathLike)):
+        steps = read_steps(steps, run_id=run_id)
+    elif not isinstance(steps, (pl.DataFrame, pl.LazyFrame)):
+        from dpo_frames.candidates.objects import candidates_from_objects
+
+        return candidates_from_objects(steps, step_name, run_id)
+    from dpo_frames.candidates.sql import candidates_from_frame
+
+    frame = steps.collect() if isinstance(steps, pl.LazyFrame) else steps
+    if run_id is not None:
+        frame = frame.with_columns(pl.col("run_id").fill_null(run_id))
+    return candidates_from_frame(frame, step_name)
