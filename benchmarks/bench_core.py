@@ -52,8 +52,13 @@ class Stage:
         self.stop.set()
         self.thread.join()
         self.peak = max(self.peak, rss_bytes())
-        self.results.append({"stage": self.name, "seconds": round(seconds, 3),
-                             "peak_mb_above_start": round((self.peak - self.base) / 2**20, 1)})
+        self.results.append(
+            {
+                "stage": self.name,
+                "seconds": round(seconds, 3),
+                "peak_mb_above_start": round((self.peak - self.base) / 2**20, 1),
+            }
+        )
 
 
 def synthetic_candidates(n: int, seed: int = 0, *, prefix: str = "", max_response_chars: int = 1000) -> pl.DataFrame:
@@ -64,17 +69,28 @@ def synthetic_candidates(n: int, seed: int = 0, *, prefix: str = "", max_respons
     sizes[-1] -= int(sizes.sum() - n)
     turn = np.repeat(np.arange(len(sizes)), sizes)
     index = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    frame = pl.DataFrame({"turn": turn, "ci": index, "score": np.round(rng.random(n) * 10) / 10,
-                          "rlen": rng.integers(min(100, max_response_chars), max_response_chars, n)})
+    frame = pl.DataFrame(
+        {
+            "turn": turn,
+            "ci": index,
+            "score": np.round(rng.random(n) * 10) / 10,
+            "rlen": rng.integers(min(100, max_response_chars), max_response_chars, n),
+        }
+    )
     filler = "lorem ipsum dolor sit amet " * 40
     return frame.select(
-        run_id=pl.lit("run-0"), example_id=pl.format(f"ex{prefix}{{}}", pl.col("turn") // 4),
+        run_id=pl.lit("run-0"),
+        example_id=pl.format(f"ex{prefix}{{}}", pl.col("turn") // 4),
         turn_id=pl.format(f"turn{prefix}{{}}", "turn"),
-        turn_index=pl.col("turn") % 4, candidate_index=pl.col("ci"),
+        turn_index=pl.col("turn") % 4,
+        candidate_index=pl.col("ci"),
         prompt_text=pl.format("Board {}: ", "turn") + pl.lit(filler[:400]),
         prompt_messages=pl.lit(None, dtype=schema.MESSAGES),
         response=pl.format("move {} of {}: ", "ci", "turn") + pl.lit(filler).str.slice(0, pl.col("rlen")),
-        score=pl.col("score"), step_uuid=pl.format("{}-{}", "turn", "ci"), metadata=pl.lit(None, dtype=pl.String))
+        score=pl.col("score"),
+        step_uuid=pl.format("{}-{}", "turn", "ci"),
+        metadata=pl.lit(None, dtype=pl.String),
+    )
 
 
 def main() -> None:
@@ -96,8 +112,10 @@ def main() -> None:
         with Stage("write_customizer_jsonl", results):
             paths = dpo_frames.write_customizer_jsonl(dataset, tmp)
         results[-1]["mb_written"] = round(sum(Path(p).stat().st_size for p in paths.values()) / 2**20, 1)
-    print(f"{args.candidates:,} candidates, {candidates['turn_id'].n_unique():,} turns, "
-          f"{candidates.estimated_size() / 2**20:,.0f} MiB in memory")
+    print(
+        f"{args.candidates:,} candidates, {candidates['turn_id'].n_unique():,} turns, "
+        f"{candidates.estimated_size() / 2**20:,.0f} MiB in memory"
+    )
     print(pl.DataFrame(results).fill_null(""))
 
 

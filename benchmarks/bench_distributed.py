@@ -20,11 +20,11 @@ import statistics
 import time
 from pathlib import Path
 
+from bench_scale import ensure_input
+
 import dpo_frames
 from dpo_frames.scale.dask import build_dataset, connect
 from dpo_frames.scale.partitioned import build_dataset_partitioned
-
-from bench_scale import ensure_input
 
 
 def cluster_start_stop(workers: int) -> float:
@@ -66,8 +66,12 @@ def main() -> None:
     assert len({repr(r) for r in results.values()}) == 1, "set-ups disagree"
     pair_stats, dataset_stats = results["in-process (partitioned)"]
     report = {
-        "candidates": args.candidates, "pairs": pair_stats.pairs, "dataset_pairs": dataset_stats.pairs,
-        "partitions": args.partitions, "repeats": args.repeats, "cores": os.cpu_count(),
+        "candidates": args.candidates,
+        "pairs": pair_stats.pairs,
+        "dataset_pairs": dataset_stats.pairs,
+        "partitions": args.partitions,
+        "repeats": args.repeats,
+        "cores": os.cpu_count(),
         "median_seconds": {name: round(statistics.median(w), 1) for name, w in walls.items()},
         "all_seconds": {name: [round(x, 1) for x in w] for name, w in walls.items()},
         "dask_steps_seconds_last_run": steps,

@@ -16,12 +16,10 @@ import shutil
 import time
 from pathlib import Path
 
-import polars as pl
+from bench_core import synthetic_candidates
 
 import dpo_frames
 from dpo_frames.scale.partitioned import build_dataset_partitioned
-
-from bench_core import synthetic_candidates
 
 CHUNK = 1_000_000
 
@@ -40,8 +38,9 @@ def ensure_input(n: int, root: Path) -> Path:
         return directory
     directory.mkdir(parents=True, exist_ok=True)
     for i in range(0, n, CHUNK):
-        chunk = synthetic_candidates(min(CHUNK, n - i), seed=i // CHUNK, prefix=f"c{i // CHUNK}_",
-                                     max_response_chars=200)
+        chunk = synthetic_candidates(
+            min(CHUNK, n - i), seed=i // CHUNK, prefix=f"c{i // CHUNK}_", max_response_chars=200
+        )
         chunk.write_parquet(directory / f"part-{i // CHUNK:05d}.parquet")
     done.write_text("ok")
     return directory
@@ -62,15 +61,25 @@ def main() -> None:
     out = args.cache / f"scale-{args.candidates}-out"
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    result = build_dataset_partitioned(str(source / "*.parquet"), out,
-                                       dpo_frames.PairConfig(max_pairs_per_turn=args.max_pairs_per_turn),
-                                       partitions=args.partitions)
+    result = build_dataset_partitioned(
+        str(source / "*.parquet"),
+        out,
+        dpo_frames.PairConfig(max_pairs_per_turn=args.max_pairs_per_turn),
+        partitions=args.partitions,
+    )
     seconds = time.perf_counter() - t0
     jsonl_gib = sum(result.files[s].stat().st_size for s in ("train", "validation")) / 2**30
-    report = {"candidates": args.candidates, "partitions": result.partitions, "seconds": round(seconds, 1),
-              "peak_rss_gib": round(peak_rss_gib(), 2), "input_parquet_gib": round(input_gib, 2),
-              "pairs": result.pair_stats.pairs, "dataset_pairs": result.dataset_stats.pairs,
-              "jsonl_gib": round(jsonl_gib, 2), "input_generation_seconds": round(generated, 1)}
+    report = {
+        "candidates": args.candidates,
+        "partitions": result.partitions,
+        "seconds": round(seconds, 1),
+        "peak_rss_gib": round(peak_rss_gib(), 2),
+        "input_parquet_gib": round(input_gib, 2),
+        "pairs": result.pair_stats.pairs,
+        "dataset_pairs": result.dataset_stats.pairs,
+        "jsonl_gib": round(jsonl_gib, 2),
+        "input_generation_seconds": round(generated, 1),
+    }
     print(json.dumps(report, indent=2))
     if not args.keep_output:
         shutil.rmtree(out, ignore_errors=True)

@@ -124,8 +124,9 @@ class StageMeter:
         }
         print(f"  {name:<22} {seconds:9.3f} s   peak {peak:9.1f} MiB (+{peak - base:.1f})", file=sys.stderr, flush=True)
 
-    def best_of(self, name: str, fn: Callable[[], None], repeats: int = 3,
-                between: Callable[[], None] | None = None) -> None:
+    def best_of(
+        self, name: str, fn: Callable[[], None], repeats: int = 3, between: Callable[[], None] | None = None
+    ) -> None:
         """Run ``fn`` ``repeats`` times (``between`` untimed before each run) and record
         the fastest run under ``name``: a lower bound is best estimated by its minimum.
         The recorded peak covers all runs."""
@@ -141,9 +142,14 @@ class StageMeter:
             times.append(time.perf_counter() - t0)
         peak = _peak_mib(self.exact_peaks)
         base = self.baseline_mib if self.baseline_mib is not None else start_rss
-        self.stages[name] = {"seconds": min(times), "all_seconds": times, "peak_rss_mib": peak,
-                             "peak_over_baseline_mib": peak - base, "rss_start_mib": start_rss,
-                             "rss_end_mib": rss_mib()}
+        self.stages[name] = {
+            "seconds": min(times),
+            "all_seconds": times,
+            "peak_rss_mib": peak,
+            "peak_over_baseline_mib": peak - base,
+            "rss_start_mib": start_rss,
+            "rss_end_mib": rss_mib(),
+        }
         print(f"  {name:<22} {min(times):9.3f} s   (best of {repeats})", file=sys.stderr, flush=True)
 
     def result(self) -> dict[str, Any]:

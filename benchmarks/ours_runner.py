@@ -41,8 +41,14 @@ def _api() -> Any:
     """The dpo_frames package, checked for the functions this runner needs."""
     import dpo_frames
 
-    needed = ("read_steps", "extract_candidates", "PairConfig", "build_pairs", "finalize_dataset",
-              "write_customizer_jsonl")
+    needed = (
+        "read_steps",
+        "extract_candidates",
+        "PairConfig",
+        "build_pairs",
+        "finalize_dataset",
+        "write_customizer_jsonl",
+    )
     missing = [n for n in needed if not hasattr(dpo_frames, n)]
     if missing:
         raise SystemExit(f"dpo_frames does not export {missing} yet; the 'ours' side cannot run")
@@ -78,25 +84,30 @@ def _pipeline(df: Any, meter: measure.StageMeter, source: Any, out_dir: Path, ma
     with meter.stage("write_jsonl"):
         paths = df.write_customizer_jsonl(dataset, out_dir, use_full_message_history=False)
     files = _jsonl_files(paths, out_dir)
-    meter.info.update({
-        "steps": n_steps,
-        "candidates": n_candidates,
-        "rejects": rejects.height,
-        "pairs": n_pairs,
-        "dataset_rows": dataset.height,
-        "pair_stats": pair_stats.model_dump(mode="json"),
-        "dataset_stats": dataset_stats.model_dump(mode="json"),
-        "files": [str(p) for p in files],
-        "bytes_written": sum(p.stat().st_size for p in files),
-    })
+    meter.info.update(
+        {
+            "steps": n_steps,
+            "candidates": n_candidates,
+            "rejects": rejects.height,
+            "pairs": n_pairs,
+            "dataset_rows": dataset.height,
+            "pair_stats": pair_stats.model_dump(mode="json"),
+            "dataset_stats": dataset_stats.model_dump(mode="json"),
+            "files": [str(p) for p in files],
+            "bytes_written": sum(p.stat().st_size for p in files),
+        }
+    )
 
 
 def _jsonl_size_estimate(dataset: Any) -> int:
     """About the bytes of the dataset's Customizer JSONL (its three texts and the keys)."""
     import polars as pl
 
-    texts = dataset.select(pl.sum_horizontal(pl.col(c).str.len_bytes().sum()
-                                             for c in ("prompt_text", "chosen_response", "rejected_response")))
+    texts = dataset.select(
+        pl.sum_horizontal(
+            pl.col(c).str.len_bytes().sum() for c in ("prompt_text", "chosen_response", "rejected_response")
+        )
+    )
     return int(texts.item() or 0) + 60 * dataset.height
 
 
@@ -152,8 +163,9 @@ def run(view: str, data_dir: Path, work: Path, max_pairs: int | None) -> measure
         meter.set_baseline()
         with meter.stage("build_pairs"):
             pairs, stats = df.build_pairs(candidates, df.PairConfig())
-        meter.info.update({"candidates": candidates.height, "pairs": pairs.height,
-                           "pair_stats": stats.model_dump(mode="json")})
+        meter.info.update(
+            {"candidates": candidates.height, "pairs": pairs.height, "pair_stats": stats.model_dump(mode="json")}
+        )
     elif view == "memory":
         tables = synth.SynthTables.read(data_dir)
         eval_output = synth.build_eval_output(tables)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
 import synth
 
 HERE = Path(__file__).parent
@@ -59,8 +58,16 @@ def read_candidate_fields(eval_output: Any, step_name: str) -> int:
             if p.event_type != "TTC_END" or p.name != step_name:
                 continue
             d = p.data.__dict__
-            (d["turn_id"], d["score"], d["candidate_index"], d["input"], d["output"], d["turn_index"], p.metadata,
-             p.UUID)
+            (
+                d["turn_id"],
+                d["score"],
+                d["candidate_index"],
+                d["input"],
+                d["output"],
+                d["turn_index"],
+                p.metadata,
+                p.UUID,
+            )
             n += 1
     return n
 
@@ -111,7 +118,9 @@ def profile_engine(data: Path) -> None:
 
     candidates = pl.read_parquet(data / "ours_candidates.parquet")
     print(f"pair engine ({candidates.height:,} candidates), per internal step:")
-    wrap_private(pairs, ["narrow_candidates", "_group_stats", "_ordered_pairs", "_filter", "_rank", "_select", "_gather"])
+    wrap_private(
+        pairs, ["narrow_candidates", "_group_stats", "_ordered_pairs", "_filter", "_rank", "_select", "_gather"]
+    )
     built, _ = timed("build_pairs", lambda: dpo_frames.build_pairs(candidates, dpo_frames.PairConfig()), runs=2)
     print(f"finalize_dataset ({built.height:,} pairs):")
     wrap_private(dataset, ["pair_keys", "decide"])

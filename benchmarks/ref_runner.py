@@ -79,18 +79,19 @@ def _components(out_dir: Path, max_pairs: int | None) -> tuple[Any, Any, Any]:
 
     builder = DPOTrajectoryBuilder(DPOTrajectoryBuilderConfig())  # the documented defaults
     trainer = NeMoCustomizerTrainer(NeMoCustomizerTrainerConfig(deduplicate_pairs=True, max_pairs=max_pairs))
-    adapter = NeMoCustomizerTrainerAdapter(NeMoCustomizerTrainerAdapterConfig(
-        entity_host="http://127.0.0.1:9",  # never contacted: the clients below are stubs
-        datastore_host="http://127.0.0.1:9",
-        namespace="bench",
-        customization_config="bench/model@v1",
-        dataset_output_dir=str(out_dir),
-        use_full_message_history=False,
-    ))
+    adapter = NeMoCustomizerTrainerAdapter(
+        NeMoCustomizerTrainerAdapterConfig(
+            entity_host="http://127.0.0.1:9",  # never contacted: the clients below are stubs
+            datastore_host="http://127.0.0.1:9",
+            namespace="bench",
+            customization_config="bench/model@v1",
+            dataset_output_dir=str(out_dir),
+            use_full_message_history=False,
+        )
+    )
     adapter._hf_api = _NoopHfApi()
     adapter._entity_client = _NoopEntityClient()
-    builder._metrics = {"run_id": RUN_ID, "total_candidates": 0, "skipped_single_candidate": 0,
-                        "skipped_score_diff": 0}
+    builder._metrics = {"run_id": RUN_ID, "total_candidates": 0, "skipped_single_candidate": 0, "skipped_score_diff": 0}
     return builder, trainer, adapter
 
 
@@ -109,8 +110,12 @@ def run(data_dir: Path, out_dir: Path, max_pairs: int | None, sample_seed: int) 
     if out_dir.exists():
         shutil.rmtree(out_dir)
     meter.set_baseline()
-    print(f"  input built in {meter.info['setup_seconds']:.1f} s, {meter.info['steps']} steps, "
-          f"baseline {meter.baseline_mib:.0f} MiB", file=sys.stderr, flush=True)
+    print(
+        f"  input built in {meter.info['setup_seconds']:.1f} s, {meter.info['steps']} steps, "
+        f"baseline {meter.baseline_mib:.0f} MiB",
+        file=sys.stderr,
+        flush=True,
+    )
 
     with meter.stage("walk_floor"):
         synth.attribute_walk(eval_output)
@@ -138,21 +143,25 @@ def run(data_dir: Path, out_dir: Path, max_pairs: int | None, sample_seed: int) 
         asyncio.run(adapter._setup_dataset(RUN_ID, training_jsonl, validation_jsonl))
 
     written = out_dir / RUN_ID
-    meter.info.update({
-        "candidates": n_candidates,
-        "turns": n_turns,
-        "pairs": n_pairs,
-        "pairs_after_dedup_sample": n_after_dedup,
-        "skipped_single_candidate": builder._metrics.get("skipped_single_candidate", 0),
-        "skipped_score_diff": builder._metrics.get("skipped_score_diff", 0),
-        "training_records": training_jsonl.count("\n") + 1,
-        "validation_records": validation_jsonl.count("\n") + 1,
-        "bytes_written": sum(p.stat().st_size for p in written.glob("*.jsonl")),
-        "output_dir": str(written),
-        "config": {"builder": builder.config.model_dump(mode="json"),
-                   "trainer": {"deduplicate_pairs": True, "max_pairs": max_pairs, "sample_seed": sample_seed},
-                   "adapter": {"use_full_message_history": False}},
-    })
+    meter.info.update(
+        {
+            "candidates": n_candidates,
+            "turns": n_turns,
+            "pairs": n_pairs,
+            "pairs_after_dedup_sample": n_after_dedup,
+            "skipped_single_candidate": builder._metrics.get("skipped_single_candidate", 0),
+            "skipped_score_diff": builder._metrics.get("skipped_score_diff", 0),
+            "training_records": training_jsonl.count("\n") + 1,
+            "validation_records": validation_jsonl.count("\n") + 1,
+            "bytes_written": sum(p.stat().st_size for p in written.glob("*.jsonl")),
+            "output_dir": str(written),
+            "config": {
+                "builder": builder.config.model_dump(mode="json"),
+                "trainer": {"deduplicate_pairs": True, "max_pairs": max_pairs, "sample_seed": sample_seed},
+                "adapter": {"use_full_message_history": False},
+            },
+        }
+    )
     return meter
 
 

@@ -29,7 +29,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import synth
+import synth  # noqa: E402  (a sibling module: importable once HERE is on the path)
 
 REF_PYTHON = HERE / ".venv-ref" / "bin" / "python"
 REF_STAGES = ("parse", "pairs", "trajectories", "dedup_sample", "jsonl", "write")
@@ -74,15 +74,26 @@ def ensure_data(size: str, seed: int, cache: Path, timeout: float | None) -> Pat
     spec = synth.SynthSpec(synth.parse_size(size), seed=seed)
     d = synth.cache_dir(spec, cache)
     if not (d / "meta.json").exists():
-        _, err = _run([sys.executable, str(HERE / "synth.py"), "--size", size, "--seed", str(seed),
-                       "--cache", str(cache)], f"{size} generate", timeout)
+        _, err = _run(
+            [sys.executable, str(HERE / "synth.py"), "--size", size, "--seed", str(seed), "--cache", str(cache)],
+            f"{size} generate",
+            timeout,
+        )
         if err:
             raise BenchError(f"generating {size}: {err}")
     return d
 
 
-def run_size(size: str, data: Path, sides: set[str], views: list[str], scratch: Path, raw_dir: Path,
-             max_pairs: int | None, timeout: float | None) -> dict[str, Any]:
+def run_size(
+    size: str,
+    data: Path,
+    sides: set[str],
+    views: list[str],
+    scratch: Path,
+    raw_dir: Path,
+    max_pairs: int | None,
+    timeout: float | None,
+) -> dict[str, Any]:
     """Run every selected runner on one data set; return their results (or errors)."""
     runs: dict[str, Any] = {}
     jobs: list[tuple[str, list[str]]] = []
@@ -96,8 +107,9 @@ def run_size(size: str, data: Path, sides: set[str], views: list[str], scratch: 
         out = raw_dir / f"{size}-{name}.json"
         work = scratch / f"{size}-{name}"
         out.unlink(missing_ok=True)
-        seconds, err = _run(cmd + ["--data", str(data), "--out", str(out), "--work", str(work)],
-                            f"{size} {name}", timeout)
+        seconds, err = _run(
+            cmd + ["--data", str(data), "--out", str(out), "--work", str(work)], f"{size} {name}", timeout
+        )
         shutil.rmtree(work, ignore_errors=True)  # the JSONL files are large; keep only the numbers
         if err is None and out.exists():
             runs[name] = json.loads(out.read_text())
@@ -137,39 +149,69 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def summarize(runs: dict[str, Any]) -> dict[str, Any]:
     """Per-size comparison rows: seconds, ratios and peak memory of both sides."""
-    ref, mem, sto, eng, cand = (runs.get(k) for k in ("ref", "ours_memory", "ours_stored", "ours_engine",
-                                                     "ours_candidates"))
+    ref, mem, sto, eng, cand = (
+        runs.get(k) for k in ("ref", "ours_memory", "ours_stored", "ours_engine", "ours_candidates")
+    )
     bound = _sum(sto, ("write_bound",))
     walk = _sum(mem, ("walk_floor",))
     floor = walk + bound if walk is not None and bound is not None else None
     rows: list[dict[str, Any]] = []
 
-    def row(label: str, ref_names: tuple[str, ...], ours_run: dict | None, ours_names: tuple[str, ...],
-            over: str | None = None, over_value: float | None = None, goal: str | None = None) -> None:
+    def row(
+        label: str,
+        ref_names: tuple[str, ...],
+        ours_run: dict | None,
+        ours_names: tuple[str, ...],
+        over: str | None = None,
+        over_value: float | None = None,
+        goal: str | None = None,
+    ) -> None:
         r, o = _sum(ref, ref_names), _sum(ours_run, ours_names)
-        rows.append({
-            "label": label,
-            "reference_s": r,
-            "ours_s": o,
-            "ref_over_ours": _ratio(r, o),
-            "ours_over": over,
-            "ours_over_value": _ratio(o, over_value) if over else None,
-            "reference_peak_mib": _peak(ref, ref_names),
-            "ours_peak_mib": _peak(ours_run, ours_names),
-            "goal": goal,
-        })
+        rows.append(
+            {
+                "label": label,
+                "reference_s": r,
+                "ours_s": o,
+                "ref_over_ours": _ratio(r, o),
+                "ours_over": over,
+                "ours_over_value": _ratio(o, over_value) if over else None,
+                "reference_peak_mib": _peak(ref, ref_names),
+                "ours_peak_mib": _peak(ours_run, ours_names),
+                "goal": goal,
+            }
+        )
 
     row("steps -> candidates (in-memory steps)", ("parse",), mem, ("extract_candidates",))
-    row("pair engine: candidates -> pairs", ("pairs", "trajectories"), eng, ("build_pairs",),
-        goal="ref/ours >= 100")
+    row("pair engine: candidates -> pairs", ("pairs", "trajectories"), eng, ("build_pairs",), goal="ref/ours >= 100")
     row("dedup + sample (+ split)", ("dedup_sample",), mem, ("finalize",))
     row("JSONL conversion + write", ("jsonl", "write"), mem, ("write_jsonl",), "bound", bound)
-    row("end to end: in-memory EvaluationRunOutput -> JSONL", REF_STAGES, mem, OURS_MEMORY_STAGES, "floor", floor,
-        goal="ours/floor <= 2")
-    row("end to end: stored Parquet steps -> JSONL", REF_STAGES, sto, OURS_STAGES, "bound", bound,
-        goal="ref/ours >= 100, ours/bound <= 2")
-    row("end to end: stored candidates.parquet -> JSONL", REF_STAGES, cand, OURS_CANDIDATES_STAGES, "bound", bound,
-        goal="ref/ours >= 100, ours/bound <= 2")
+    row(
+        "end to end: in-memory EvaluationRunOutput -> JSONL",
+        REF_STAGES,
+        mem,
+        OURS_MEMORY_STAGES,
+        "floor",
+        floor,
+        goal="ours/floor <= 2",
+    )
+    row(
+        "end to end: stored Parquet steps -> JSONL",
+        REF_STAGES,
+        sto,
+        OURS_STAGES,
+        "bound",
+        bound,
+        goal="ref/ours >= 100, ours/bound <= 2",
+    )
+    row(
+        "end to end: stored candidates.parquet -> JSONL",
+        REF_STAGES,
+        cand,
+        OURS_CANDIDATES_STAGES,
+        "bound",
+        bound,
+        goal="ref/ours >= 100, ours/bound <= 2",
+    )
     return {
         "rows": rows,
         "same_input": _same_input(ref, mem),
@@ -223,40 +265,58 @@ def markdown(result: dict[str, Any]) -> str:
     out = [
         "# Side-by-side benchmark: reference plugin vs dpo_frames",
         "",
-        (f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['mem_total_gib']:.0f} GiB RAM, "
-        f"Python {m['python']}, polars {m.get('polars', '?')}, {m['platform']}. "
-        f"Reference: nvidia-nat-nemo-customizer {result['reference_version']}. "
-        f"Started {result['started']}; git {result['git_commit']}."),
+        (
+            f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['mem_total_gib']:.0f} GiB RAM, "
+            f"Python {m['python']}, polars {m.get('polars', '?')}, {m['platform']}. "
+            f"Reference: nvidia-nat-nemo-customizer {result['reference_version']}. "
+            f"Started {result['started']}; git {result['git_commit']}."
+        ),
         "",
-        ("Seconds are wall time of one run. Memory: peak RSS above the process's baseline "
-        "(after its input was built), and in parentheses the absolute peak, in MiB."),
+        (
+            "Seconds are wall time of one run. Memory: peak RSS above the process's baseline "
+            "(after its input was built), and in parentheses the absolute peak, in MiB."
+        ),
         "",
     ]
     for size, entry in result["sizes"].items():
         s, meta = entry["summary"], entry["data"]
-        out += [f"### {size} candidates", "",
-                (f"Data: {meta['candidates']:,} candidates in {meta['turns']:,} turns of {meta['examples']:,} "
+        out += [
+            f"### {size} candidates",
+            "",
+            (
+                f"Data: {meta['candidates']:,} candidates in {meta['turns']:,} turns of {meta['examples']:,} "
                 f"examples, {meta['steps']:,} steps; reference pairs: {_info(entry, 'ref', 'pairs')}, "
                 f"ours: {_info(entry, 'ours_memory', 'pairs')} (ours drops tied and identical-text pairs); "
                 f"dataset records written: reference {_records(entry)}, ours "
                 f"{_info(entry, 'ours_memory', 'dataset_rows')}. Same candidates on both sides: "
-                f"{ {True: 'yes', False: 'NO', None: 'n/a'}[s['same_input']] }."),
-                "",
-                ("| stage / view | reference s | ours s | ref / ours | ours / bound | reference peak MiB "
-                "| ours peak MiB | goal (at 1M) |"),
-                "|---|---:|---:|---:|---:|---:|---:|---|"]
+                f"{ {True: 'yes', False: 'NO', None: 'n/a'}[s['same_input']] }."
+            ),
+            "",
+            (
+                "| stage / view | reference s | ours s | ref / ours | ours / bound | reference peak MiB "
+                "| ours peak MiB | goal (at 1M) |"
+            ),
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for r in s["rows"]:
             over = f"{_fmt_x(r['ours_over_value'])} ({r['ours_over']})" if r["ours_over"] else ""
-            out.append(f"| {r['label']} | {_fmt_s(r['reference_s'])} | {_fmt_s(r['ours_s'])} | "
-                       f"{_fmt_x(r['ref_over_ours'])} | {over} | {_fmt_mem(r['reference_peak_mib'])} | "
-                       f"{_fmt_mem(r['ours_peak_mib'])} | {_goal_met(r)} |")
-        out += ["",
-                (f"Bound (write the finished dataset's JSONL bytes alone, best of three; every timed write, "
+            out.append(
+                f"| {r['label']} | {_fmt_s(r['reference_s'])} | {_fmt_s(r['ours_s'])} | "
+                f"{_fmt_x(r['ref_over_ours'])} | {over} | {_fmt_mem(r['reference_peak_mib'])} | "
+                f"{_fmt_mem(r['ours_peak_mib'])} | {_goal_met(r)} |"
+            )
+        out += [
+            "",
+            (
+                f"Bound (write the finished dataset's JSONL bytes alone, best of three; every timed write, "
                 f"both sides' and the bound's, is primed as `measure.prepare_write` says): {_fmt_s(s['bound_s'])} s"
                 f"{_cold(entry)}. "
                 f"Floor of the in-memory view (one attribute walk over the step objects + the bound): "
                 f"{_fmt_s(s['floor_s'])} s (walk {_fmt_s(s['walk_floor_s'])} s; the same walk in the "
-                f"reference process {_fmt_s(s['reference_walk_floor_s'])} s)."), ""]
+                f"reference process {_fmt_s(s['reference_walk_floor_s'])} s)."
+            ),
+            "",
+        ]
         if s["errors"]:
             out += ["Errors: " + "; ".join(f"{k}: {v}" for k, v in s["errors"].items()), ""]
     return "\n".join(out)
@@ -290,14 +350,25 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu_model = line.split(":", 1)[1].strip()
                 break
-        mem_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                           if line.startswith("MemTotal")))
+        mem_kib = int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            )
+        )
     except (OSError, StopIteration):
         mem_kib = 0
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "cpu_model": cpu_model, "mem_total_gib": mem_kib / 2**20,
-                            "python": platform.python_version(), "platform": platform.platform()}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "mem_total_gib": mem_kib / 2**20,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         import polars
+
         info["polars"] = polars.__version__
     except ImportError:
         pass
@@ -306,8 +377,9 @@ def machine() -> dict[str, Any]:
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -317,17 +389,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="10k,100k,1M", help="comma-separated candidate counts (default 10k,100k,1M)")
     p.add_argument("--seed", type=int, default=0, help="synthetic data seed")
     p.add_argument("--sides", default="ref,ours", help="which sides to run: ref, ours or both (default)")
-    p.add_argument("--views", default=",".join(OURS_VIEWS), help="dpo_frames views to run (engine,memory,stored,candidates)")
+    p.add_argument(
+        "--views", default=",".join(OURS_VIEWS), help="dpo_frames views to run (engine,memory,stored,candidates)"
+    )
     p.add_argument("--max-pairs", type=int, default=None, help="max_pairs for both sides (default: none)")
     p.add_argument("--cache", type=Path, default=HERE / ".cache", help="synthetic data cache root")
     p.add_argument("--results", type=Path, default=HERE / "results", help="where latest.json/latest.md go")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per runner process")
-    p.add_argument("--readme", type=Path, default=HERE / "README.md",
-                   help="README whose results block a complete run (both sides, no error) rewrites")
-    p.add_argument("--no-readme", dest="readme", action="store_const", const=None,
-                   help="leave the README alone")
-    p.add_argument("--render-only", action="store_true",
-                   help="only re-render latest.md (and the README block) from the existing latest.json")
+    p.add_argument(
+        "--readme",
+        type=Path,
+        default=HERE / "README.md",
+        help="README whose results block a complete run (both sides, no error) rewrites",
+    )
+    p.add_argument("--no-readme", dest="readme", action="store_const", const=None, help="leave the README alone")
+    p.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only re-render latest.md (and the README block) from the existing latest.json",
+    )
     args = p.parse_args(argv)
 
     if args.render_only:

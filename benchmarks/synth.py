@@ -152,7 +152,9 @@ class SynthTables:
         """Read tables written by :meth:`write`."""
         missing = [n for n in cls._NAMES if not (directory / f"synth_{n}.parquet").exists()]
         if missing:
-            raise SynthError(f"{directory} has no cached synthetic tables {missing}; run benchmarks/run.py to generate them")
+            raise SynthError(
+                f"{directory} has no cached synthetic tables {missing}; run benchmarks/run.py to generate them"
+            )
         return cls(**{n: pl.read_parquet(directory / f"synth_{n}.parquet") for n in cls._NAMES})
 
     @property
@@ -174,7 +176,7 @@ class _Text:
         picks = rng.integers(0, len(letters), size=int(lengths.sum()))
         vocab, pos = [], 0
         for n in lengths.tolist():
-            vocab.append("".join(letters[i] for i in picks[pos:pos + n].tolist()))
+            vocab.append("".join(letters[i] for i in picks[pos : pos + n].tolist()))
             pos += n
         words = rng.integers(0, len(vocab), size=n_chars // 6)
         self.corpus = " ".join(vocab[i] for i in words.tolist())
@@ -185,12 +187,15 @@ class _Text:
         lengths = lengths.astype("int64")
         offsets = self.rng.integers(0, len(self.corpus) - int(lengths.max()) - 1, size=len(lengths))
         c = self.corpus
-        return [c[o:o + n].strip() or "x" for o, n in zip(offsets.tolist(), lengths.tolist())]
+        return [c[o : o + n].strip() or "x" for o, n in zip(offsets.tolist(), lengths.tolist())]
 
 
 def _uuids(rng: Any, n: int) -> list[str]:
     h = rng.bytes(16 * n).hex()
-    return [f"{h[i:i+8]}-{h[i+8:i+12]}-{h[i+12:i+16]}-{h[i+16:i+20]}-{h[i+20:i+32]}" for i in range(0, 32 * n, 32)]
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
 
 
 def _shapes(spec: SynthSpec, rng: Any) -> list[tuple[list[int], int | None]]:
@@ -253,12 +258,14 @@ def _generate(spec: SynthSpec) -> SynthTables:
     # --- examples ---------------------------------------------------------------
     questions = text.many(rng.integers(60, 200, size=n_examples))
     answers = text.many(rng.integers(50, 150, size=n_examples))
-    examples = pl.DataFrame({
-        "example_idx": pl.Series(range(n_examples), dtype=pl.Int32),
-        "example_id": [f"ex_{i:07d}" for i in range(n_examples)],
-        "question": questions,
-        "answer": answers,
-    })
+    examples = pl.DataFrame(
+        {
+            "example_idx": pl.Series(range(n_examples), dtype=pl.Int32),
+            "example_id": [f"ex_{i:07d}" for i in range(n_examples)],
+            "question": questions,
+            "answer": answers,
+        }
+    )
 
     # --- fresh content: one prompt per turn of an original example, responses per candidate
     fresh_turns = [(e, t, c) for e, (counts, dup) in enumerate(shapes) if dup is None for t, c in enumerate(counts)]
@@ -283,8 +290,12 @@ def _generate(spec: SynthSpec) -> SynthTables:
         user = {"role": "user", "content": user_msgs[ti]}
         if t > 0 and e in prev_by_example:
             prev_user, prev_answer = prev_by_example[e]
-            messages = [sys_msg, {"role": "user", "content": prev_user},
-                        {"role": "assistant", "content": prev_answer}, user]
+            messages = [
+                sys_msg,
+                {"role": "user", "content": prev_user},
+                {"role": "assistant", "content": prev_answer},
+                user,
+            ]
         else:
             messages = [sys_msg, user]
         prompts.append(messages)
@@ -293,7 +304,7 @@ def _generate(spec: SynthSpec) -> SynthTables:
             if identical[cand_pos + k]:
                 rids[k] = rids[0]
         scores_src = grid_scores if grid_turn[ti] else fine_scores
-        scores = [float(s) for s in scores_src[cand_pos:cand_pos + c]]
+        scores = [float(s) for s in scores_src[cand_pos : cand_pos + c]]
         turn_content[(e, t)] = (ti, rids, scores)
         best = max(range(c), key=lambda k: scores[k])
         prev_by_example[e] = (user_msgs[ti], resp_texts[rids[best]][:200])
@@ -316,18 +327,55 @@ def _layout(shapes: list[tuple[list[int], int | None]], turn_content: dict, rng:
     span_ids = iter(_uuids(rng, len(shapes) + 2 * n_turns + n_cands))
     fn_ids = iter(_uuids(rng, len(shapes) + n_turns))
     tag_hex = rng.bytes(3 * n_turns).hex()
-    turn_tags = iter([tag_hex[i:i + 6] for i in range(0, 6 * n_turns, 6)])
+    turn_tags = iter([tag_hex[i : i + 6] for i in range(0, 6 * n_turns, 6)])
 
-    cols: dict[str, list[Any]] = {k: [] for k in (
-        "example_idx", "step_index", "event_type", "name", "step_uuid", "parent_id", "function_id",
-        "function_name", "function_parent_id", "function_parent_name", "span_event_timestamp",
-        "turn_id", "turn_index", "candidate_index", "score", "prompt_id", "response_id",
-        "text_input", "text_output", "is_selected")}
+    cols: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "example_idx",
+            "step_index",
+            "event_type",
+            "name",
+            "step_uuid",
+            "parent_id",
+            "function_id",
+            "function_name",
+            "function_parent_id",
+            "function_parent_name",
+            "span_event_timestamp",
+            "turn_id",
+            "turn_index",
+            "candidate_index",
+            "score",
+            "prompt_id",
+            "response_id",
+            "text_input",
+            "text_output",
+            "is_selected",
+        )
+    }
 
-    def row(e: int, etype: str, name: str, uuid: str, parent: str, fid: str, fname: str, fpid: str, fpname: str,
-            span: bool, turn_id: str | None = None, turn_index: int | None = None, cand: int | None = None,
-            score: float | None = None, prompt_id: int | None = None, response_id: int | None = None,
-            text_input: str | None = None, text_output: str | None = None, is_selected: bool | None = None) -> None:
+    def row(
+        e: int,
+        etype: str,
+        name: str,
+        uuid: str,
+        parent: str,
+        fid: str,
+        fname: str,
+        fpid: str,
+        fpname: str,
+        span: bool,
+        turn_id: str | None = None,
+        turn_index: int | None = None,
+        cand: int | None = None,
+        score: float | None = None,
+        prompt_id: int | None = None,
+        response_id: int | None = None,
+        text_input: str | None = None,
+        text_output: str | None = None,
+        is_selected: bool | None = None,
+    ) -> None:
         cols["example_idx"].append(e)
         cols["event_type"].append(etype)
         cols["name"].append(name)
@@ -366,10 +414,23 @@ def _layout(shapes: list[tuple[list[int], int | None]], turn_content: dict, rng:
             row(e, "LLM_END", LLM_NAME, llm_uuid, fs_uuid, *fn, True, prompt_id=prompt_id, response_id=rids[best])
             for k in range(c):
                 ttc_uuid = next(span_ids)
-                row(e, "TTC_START", TTC_STEP_NAME, ttc_uuid, fs_uuid, *fn, False,
-                    turn_id=turn_id, turn_index=t, cand=k)
-                row(e, "TTC_END", TTC_STEP_NAME, ttc_uuid, fs_uuid, *fn, True, turn_id=turn_id, turn_index=t, cand=k,
-                    score=scores[k], prompt_id=prompt_id, response_id=rids[k], is_selected=(k == best))
+                row(e, "TTC_START", TTC_STEP_NAME, ttc_uuid, fs_uuid, *fn, False, turn_id=turn_id, turn_index=t, cand=k)
+                row(
+                    e,
+                    "TTC_END",
+                    TTC_STEP_NAME,
+                    ttc_uuid,
+                    fs_uuid,
+                    *fn,
+                    True,
+                    turn_id=turn_id,
+                    turn_index=t,
+                    cand=k,
+                    score=scores[k],
+                    prompt_id=prompt_id,
+                    response_id=rids[k],
+                    is_selected=(k == best),
+                )
             row(e, "FUNCTION_END", TURN_FUNCTION_NAME, fs_uuid, wf_uuid, *wf, True, response_id=rids[best])
         row(e, "WORKFLOW_END", WORKFLOW_FUNCTION_NAME, wf_uuid, "root", *wf, True, text_output=None)
         cols["step_index"].extend(range(len(cols["example_idx"]) - start))
@@ -377,17 +438,39 @@ def _layout(shapes: list[tuple[list[int], int | None]], turn_content: dict, rng:
     n = len(cols["example_idx"])
     # Timestamps: 10 ms apart over the whole run; an END's span started one step earlier.
     span_flags = cols.pop("span_event_timestamp")
-    return pl.DataFrame(cols, schema={
-        "example_idx": pl.Int32, "step_index": pl.Int32, "event_type": pl.String, "name": pl.String,
-        "step_uuid": pl.String, "parent_id": pl.String, "function_id": pl.String, "function_name": pl.String,
-        "function_parent_id": pl.String, "function_parent_name": pl.String, "turn_id": pl.String,
-        "turn_index": pl.Int32, "candidate_index": pl.Int32, "score": pl.Float64, "prompt_id": pl.Int32,
-        "response_id": pl.Int32, "text_input": pl.String, "text_output": pl.String, "is_selected": pl.Boolean,
-    }).with_columns(
-        event_timestamp=BASE_TIMESTAMP + pl.int_range(n, dtype=pl.Int64).cast(pl.Float64) * 0.01,
-    ).with_columns(
-        span_event_timestamp=pl.when(pl.Series(span_flags, dtype=pl.Boolean))
-        .then(pl.col("event_timestamp") - 0.01).otherwise(None),
+    return (
+        pl.DataFrame(
+            cols,
+            schema={
+                "example_idx": pl.Int32,
+                "step_index": pl.Int32,
+                "event_type": pl.String,
+                "name": pl.String,
+                "step_uuid": pl.String,
+                "parent_id": pl.String,
+                "function_id": pl.String,
+                "function_name": pl.String,
+                "function_parent_id": pl.String,
+                "function_parent_name": pl.String,
+                "turn_id": pl.String,
+                "turn_index": pl.Int32,
+                "candidate_index": pl.Int32,
+                "score": pl.Float64,
+                "prompt_id": pl.Int32,
+                "response_id": pl.Int32,
+                "text_input": pl.String,
+                "text_output": pl.String,
+                "is_selected": pl.Boolean,
+            },
+        )
+        .with_columns(
+            event_timestamp=BASE_TIMESTAMP + pl.int_range(n, dtype=pl.Int64).cast(pl.Float64) * 0.01,
+        )
+        .with_columns(
+            span_event_timestamp=pl.when(pl.Series(span_flags, dtype=pl.Boolean))
+            .then(pl.col("event_timestamp") - 0.01)
+            .otherwise(None),
+        )
     )
 
 
@@ -414,6 +497,7 @@ def ensure_cached(spec: SynthSpec, cache_root: Path) -> Path:
     (tmp / "meta.json").write_text(json.dumps({"spec": asdict(spec), "counts": describe(tables)}, indent=2))
     if d.exists():
         import shutil
+
         shutil.rmtree(d)
     tmp.rename(d)
     return d
@@ -431,10 +515,15 @@ def describe(tables: SynthTables) -> dict[str, int]:
         "turns": per_turn.height,
         "single_candidate_turns": int(per_turn.filter(pl.col("len") == 1).height),
         "response_chars": int(tables.responses["text"].str.len_chars().sum()),
-        "prompt_chars": int(ttc.join(
-            tables.prompts.select("prompt_id", chars=pl.col("messages").list.eval(
-                pl.element().struct.field("content").str.len_chars()).list.sum()),
-            on="prompt_id")["chars"].sum()),
+        "prompt_chars": int(
+            ttc.join(
+                tables.prompts.select(
+                    "prompt_id",
+                    chars=pl.col("messages").list.eval(pl.element().struct.field("content").str.len_chars()).list.sum(),
+                ),
+                on="prompt_id",
+            )["chars"].sum()
+        ),
     }
 
 
@@ -452,22 +541,28 @@ def stored_steps_frame(tables: SynthTables, run_id: str = "bench") -> pl.DataFra
     candidate_index, score``) ``, metadata`` (JSON text or null).
     """
     s = (
-        tables.steps
-        .join(tables.examples.select("example_idx", "example_id", "question", "answer"), on="example_idx", how="left")
+        tables.steps.join(
+            tables.examples.select("example_idx", "example_id", "question", "answer"), on="example_idx", how="left"
+        )
         .join(tables.prompts, on="prompt_id", how="left")
         .join(tables.responses, on="response_id", how="left")
         .sort("example_idx", "step_index")
     )
     et = pl.col("event_type")
     data_input = (
-        pl.when(et.is_in(["WORKFLOW_START", "WORKFLOW_END"])).then(_json("question"))
-        .when(pl.col("messages").is_not_null()).then(_json("messages"))
-        .when(pl.col("text_input").is_not_null()).then(_json("text_input"))
+        pl.when(et.is_in(["WORKFLOW_START", "WORKFLOW_END"]))
+        .then(_json("question"))
+        .when(pl.col("messages").is_not_null())
+        .then(_json("messages"))
+        .when(pl.col("text_input").is_not_null())
+        .then(_json("text_input"))
         .otherwise(pl.lit("null"))
     )
     data_output = (
-        pl.when(et == "WORKFLOW_END").then(_json("answer"))
-        .when(pl.col("text").is_not_null()).then(_json("text"))
+        pl.when(et == "WORKFLOW_END")
+        .then(_json("answer"))
+        .when(pl.col("text").is_not_null())
+        .then(_json("text"))
         .otherwise(pl.lit("null"))
     )
     is_ttc = et.str.starts_with("TTC_")
@@ -478,16 +573,33 @@ def stored_steps_frame(tables: SynthTables, run_id: str = "bench") -> pl.DataFra
     def quoted(col: str) -> pl.Expr:
         return _json(col).fill_null("null")
 
-    base = pl.concat_str([pl.lit('{"input":'), data_input, pl.lit(',"output":'), data_output,
-                          pl.lit(',"chunk":null,"payload":null')])
-    ttc_tail = pl.concat_str([pl.lit(',"turn_id":'), quoted("turn_id"), pl.lit(',"turn_index":'), num("turn_index"),
-                              pl.lit(',"candidate_index":'), num("candidate_index"),
-                              pl.lit(',"score":'), num("score")])
-    data = pl.when(is_ttc).then(pl.concat_str([base, ttc_tail, pl.lit("}")])).otherwise(
-        pl.concat_str([base, pl.lit("}")]))
+    base = pl.concat_str(
+        [pl.lit('{"input":'), data_input, pl.lit(',"output":'), data_output, pl.lit(',"chunk":null,"payload":null')]
+    )
+    ttc_tail = pl.concat_str(
+        [
+            pl.lit(',"turn_id":'),
+            quoted("turn_id"),
+            pl.lit(',"turn_index":'),
+            num("turn_index"),
+            pl.lit(',"candidate_index":'),
+            num("candidate_index"),
+            pl.lit(',"score":'),
+            num("score"),
+        ]
+    )
+    data = (
+        pl.when(is_ttc).then(pl.concat_str([base, ttc_tail, pl.lit("}")])).otherwise(pl.concat_str([base, pl.lit("}")]))
+    )
     metadata = pl.when(pl.col("is_selected").is_not_null()).then(
-        pl.concat_str([pl.lit('{"is_selected":'), pl.when(pl.col("is_selected")).then(pl.lit("true"))
-                       .otherwise(pl.lit("false")), pl.lit("}")]))
+        pl.concat_str(
+            [
+                pl.lit('{"is_selected":'),
+                pl.when(pl.col("is_selected")).then(pl.lit("true")).otherwise(pl.lit("false")),
+                pl.lit("}"),
+            ]
+        )
+    )
     return s.select(
         run_id=pl.lit(run_id),
         example_id="example_id",
@@ -558,8 +670,18 @@ def _build_eval_output(tables: SynthTables) -> Any:
 
     step_fs = frozenset(("parent_id", "function_ancestry", "payload"))
     node_fs = frozenset(("function_id", "function_name", "parent_id", "parent_name"))
-    payload_fields = ("event_type", "event_timestamp", "span_event_timestamp", "framework", "name", "tags",
-                      "metadata", "data", "usage_info", "UUID")
+    payload_fields = (
+        "event_type",
+        "event_timestamp",
+        "span_event_timestamp",
+        "framework",
+        "name",
+        "tags",
+        "metadata",
+        "data",
+        "usage_info",
+        "UUID",
+    )
     payload_fs = frozenset(payload_fields)
     stream_fs = frozenset(("input", "output"))
     ttc_start_fs = frozenset(("turn_id", "turn_index", "candidate_index"))
@@ -568,53 +690,152 @@ def _build_eval_output(tables: SynthTables) -> Any:
     s = tables.steps
     # Repeated values (names, span and function ids, turn ids) are one object each, as
     # in a live run where every step of a span carries the same string.
-    interned = {"event_type", "name", "step_uuid", "parent_id", "function_id", "function_name",
-                "function_parent_id", "function_parent_name", "turn_id"}
-    cols = [_shared(s[c].to_list()) if c in interned else s[c].to_list() for c in (
-        "example_idx", "event_type", "name", "step_uuid", "parent_id", "function_id", "function_name",
-        "function_parent_id", "function_parent_name", "event_timestamp", "span_event_timestamp", "turn_id",
-        "turn_index", "candidate_index", "score", "prompt_id", "response_id", "text_input", "text_output",
-        "is_selected")]
+    interned = {
+        "event_type",
+        "name",
+        "step_uuid",
+        "parent_id",
+        "function_id",
+        "function_name",
+        "function_parent_id",
+        "function_parent_name",
+        "turn_id",
+    }
+    cols = [
+        _shared(s[c].to_list()) if c in interned else s[c].to_list()
+        for c in (
+            "example_idx",
+            "event_type",
+            "name",
+            "step_uuid",
+            "parent_id",
+            "function_id",
+            "function_name",
+            "function_parent_id",
+            "function_parent_name",
+            "event_timestamp",
+            "span_event_timestamp",
+            "turn_id",
+            "turn_index",
+            "candidate_index",
+            "score",
+            "prompt_id",
+            "response_id",
+            "text_input",
+            "text_output",
+            "is_selected",
+        )
+    ]
     trajectories: list[list[Any]] = [[] for _ in range(ex.height)]
     nodes: dict[str, Any] = {}
-    for (e, etype, name, uuid, parent, fid, fname, fpid, fpname, ts, span_ts, turn_id, turn_index, cand, score,
-         prompt_id, response_id, text_input, text_output, is_selected) in zip(*cols):
+    for (
+        e,
+        etype,
+        name,
+        uuid,
+        parent,
+        fid,
+        fname,
+        fpid,
+        fpname,
+        ts,
+        span_ts,
+        turn_id,
+        turn_index,
+        cand,
+        score,
+        prompt_id,
+        response_id,
+        text_input,
+        text_output,
+        is_selected,
+    ) in zip(*cols):
         node = nodes.get(fid)
         if node is None:
-            node = nodes[fid] = _construct(InvocationNode, {"function_id": fid, "function_name": fname,
-                                                            "parent_id": fpid, "parent_name": fpname}, node_fs)
+            node = nodes[fid] = _construct(
+                InvocationNode,
+                {"function_id": fid, "function_name": fname, "parent_id": fpid, "parent_name": fpname},
+                node_fs,
+            )
         inp = prompts[prompt_id] if prompt_id is not None else text_input
         out = responses[response_id] if response_id is not None else text_output
         metadata = None
         if etype == "TTC_END":
-            data = _construct(TTCEventData, {"input": inp, "output": out, "chunk": None, "payload": None,
-                                             "turn_id": turn_id, "turn_index": turn_index,
-                                             "candidate_index": cand, "score": score}, ttc_end_fs, {})
+            data = _construct(
+                TTCEventData,
+                {
+                    "input": inp,
+                    "output": out,
+                    "chunk": None,
+                    "payload": None,
+                    "turn_id": turn_id,
+                    "turn_index": turn_index,
+                    "candidate_index": cand,
+                    "score": score,
+                },
+                ttc_end_fs,
+                {},
+            )
             metadata = {"is_selected": is_selected}
         elif etype == "TTC_START":
-            data = _construct(TTCEventData, {"input": None, "output": None, "chunk": None, "payload": None,
-                                             "turn_id": turn_id, "turn_index": turn_index,
-                                             "candidate_index": cand, "score": None}, ttc_start_fs, {})
+            data = _construct(
+                TTCEventData,
+                {
+                    "input": None,
+                    "output": None,
+                    "chunk": None,
+                    "payload": None,
+                    "turn_id": turn_id,
+                    "turn_index": turn_index,
+                    "candidate_index": cand,
+                    "score": None,
+                },
+                ttc_start_fs,
+                {},
+            )
         else:
             if etype == "WORKFLOW_START":
                 inp = questions[e]
             elif etype == "WORKFLOW_END":
                 inp, out = questions[e], answers[e]
-            data = _construct(StreamEventData, {"input": inp, "output": out, "chunk": None, "payload": None},
-                              stream_fs, {})
-        payload = _construct(IntermediateStepPayload, dict(zip(payload_fields, (
-            etypes[etype], ts, span_ts, None, name, None, metadata, data, None, uuid))), payload_fs, {})
-        trajectories[e].append(_construct(IntermediateStep, {"parent_id": parent, "function_ancestry": node,
-                                                             "payload": payload}, step_fs))
+            data = _construct(
+                StreamEventData, {"input": inp, "output": out, "chunk": None, "payload": None}, stream_fs, {}
+            )
+        payload = _construct(
+            IntermediateStepPayload,
+            dict(zip(payload_fields, (etypes[etype], ts, span_ts, None, name, None, metadata, data, None, uuid))),
+            payload_fs,
+            {},
+        )
+        trajectories[e].append(
+            _construct(IntermediateStep, {"parent_id": parent, "function_ancestry": node, "payload": payload}, step_fs)
+        )
 
-    item_fs = frozenset(("id", "input_obj", "expected_output_obj", "output_obj", "trajectory",
-                         "expected_trajectory", "full_dataset_entry"))
+    item_fs = frozenset(
+        (
+            "id",
+            "input_obj",
+            "expected_output_obj",
+            "output_obj",
+            "trajectory",
+            "expected_trajectory",
+            "full_dataset_entry",
+        )
+    )
     items = [
-        _construct(EvalInputItem, {
-            "id": example_ids[i], "input_obj": questions[i], "expected_output_obj": None, "output_obj": answers[i],
-            "expected_trajectory": [], "trajectory": trajectories[i],
-            "full_dataset_entry": {"id": example_ids[i], "question": questions[i]},
-        }, item_fs)
+        _construct(
+            EvalInputItem,
+            {
+                "id": example_ids[i],
+                "input_obj": questions[i],
+                "expected_output_obj": None,
+                "output_obj": answers[i],
+                "expected_trajectory": [],
+                "trajectory": trajectories[i],
+                "full_dataset_entry": {"id": example_ids[i], "question": questions[i]},
+            },
+            item_fs,
+        )
         for i in range(ex.height)
     ]
     return EvaluationRunOutput.model_construct(
@@ -643,8 +864,15 @@ def attribute_walk(eval_output: Any) -> int:
         _ = item.id
         for step in item.trajectory:
             p = step.payload
-            _ = (step.parent_id, step.function_ancestry.function_name, p.event_type, p.name, p.UUID,
-                 p.event_timestamp, p.metadata)
+            _ = (
+                step.parent_id,
+                step.function_ancestry.function_name,
+                p.event_type,
+                p.name,
+                p.UUID,
+                p.event_timestamp,
+                p.metadata,
+            )
             d = p.data
             if d is not None:
                 _ = (d.input, d.output)

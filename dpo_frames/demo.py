@@ -115,8 +115,14 @@ async def finetune(config: Any) -> None:
 def _finetune_cli(config_file: Path, pairs: tuple[tuple[str, str], ...], verbose: bool) -> str | None:
     """Run ``nat finetune`` as a subprocess; the error text when it fails."""
     nat = Path(sys.executable).with_name("nat")
-    command = [str(nat) if nat.exists() else "nat", "--log-level", "info" if verbose else "warning",
-               "finetune", "--config_file", str(config_file)]
+    command = [
+        str(nat) if nat.exists() else "nat",
+        "--log-level",
+        "info" if verbose else "warning",
+        "finetune",
+        "--config_file",
+        str(config_file),
+    ]
     for key, value in pairs:
         command += ["-o", key, value]
     done = subprocess.run(command, capture_output=not verbose, text=True, check=False, env=dict(os.environ))
@@ -129,10 +135,18 @@ def _finetune_cli(config_file: Path, pairs: tuple[tuple[str, str], ...], verbose
 def _run_summary(run: RunDir) -> dict[str, Any]:
     """What the summary shows of one collection run, from its run directory's record."""
     record, stats = run.record, run.record.pair_stats or PairStats()
-    return {"run_id": record.run_id, "items": record.extra.get("items"), "steps": record.steps,
-            "candidates": record.candidates, "rejects": record.rejects, "rejects_by_reason": record.rejects_by_reason,
-            "pairs": stats.pairs, "pair_stats": stats.model_dump(), "skipped": stats.skipped(),
-            "frames_dir": str(run.path)}
+    return {
+        "run_id": record.run_id,
+        "items": record.extra.get("items"),
+        "steps": record.steps,
+        "candidates": record.candidates,
+        "rejects": record.rejects,
+        "rejects_by_reason": record.rejects_by_reason,
+        "pairs": stats.pairs,
+        "pair_stats": stats.model_dump(),
+        "skipped": stats.skipped(),
+        "frames_dir": str(run.path),
+    }
 
 
 def _read_json(path: Path) -> Any:
@@ -152,16 +166,22 @@ def run_demo(out_dir: Path, *, cli: bool = False, verbose: bool = False) -> Demo
         else:
             try:
                 asyncio.run(finetune(load_config(config_file, pairs)))
-            except Exception as exc:  # noqa: BLE001 - the demo reports any failure in its summary
+            except Exception as exc:  # the demo reports any failure in its summary
                 error = f"{type(exc).__name__}: {exc}"
         with emulator.state.lock:
             jobs = [dict(job) for job in emulator.state.jobs.values()]
         url = emulator.url
     ft_dir = out_dir / "finetune"
     run_stats = [_run_summary(open_dir(p.parent)) for p in sorted((ft_dir / RUNS_DIR).glob(f"*/{RECORD_FILE}"))]
-    return DemoResult(out_dir=out_dir, url=url, seconds=time.perf_counter() - started,
-                      final_metrics=_read_json(ft_dir / "final_metrics.json") or {}, run_stats=run_stats,
-                      jobs=jobs, error=error)
+    return DemoResult(
+        out_dir=out_dir,
+        url=url,
+        seconds=time.perf_counter() - started,
+        final_metrics=_read_json(ft_dir / "final_metrics.json") or {},
+        run_stats=run_stats,
+        jobs=jobs,
+        error=error,
+    )
 
 
 def _rel(path: str | Path) -> str:
@@ -190,13 +210,17 @@ def summary(result: DemoResult) -> str:
     fm = result.final_metrics
     dataset, job_meta = fm.get("dataset") or {}, fm.get("job_metadata") or {}
     if dataset:
-        lines.append(f"dataset       {dataset['pairs']} pairs ({dataset['duplicate_pairs']} duplicates removed): "
-                     f"{dataset['train_pairs']} training, {dataset['validation_pairs']} validation")
+        lines.append(
+            f"dataset       {dataset['pairs']} pairs ({dataset['duplicate_pairs']} duplicates removed): "
+            f"{dataset['train_pairs']} training, {dataset['validation_pairs']} validation"
+        )
     for split, path in (job_meta.get("files") or {}).items():
         lines.append(f"  {split:<11} {_rel(path)}")
     frames = result.run_stats[0].get("frames_dir") if result.run_stats else None
-    lines.append(f"frames        {_rel(frames or result.out_dir / 'finetune' / RUNS_DIR)} "
-                 "(candidates, rejects, pairs .parquet; open it with `dpo-frames stats`)")
+    lines.append(
+        f"frames        {_rel(frames or result.out_dir / 'finetune' / RUNS_DIR)} "
+        "(candidates, rejects, pairs .parquet; open it with `dpo-frames stats`)"
+    )
     if job_meta.get("job_id"):
         lines.append(f"job           {job_meta['job_id']} -> {fm.get('status')} ({fm.get('message')})")
         lines.append(f"  model       {job_meta.get('output_model')}")
@@ -219,16 +243,19 @@ def _quiet_third_party_warnings() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m dpo_frames.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path(".tmp/dpo_frames_demo"),
-                        help="where every file goes (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="python -m dpo_frames.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path(".tmp/dpo_frames_demo"), help="where every file goes (default: %(default)s)"
+    )
     parser.add_argument("--cli", action="store_true", help="run the `nat finetune` command as a subprocess")
     parser.add_argument("--verbose", action="store_true", help="show the INFO log of NAT and dpo_frames")
     args = parser.parse_args(argv)
     _quiet_third_party_warnings()
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not args.verbose:
         os.environ.setdefault("TQDM_DISABLE", "1")
     try:

@@ -156,8 +156,10 @@ class MissingExtraError(DpoFramesError, ImportError):
     """An optional dependency is not installed; the message gives the ``pip install`` line."""
 
     def __init__(self, feature: str, extra: str, missing: str) -> None:
-        super().__init__(f"{feature} needs the optional dependencies of dpo_frames[{extra}] (module {missing!r} is "
-                         f"missing): pip install 'dpo_frames[{extra}]'")
+        super().__init__(
+            f"{feature} needs the optional dependencies of dpo_frames[{extra}] (module {missing!r} is "
+            f"missing): pip install 'dpo_frames[{extra}]'"
+        )
         self.feature, self.extra, self.missing = feature, extra, missing
 
 
@@ -223,8 +225,7 @@ class ApiError(CustomizerError):
         super().__init__(f"{service} {call}: HTTP {status_code}{tries}: {body_excerpt or '<empty body>'}")
 
     @classmethod
-    def for_status(cls, service: str, call: str, status_code: int, body_excerpt: str, *,
-                   attempts: int = 1) -> ApiError:
+    def for_status(cls, service: str, call: str, status_code: int, body_excerpt: str, *, attempts: int = 1) -> ApiError:
         """The most specific subclass for ``status_code``."""
         kind: type[ApiError]
         if status_code in (400, 422):

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import polars_hash  # noqa: F401  (registers the .nchash namespace on expressions)
-
+import pyarrow as pa
 
 
 def xxh3(expr: pl.Expr) -> pl.Expr:
@@ -54,7 +53,8 @@ def messages_hash(messages: pl.Series) -> pl.Series:
     n = lengths.fill_null(0).to_numpy().astype(np.int64)
     starts = np.cumsum(n) - n
     flat = _in_thread_chunks(messages.explode(empty_as_null=False, keep_nulls=False).struct.unnest()).select(
-        r=xxh3(pl.col("role").fill_null("")), c=xxh3(pl.col("content").fill_null("")))
+        r=xxh3(pl.col("role").fill_null("")), c=xxh3(pl.col("content").fill_null(""))
+    )
     with np.errstate(over="ignore"):
         position = np.arange(1, int(n.sum()) + 1, dtype=np.int64)  # 1-based position in its list
         position -= np.repeat(starts, n)
@@ -107,4 +107,3 @@ def hex64(values: pl.Series) -> pl.Series:
 def unit_interval(hash_u64: pl.Expr) -> pl.Expr:
     """Map a UInt64 hash to [0, 1) (53 high bits, exactly representable)."""
     return (hash_u64 // (1 << 11)).cast(pl.Float64) / float(1 << 53)
-

@@ -84,8 +84,9 @@ class DatasetInfo(BaseModel):
     format: str = Field(description="The format of the split files (dpo_frames.dataset.FORMATS).")
     recipe: str = Field("dpo", description="The training recipe the records are for.")
     stats: DatasetStats
-    files: dict[str, str] = Field(default_factory=dict,
-                                  description="Split name -> file, relative to the directory (or absolute).")
+    files: dict[str, str] = Field(
+        default_factory=dict, description="Split name -> file, relative to the directory (or absolute)."
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="The settings it was made with.")
     source: str | None = Field(None, description="The directory of the pairs it was made from.")
 
@@ -111,8 +112,9 @@ class RunRecord(BaseModel):
     steps_by_type: list[dict[str, Any]] = Field(default_factory=list)
     pair_stats: PairStats | None = None
     dataset: DatasetInfo | None = None
-    frames: dict[str, list[str]] = Field(default_factory=dict,
-                                         description="Frame name -> its Parquet files (or globs of parts), relative.")
+    frames: dict[str, list[str]] = Field(
+        default_factory=dict, description="Frame name -> its Parquet files (or globs of parts), relative."
+    )
     seconds: dict[str, float] = Field(default_factory=dict, description="Wall time of each stage.")
     extra: dict[str, Any] = Field(default_factory=dict, description="What a producer adds (items, engine, ...).")
 
@@ -176,8 +178,9 @@ def _scan(files: Sequence[Path], name: str, where: str) -> pl.LazyFrame:
     return lf.select([pl.col(c).cast(d) for c, d in expected.items()] + [c for c in found if c not in expected])
 
 
-def read_frame(path: str | os.PathLike[str], name: str | None = None, *,
-               lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+def read_frame(
+    path: str | os.PathLike[str], name: str | None = None, *, lazy: bool = False
+) -> pl.DataFrame | pl.LazyFrame:
     """Read a frame, checked against its schema.
 
     ``path`` is a Parquet file (its name says the frame, or give ``name``), or a directory
@@ -249,8 +252,10 @@ class RunDir:
         """The split files of its dataset, by split name (empty when it holds no dataset)."""
         if self.record.dataset is None:
             return {}
-        return {split: (Path(f) if Path(f).is_absolute() else self.path / f)
-                for split, f in self.record.dataset.files.items()}
+        return {
+            split: (Path(f) if Path(f).is_absolute() else self.path / f)
+            for split, f in self.record.dataset.files.items()
+        }
 
     @property
     def title(self) -> str:
@@ -293,8 +298,10 @@ def open_dir(path: str | os.PathLike[str]) -> RunDir:
     frames = _frames_on_disk(p)
     if frames:
         return RunDir(p, RunRecord(producer="frame files (no record)", frames=frames), has_record=False)
-    raise RunDirError(f"{p} is not a directory dpo_frames wrote (no {layout.RECORD_FILE}); make one with "
-                      f"`dpo-frames pairs SOURCE --out {p}`")
+    raise RunDirError(
+        f"{p} is not a directory dpo_frames wrote (no {layout.RECORD_FILE}); make one with "
+        f"`dpo-frames pairs SOURCE --out {p}`"
+    )
 
 
 def _load_record(path: Path) -> RunRecord:
@@ -306,14 +313,17 @@ def _load_record(path: Path) -> RunRecord:
         raise RunDirError(f"{path} is not a dpo_frames record")
     version = raw.get("record_version")
     if isinstance(version, int) and version > RECORD_VERSION:
-        raise RunDirError(f"{path} was written by a newer dpo_frames ({raw.get('dpo_frames_version')}, record "
-                          f"version {version}); upgrade dpo_frames to read it")
+        raise RunDirError(
+            f"{path} was written by a newer dpo_frames ({raw.get('dpo_frames_version')}, record "
+            f"version {version}); upgrade dpo_frames to read it"
+        )
     try:
         return RunRecord.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise RunDirError(f"{path} is not a valid dpo_frames record: {err['msg']} at "
-                          f"{'.'.join(map(str, err['loc']))}") from None
+        raise RunDirError(
+            f"{path} is not a valid dpo_frames record: {err['msg']} at {'.'.join(map(str, err['loc']))}"
+        ) from None
 
 
 # --- dpo_frames 0.1.0 directories ---------------------------------------------------------------
@@ -338,47 +348,83 @@ def _legacy_record(path: Path, stats_file: Path) -> RunRecord:
         if isinstance(raw, dict) and {"pair_stats", "dataset_stats", "partitions"} <= raw.keys():
             return _legacy_build(raw, frames)
     except (ValidationError, TypeError, KeyError) as exc:
-        raise RunDirError(f"{stats_file} looks like a dpo_frames 0.1.0 stats file but does not validate: "
-                          f"{str(exc).splitlines()[0]}") from None
-    raise RunDirError(f"{path} is not a directory dpo_frames wrote: its {layout.LEGACY_STATS_FILE} is not one of "
-                      f"dpo_frames' (and there is no {layout.RECORD_FILE})")
+        raise RunDirError(
+            f"{stats_file} looks like a dpo_frames 0.1.0 stats file but does not validate: {str(exc).splitlines()[0]}"
+        ) from None
+    raise RunDirError(
+        f"{path} is not a directory dpo_frames wrote: its {layout.LEGACY_STATS_FILE} is not one of "
+        f"dpo_frames' (and there is no {layout.RECORD_FILE})"
+    )
 
 
 def _legacy_cli_run(raw: dict[str, Any], frames: dict[str, list[str]]) -> RunRecord:
     dataset = None
     if raw.get("dataset"):
         old = raw["dataset"]
-        dataset = DatasetInfo(format=old.get("format", "customizer"), stats=DatasetStats(**old["stats"]),
-                              files=dict(old.get("files", {})),
-                              options={k: old[k] for k in ("deduplicate", "max_pairs", "full_message_history")
-                                       if k in old})
-    return RunRecord(kind=DirKind.RUN, dpo_frames_version=raw["dpo_frames_version"], created_at=raw["created_at"],
-                     producer="dpo-frames pairs (0.1.0)", run_ids=[raw["run_id"]] if raw.get("run_id") else [],
-                     sources=[raw["source"]], config=PairConfig(**raw["config"]), steps=raw.get("steps"),
-                     candidates=raw.get("candidates"), rejects=raw.get("rejects"),
-                     rejects_by_reason=raw.get("rejects_by_reason", {}), steps_by_type=raw.get("steps_by_type", []),
-                     pair_stats=PairStats(**raw["pair_stats"]), dataset=dataset, frames=frames,
-                     seconds=raw.get("seconds", {}))
+        dataset = DatasetInfo(
+            format=old.get("format", "customizer"),
+            stats=DatasetStats(**old["stats"]),
+            files=dict(old.get("files", {})),
+            options={k: old[k] for k in ("deduplicate", "max_pairs", "full_message_history") if k in old},
+        )
+    return RunRecord(
+        kind=DirKind.RUN,
+        dpo_frames_version=raw["dpo_frames_version"],
+        created_at=raw["created_at"],
+        producer="dpo-frames pairs (0.1.0)",
+        run_ids=[raw["run_id"]] if raw.get("run_id") else [],
+        sources=[raw["source"]],
+        config=PairConfig(**raw["config"]),
+        steps=raw.get("steps"),
+        candidates=raw.get("candidates"),
+        rejects=raw.get("rejects"),
+        rejects_by_reason=raw.get("rejects_by_reason", {}),
+        steps_by_type=raw.get("steps_by_type", []),
+        pair_stats=PairStats(**raw["pair_stats"]),
+        dataset=dataset,
+        frames=frames,
+        seconds=raw.get("seconds", {}),
+    )
 
 
 def _legacy_nat_run(raw: dict[str, Any], frames: dict[str, list[str]]) -> RunRecord:
     config = raw.get("config")
-    return RunRecord(kind=DirKind.RUN, dpo_frames_version="0.1.0", created_at="", producer="dpo_traj_builder (0.1.0)",
-                     run_ids=[str(raw["run_id"])], config=PairConfig(**config) if config else None,
-                     steps=raw.get("steps"), candidates=raw.get("candidates"), rejects=raw.get("rejects"),
-                     rejects_by_reason=raw.get("rejects_by_reason", {}), steps_by_type=raw.get("steps_by_type", []),
-                     pair_stats=PairStats(**raw["pair_stats"]), frames=frames,
-                     extra={"items": raw.get("items"), "workflow_interrupted": raw.get("workflow_interrupted")})
+    return RunRecord(
+        kind=DirKind.RUN,
+        dpo_frames_version="0.1.0",
+        created_at="",
+        producer="dpo_traj_builder (0.1.0)",
+        run_ids=[str(raw["run_id"])],
+        config=PairConfig(**config) if config else None,
+        steps=raw.get("steps"),
+        candidates=raw.get("candidates"),
+        rejects=raw.get("rejects"),
+        rejects_by_reason=raw.get("rejects_by_reason", {}),
+        steps_by_type=raw.get("steps_by_type", []),
+        pair_stats=PairStats(**raw["pair_stats"]),
+        frames=frames,
+        extra={"items": raw.get("items"), "workflow_interrupted": raw.get("workflow_interrupted")},
+    )
 
 
 def _legacy_build(raw: dict[str, Any], frames: dict[str, list[str]]) -> RunRecord:
     engine = raw.get("engine", "local")
-    dataset = DatasetInfo(format="customizer", stats=DatasetStats(**raw["dataset_stats"]),
-                          files={split: str(rel) for split, rel in layout.CUSTOMIZER_FILES.items()})
+    dataset = DatasetInfo(
+        format="customizer",
+        stats=DatasetStats(**raw["dataset_stats"]),
+        files={split: str(rel) for split, rel in layout.CUSTOMIZER_FILES.items()},
+    )
     extra = {k: raw[k] for k in ("partitions", "engine", "worker_threads") if k in raw}
-    return RunRecord(kind=DirKind.BUILD, dpo_frames_version="0.1.0", created_at="",
-                     producer=f"dpo-frames build --engine {engine} (0.1.0)", pair_stats=PairStats(**raw["pair_stats"]),
-                     dataset=dataset, frames=frames, extra=extra)
+    return RunRecord(
+        kind=DirKind.BUILD,
+        dpo_frames_version="0.1.0",
+        created_at="",
+        producer=f"dpo-frames build --engine {engine} (0.1.0)",
+        pair_stats=PairStats(**raw["pair_stats"]),
+        dataset=dataset,
+        frames=frames,
+        extra=extra,
+    )
 
 
 def upgrade(path: str | os.PathLike[str]) -> Path:
@@ -391,8 +437,10 @@ def upgrade(path: str | os.PathLike[str]) -> Path:
     if run.has_record:
         raise RunDirError(f"{run.path} already has a {layout.RECORD_FILE}; nothing to upgrade")
     if not (run.path / layout.LEGACY_STATS_FILE).is_file():
-        raise RunDirError(f"{run.path} holds frame files but no {layout.LEGACY_STATS_FILE}: it was not written by a "
-                          "dpo-frames command, so there is nothing to upgrade from")
+        raise RunDirError(
+            f"{run.path} holds frame files but no {layout.LEGACY_STATS_FILE}: it was not written by a "
+            "dpo-frames command, so there is nothing to upgrade from"
+        )
     record = run.record.model_copy(update={"producer": f"{run.record.producer}, upgraded by dpo_frames {__version__}"})
     return write_record(run.path, record)
 
@@ -425,13 +473,14 @@ def check_replaceable(target: str | os.PathLike[str], *, overwrite: bool) -> Non
         except RunDirError:
             pass
         else:
-            raise LegacyRunDirError(f"{path} was written by dpo_frames 0.1.0; run `dpo-frames upgrade {path}` "
-                                    "before replacing it")
-    raise OutputExistsError(f"{path} was not written by dpo_frames (no {layout.RECORD_FILE}); not replacing it "
-                            "(choose another --out)")
+            raise LegacyRunDirError(
+                f"{path} was written by dpo_frames 0.1.0; run `dpo-frames upgrade {path}` before replacing it"
+            )
+    raise OutputExistsError(
+        f"{path} was not written by dpo_frames (no {layout.RECORD_FILE}); not replacing it (choose another --out)"
+    )
 
 
 def frame_entries(frames: Mapping[str, Any]) -> dict[str, list[str]]:
     """The ``frames`` field of a record for frames written with :func:`write_frames`."""
     return {name: [layout.frame_file(name)] for name in frames}
-

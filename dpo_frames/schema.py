@@ -25,55 +25,63 @@ SPLITS: tuple[str, ...] = (TRAIN, VALIDATION)
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
 MESSAGES = pl.List(MESSAGE)
 
-STEPS = pl.Schema({
-    "run_id": pl.String,
-    "example_id": pl.String,
-    "step_index": pl.Int64,
-    "event_type": pl.String,
-    "event_category": pl.String,
-    "name": pl.String,
-    "step_uuid": pl.String,
-    "event_timestamp": pl.Float64,
-    "data": pl.String,
-    "metadata": pl.String,
-})
+STEPS = pl.Schema(
+    {
+        "run_id": pl.String,
+        "example_id": pl.String,
+        "step_index": pl.Int64,
+        "event_type": pl.String,
+        "event_category": pl.String,
+        "name": pl.String,
+        "step_uuid": pl.String,
+        "event_timestamp": pl.Float64,
+        "data": pl.String,
+        "metadata": pl.String,
+    }
+)
 
-CANDIDATES = pl.Schema({
-    "run_id": pl.String,
-    "example_id": pl.String,
-    "turn_id": pl.String,
-    "turn_index": pl.Int64,
-    "candidate_index": pl.Int64,
-    "prompt_text": pl.String,
-    "prompt_messages": MESSAGES,
-    "response": pl.String,
-    "score": pl.Float64,
-    "step_uuid": pl.String,
-    "metadata": pl.String,
-})
+CANDIDATES = pl.Schema(
+    {
+        "run_id": pl.String,
+        "example_id": pl.String,
+        "turn_id": pl.String,
+        "turn_index": pl.Int64,
+        "candidate_index": pl.Int64,
+        "prompt_text": pl.String,
+        "prompt_messages": MESSAGES,
+        "response": pl.String,
+        "score": pl.Float64,
+        "step_uuid": pl.String,
+        "metadata": pl.String,
+    }
+)
 
-REJECTS = pl.Schema({
-    "source": pl.String,
-    "reason": pl.String,
-    "raw": pl.String,
-})
+REJECTS = pl.Schema(
+    {
+        "source": pl.String,
+        "reason": pl.String,
+        "raw": pl.String,
+    }
+)
 
-PAIRS = pl.Schema({
-    "run_id": pl.String,
-    "example_id": pl.String,
-    "turn_id": pl.String,
-    "prompt_text": pl.String,
-    "prompt_messages": MESSAGES,
-    "chosen_response": pl.String,
-    "rejected_response": pl.String,
-    "chosen_score": pl.Float64,
-    "rejected_score": pl.Float64,
-    "score_diff": pl.Float64,
-    "chosen_index": pl.Int64,
-    "rejected_index": pl.Int64,
-    "reward": pl.Float64,
-    "pair_id": pl.String,
-})
+PAIRS = pl.Schema(
+    {
+        "run_id": pl.String,
+        "example_id": pl.String,
+        "turn_id": pl.String,
+        "prompt_text": pl.String,
+        "prompt_messages": MESSAGES,
+        "chosen_response": pl.String,
+        "rejected_response": pl.String,
+        "chosen_score": pl.Float64,
+        "rejected_score": pl.Float64,
+        "score_diff": pl.Float64,
+        "chosen_index": pl.Int64,
+        "rejected_index": pl.Int64,
+        "reward": pl.Float64,
+        "pair_id": pl.String,
+    }
+)
 
 DATASET = pl.Schema({**PAIRS, "split": pl.String})
 
@@ -113,8 +121,11 @@ def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], name: str) -
     missing = [c for c in schema if c not in frame.columns]
     if missing:
         raise SchemaError(f"{name} frame is missing column(s) {missing}; expected {list(schema)}")
-    wrong = [f"{c}: {frame.schema[c]} (expected {dtype})" for c, dtype in schema.items()
-             if not _castable(frame.schema[c], dtype)]
+    wrong = [
+        f"{c}: {frame.schema[c]} (expected {dtype})"
+        for c, dtype in schema.items()
+        if not _castable(frame.schema[c], dtype)
+    ]
     if wrong:
         raise SchemaError(f"{name} frame has column(s) of the wrong type: {'; '.join(wrong)}")
     extra = [c for c in frame.columns if c not in schema]

@@ -35,16 +35,30 @@ _BAD = [("e2", "t9", {"score": None}), ("e2", "t9", {}), ("e1", "t9", {"score": 
 
 
 def _step(uuid: str, data: dict[str, Any], example: str) -> dict[str, Any]:
-    return {"example_id": example, "payload": {"event_type": "TTC_END", "name": "dpo_candidate_move",
-                                               "UUID": uuid, "data": data}}
+    return {
+        "example_id": example,
+        "payload": {"event_type": "TTC_END", "name": "dpo_candidate_move", "UUID": uuid, "data": data},
+    }
 
 
 def step_dicts(run: str = "r1") -> list[dict[str, Any]]:
     """Serialized steps: the candidates above, then the three malformed ones."""
     steps = []
     for n, (example, turn, turn_index, prompt, index, score, response) in enumerate(_CANDIDATES):
-        steps.append(_step(f"{run}-u{n}", {"turn_id": turn, "turn_index": turn_index, "candidate_index": index,
-                                           "score": score, "input": prompt, "output": response}, example))
+        steps.append(
+            _step(
+                f"{run}-u{n}",
+                {
+                    "turn_id": turn,
+                    "turn_index": turn_index,
+                    "candidate_index": index,
+                    "score": score,
+                    "input": prompt,
+                    "output": response,
+                },
+                example,
+            )
+        )
     for n, (example, turn, extra) in enumerate(_BAD):
         data = {"turn_id": turn, "turn_index": 9, "input": "p9", "output": "x"}
         data.update(extra)

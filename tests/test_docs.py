@@ -10,14 +10,27 @@ import pytest
 
 import dpo_frames
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(dpo_frames.__path__, "dpo_frames.")
-                 if m.name not in {"dpo_frames.__main__", "dpo_frames.cli.__main__"})
+MODULES = sorted(
+    m.name
+    for m in pkgutil.walk_packages(dpo_frames.__path__, "dpo_frames.")
+    if m.name not in {"dpo_frames.__main__", "dpo_frames.cli.__main__"}
+)
 
-STAGES_WITH_EXAMPLES = ("dpo_frames.steps.read", "dpo_frames.candidates.extract", "dpo_frames.pairs.config",
-                        "dpo_frames.pairs.engine", "dpo_frames.dataset.finalize", "dpo_frames.dataset.writers",
-                        "dpo_frames.scale.partitioned", "dpo_frames.scale", "dpo_frames.rundir",
-                        "dpo_frames._atomic", "dpo_frames._extras", "dpo_frames.explore.sql",
-                        "dpo_frames.explore.quality")
+STAGES_WITH_EXAMPLES = (
+    "dpo_frames.steps.read",
+    "dpo_frames.candidates.extract",
+    "dpo_frames.pairs.config",
+    "dpo_frames.pairs.engine",
+    "dpo_frames.dataset.finalize",
+    "dpo_frames.dataset.writers",
+    "dpo_frames.scale.partitioned",
+    "dpo_frames.scale",
+    "dpo_frames.rundir",
+    "dpo_frames._atomic",
+    "dpo_frames._extras",
+    "dpo_frames.explore.sql",
+    "dpo_frames.explore.quality",
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

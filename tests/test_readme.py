@@ -50,6 +50,7 @@ def test_partitioned_example_runs(tmp_path, monkeypatch):
     import polars as pl
 
     import dpo_frames
+
     monkeypatch.chdir(tmp_path)
     steps = dpo_frames.read_steps(ROOT / "examples/tictactoe/data/workflow_output.json")
     candidates, _ = dpo_frames.extract_candidates(steps)

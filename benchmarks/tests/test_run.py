@@ -15,18 +15,19 @@ BENCH = Path(run.__file__).resolve().parent
 
 
 def _stages(**seconds: float) -> dict:
-    return {"stages": {k: {"seconds": v, "peak_rss_mib": 1000 + v, "peak_over_baseline_mib": v}
-                       for k, v in seconds.items()}}
+    return {
+        "stages": {k: {"seconds": v, "peak_rss_mib": 1000 + v, "peak_over_baseline_mib": v} for k, v in seconds.items()}
+    }
 
 
 def test_summary_ratios_and_goals() -> None:
     runs = {
         "ref": _stages(walk_floor=1, parse=30, pairs=20, trajectories=80, dedup_sample=25, jsonl=20, write=10),
         "ours_engine": _stages(build_pairs=0.5),
-        "ours_memory": _stages(walk_floor=2, extract_candidates=3.5, build_pairs=0.5, finalize=0.5,
-                               write_jsonl=1.5),
-        "ours_stored": _stages(read_steps=0.2, extract_candidates=0.3, build_pairs=0.5, finalize=0.2,
-                               write_jsonl=0.8, write_bound=1.0),
+        "ours_memory": _stages(walk_floor=2, extract_candidates=3.5, build_pairs=0.5, finalize=0.5, write_jsonl=1.5),
+        "ours_stored": _stages(
+            read_steps=0.2, extract_candidates=0.3, build_pairs=0.5, finalize=0.2, write_jsonl=0.8, write_bound=1.0
+        ),
     }
     s = run.summarize(runs)
     engine = next(r for r in s["rows"] if r["label"].startswith("pair engine"))
@@ -44,8 +45,10 @@ def test_summary_ratios_and_goals() -> None:
 
 
 def test_summary_with_a_failed_side_shows_na_and_the_error() -> None:
-    runs = {"ref": _stages(parse=1, pairs=1, trajectories=1, dedup_sample=1, jsonl=1, write=1),
-            "ours_memory": {"error": "exit 1: boom"}}
+    runs = {
+        "ref": _stages(parse=1, pairs=1, trajectories=1, dedup_sample=1, jsonl=1, write=1),
+        "ours_memory": {"error": "exit 1: boom"},
+    }
     s = run.summarize(runs)
     mem = next(r for r in s["rows"] if "in-memory EvaluationRunOutput" in r["label"])
     assert mem["reference_s"] == 6 and mem["ours_s"] is None and mem["ref_over_ours"] is None
@@ -56,9 +59,24 @@ def test_summary_with_a_failed_side_shows_na_and_the_error() -> None:
 def test_ours_side_end_to_end_on_a_small_size(tmp_path: Path) -> None:
     cache, results = tmp_path / "cache", tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--sizes", "2k", "--sides", "ours", "--cache", str(cache),
-         "--results", str(results), "--no-readme"],
-        capture_output=True, text=True, timeout=240, check=False)
+        [
+            sys.executable,
+            str(BENCH / "run.py"),
+            "--sizes",
+            "2k",
+            "--sides",
+            "ours",
+            "--cache",
+            str(cache),
+            "--results",
+            str(results),
+            "--no-readme",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((results / "latest.json").read_text())
     entry = result["sizes"]["2k"]

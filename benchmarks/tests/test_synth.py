@@ -25,8 +25,13 @@ def eval_output(tables: synth.SynthTables):
 
 
 def test_parse_and_format_size() -> None:
-    assert [synth.parse_size(s) for s in ("10k", "100K", "1M", "2500", "1_000")] == [10_000, 100_000, 1_000_000,
-                                                                                        2500, 1000]
+    assert [synth.parse_size(s) for s in ("10k", "100K", "1M", "2500", "1_000")] == [
+        10_000,
+        100_000,
+        1_000_000,
+        2500,
+        1000,
+    ]
     assert synth.format_size(1_000_000) == "1M" and synth.format_size(10_000) == "10k"
     for bad in ("", "ten", "1.5", "1"):
         with pytest.raises(synth.SynthError):
@@ -45,7 +50,8 @@ def test_shape_is_as_documented(tables: synth.SynthTables) -> None:
     ttc = tables.steps.filter(pl.col("event_type") == "TTC_END")
     assert ttc.height == SPEC.n_candidates
     per_turn = ttc.group_by("example_idx", "turn_id", maintain_order=True).agg(
-        n=pl.len(), distinct_scores=pl.col("score").n_unique(), distinct_texts=pl.col("response_id").n_unique())
+        n=pl.len(), distinct_scores=pl.col("score").n_unique(), distinct_texts=pl.col("response_id").n_unique()
+    )
     assert per_turn["n"][:-1].is_between(2, 8).all()  # only the very last turn may be cut short
     assert (per_turn["distinct_scores"] < per_turn["n"]).sum() > 0, "no score ties"
     assert (per_turn["distinct_texts"] < per_turn["n"]).sum() > 0, "no identical responses"
@@ -62,7 +68,8 @@ def test_shape_is_as_documented(tables: synth.SynthTables) -> None:
 def test_duplicate_examples_repeat_content_under_new_ids(tables: synth.SynthTables) -> None:
     ttc = tables.steps.filter(pl.col("event_type") == "TTC_END")
     content = ttc.group_by("example_idx").agg(
-        key=pl.struct("prompt_id", "response_id", "score").sort_by("turn_index", "candidate_index"))
+        key=pl.struct("prompt_id", "response_id", "score").sort_by("turn_index", "candidate_index")
+    )
     dup_groups = content.group_by("key").agg(pl.col("example_idx")).filter(pl.col("example_idx").list.len() > 1)
     assert dup_groups.height > 0
 
@@ -88,16 +95,28 @@ def test_objects_equal_validated_construction(eval_output) -> None:
             parent_id=step.parent_id,
             function_ancestry=InvocationNode(**step.function_ancestry.model_dump()),
             payload=IntermediateStepPayload(
-                event_type=p.event_type, event_timestamp=p.event_timestamp,
-                span_event_timestamp=p.span_event_timestamp, name=p.name, metadata=p.metadata, UUID=p.UUID,
+                event_type=p.event_type,
+                event_timestamp=p.event_timestamp,
+                span_event_timestamp=p.span_event_timestamp,
+                name=p.name,
+                metadata=p.metadata,
+                UUID=p.UUID,
                 data=data_cls(**{k: getattr(d, k) for k in type(d).model_fields}),
             ),
         )
         assert validated == step
         assert isinstance(d, data_cls)
         assert step.event_category == step.payload.event_category  # derived properties work
-    assert seen == {"WORKFLOW_START", "WORKFLOW_END", "FUNCTION_START", "FUNCTION_END", "LLM_START", "LLM_END",
-                    "TTC_START", "TTC_END"}
+    assert seen == {
+        "WORKFLOW_START",
+        "WORKFLOW_END",
+        "FUNCTION_START",
+        "FUNCTION_END",
+        "LLM_START",
+        "LLM_END",
+        "TTC_START",
+        "TTC_END",
+    }
 
 
 def test_stored_frame_is_the_objects_serialized(tables: synth.SynthTables, eval_output) -> None:
@@ -109,7 +128,12 @@ def test_stored_frame_is_the_objects_serialized(tables: synth.SynthTables, eval_
             row = next(rows)
             p = step.payload
             assert (row["example_id"], row["step_index"], row["event_type"], row["name"], row["step_uuid"]) == (
-                item.id, index, p.event_type.value, p.name, p.UUID)
+                item.id,
+                index,
+                p.event_type.value,
+                p.name,
+                p.UUID,
+            )
             assert row["event_category"] == step.event_category.value
             assert row["event_timestamp"] == p.event_timestamp
             assert json.loads(row["data"]) == json.loads(p.data.model_dump_json())

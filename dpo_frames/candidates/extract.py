@@ -11,8 +11,9 @@ from dpo_frames.candidates.rules import DEFAULT_STEP_NAME
 from dpo_frames.steps import read_steps
 
 
-def extract_candidates(steps: Any, step_name: str = DEFAULT_STEP_NAME, *,
-                       run_id: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def extract_candidates(
+    steps: Any, step_name: str = DEFAULT_STEP_NAME, *, run_id: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn steps into the candidates frame and the rejects frame.
 
     ``steps`` is the steps frame, or any source :func:`~dpo_frames.read_steps` takes.

@@ -25,8 +25,17 @@ from dpo_frames.candidates.rules import RejectReason as R
 from dpo_frames.candidates.rules import check_candidate, plain_values
 from dpo_frames.candidates.summary import summary_of_counts
 
-_ROW_COLUMNS = ("run_id", "example_id", "turn_id", "turn_index", "candidate_index", "response", "score",
-                "step_uuid", "metadata")
+_ROW_COLUMNS = (
+    "run_id",
+    "example_id",
+    "turn_id",
+    "turn_index",
+    "candidate_index",
+    "response",
+    "score",
+    "step_uuid",
+    "metadata",
+)
 
 
 def _groups(source: Any, run_id: str | None) -> Iterator[tuple[str | None, str | None, Iterable[Any]]]:
@@ -71,7 +80,7 @@ class _Columns:
         """The index of the candidate's prompt: the last one's again if it is the same object."""
         if prompt is not self.last_prompt:
             self.last_prompt = prompt
-            if type(prompt) is str:  # noqa: E721
+            if type(prompt) is str:
                 self.prompt_text.append(prompt)
                 self.has_messages.append(False)
             else:
@@ -85,13 +94,21 @@ class _Columns:
     def frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         messages = pa.ListArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
-            pa.StructArray.from_arrays([pa.array(self.roles, pa.string_view()),
-                                        pa.array(self.contents, pa.string_view())], names=["role", "content"]),
-            mask=pa.array([not m for m in self.has_messages], pa.bool_()))
-        prompts = pl.DataFrame({"prompt_text": pl.Series(self.prompt_text, dtype=pl.String),
-                                "prompt_messages": pl.Series(pl.from_arrow(messages)).cast(schema.MESSAGES)})
-        candidates = pl.DataFrame(dict(zip(_ROW_COLUMNS, self.columns)),
-                                  schema={c: schema.CANDIDATES[c] for c in _ROW_COLUMNS}, strict=False)
+            pa.StructArray.from_arrays(
+                [pa.array(self.roles, pa.string_view()), pa.array(self.contents, pa.string_view())],
+                names=["role", "content"],
+            ),
+            mask=pa.array([not m for m in self.has_messages], pa.bool_()),
+        )
+        prompts = pl.DataFrame(
+            {
+                "prompt_text": pl.Series(self.prompt_text, dtype=pl.String),
+                "prompt_messages": pl.Series(pl.from_arrow(messages)).cast(schema.MESSAGES),
+            }
+        )
+        candidates = pl.DataFrame(
+            dict(zip(_ROW_COLUMNS, self.columns)), schema={c: schema.CANDIDATES[c] for c in _ROW_COLUMNS}, strict=False
+        )
         candidates = candidates.with_columns(prompts.gather(pl.Series(self.columns[-1], dtype=pl.UInt32)))
         rejects = pl.DataFrame(self.rejects, schema=dict(schema.REJECTS))
         return candidates.select(list(schema.CANDIDATES)), rejects
@@ -99,13 +116,18 @@ class _Columns:
 
 def _payload_parts(step: Any) -> tuple[Any, Any, Any, Any, Any] | None:
     """(event_type, name, uuid, data, metadata) of a step object or dict; None if not a step."""
-    if type(step) is dict or isinstance(step, Mapping):  # noqa: E721
+    if type(step) is dict or isinstance(step, Mapping):
         payload = step.get("payload", step)
         if not isinstance(payload, Mapping):
             return None
         uuid = payload.get("UUID")
-        return (payload.get("event_type"), payload.get("name"), None if uuid is None else str(uuid),
-                payload.get("data"), payload.get("metadata"))
+        return (
+            payload.get("event_type"),
+            payload.get("name"),
+            None if uuid is None else str(uuid),
+            payload.get("data"),
+            payload.get("metadata"),
+        )
     p = getattr(step, "payload", None)
     if getattr(p, "event_type", None) is None:
         return None
@@ -143,8 +165,9 @@ def _is_model_type(kind: type) -> bool:
     return True
 
 
-def candidates_from_objects(source: Any, step_name: str, run_id: str | None = None, *,
-                            counts: Counter | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def candidates_from_objects(
+    source: Any, step_name: str, run_id: str | None = None, *, counts: Counter | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Candidates and rejects straight from in-memory steps (see the module docstring).
 
     With ``counts``, NAT step objects are also counted there by (event_type, name).
@@ -153,14 +176,15 @@ def candidates_from_objects(source: Any, step_name: str, run_id: str | None = No
         return _collect(source, step_name, run_id, counts)
 
 
-def _collect(source: Any, step_name: str, run_id: str | None, counts: Counter | None
-             ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _collect(
+    source: Any, step_name: str, run_id: str | None, counts: Counter | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     cols = _Columns()
     seen: set[tuple] = set()
     for rid, eid, steps in _groups(source, run_id):
         for index, step in enumerate(steps):
             payload = getattr(step, "payload", None)
-            if payload is not None and type(payload) is not dict:  # noqa: E721  (a NAT object: the hot path)
+            if payload is not None and type(payload) is not dict:  # a NAT object: the hot path
                 if counts is not None:
                     counts[(payload.event_type, payload.name)] += 1
                 if payload.event_type != "TTC_END" or payload.name != step_name:
@@ -180,15 +204,21 @@ def _collect(source: Any, step_name: str, run_id: str | None, counts: Counter | 
     return cols.frames()
 
 
-def extract_with_summary(source: Any, step_name: str, run_id: str | None = None
-                         ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def extract_with_summary(
+    source: Any, step_name: str, run_id: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Candidates, rejects and the step summary of :func:`~dpo_frames.summarize_steps` in one
     pass over in-memory NAT step objects (a NAT ``EvaluationRunOutput``)."""
     counts: Counter = Counter()
     candidates, rejects = candidates_from_objects(source, step_name, run_id, counts=counts)
     summary = pl.DataFrame(
-        {"event_type": [None if t is None else str(t) for t, _ in counts], "name": [n for _, n in counts],
-         "steps": list(counts.values())}, schema={"event_type": pl.String, "name": pl.String, "steps": pl.UInt32})
+        {
+            "event_type": [None if t is None else str(t) for t, _ in counts],
+            "name": [n for _, n in counts],
+            "steps": list(counts.values()),
+        },
+        schema={"event_type": pl.String, "name": pl.String, "steps": pl.UInt32},
+    )
     return candidates, rejects, summary_of_counts(summary, step_name)
 
 
@@ -227,6 +257,5 @@ def _add(cols: _Columns, seen: set, rid, eid, index: int, uuid, data, metadata) 
 def _source(rid, eid, index, uuid) -> str:
     if uuid is not None:
         return uuid
-    parts = [f"run {rid}" if rid is not None else None, f"example {eid}" if eid is not None else None,
-             f"step {index}"]
+    parts = [f"run {rid}" if rid is not None else None, f"example {eid}" if eid is not None else None, f"step {index}"]
     return " ".join(p for p in parts if p)

@@ -45,7 +45,7 @@ _NUMBER = (int, float)
 
 
 def parse_score(value: Any) -> tuple[float | None, str | None]:
-    if type(value) is float:  # noqa: E721  (the common case first)
+    if type(value) is float:  # the common case first
         return value, None if math.isfinite(value) else R.NON_FINITE_SCORE
     if value is None:
         return None, R.MISSING_SCORE
@@ -72,7 +72,7 @@ def parse_score(value: Any) -> tuple[float | None, str | None]:
 def as_int64(value: Any) -> int | None:
     """The value as a JSON integer that fits a signed 64-bit column (bools are not, subclasses
     of int are, as JSON writes them), else None."""
-    if type(value) is not int:  # noqa: E721
+    if type(value) is not int:
         if not isinstance(value, int) or isinstance(value, bool):
             return None
         value = int(value)
@@ -80,7 +80,7 @@ def as_int64(value: Any) -> int | None:
 
 
 def as_turn_id(value: Any) -> str | None:
-    if type(value) is str:  # noqa: E721
+    if type(value) is str:
         return value or None
     if value is None or isinstance(value, (Mapping, list, tuple)):
         return None
@@ -91,13 +91,12 @@ def as_turn_id(value: Any) -> str | None:
 
 def named_non_finite(value: Any) -> Any:
     """A non-finite float as the string the steps frame's JSON gives it ("NaN", ...)."""
-    return _finite(value) if type(value) is float and not math.isfinite(value) else value  # noqa: E721
+    return _finite(value) if type(value) is float and not math.isfinite(value) else value
 
 
 def checked_messages(value: list) -> list[Mapping[str, Any]] | None:
     """The messages as mappings with string role and content; None if any is not."""
-    if all(type(m) is dict and type(m.get("role")) is str and type(m.get("content")) is str  # noqa: E721
-           for m in value):
+    if all(type(m) is dict and type(m.get("role")) is str and type(m.get("content")) is str for m in value):
         return value  # the common case: plain dicts, nothing to copy
     out = []
     for m in value:
@@ -124,15 +123,21 @@ def plain_values(fields: Mapping[str, Any] | None, cache: list) -> tuple | None:
         return None
     get = fields.get
     turn_id, score, response = get("turn_id"), get("score"), get("output")
-    if (type(turn_id) is not str or not turn_id or type(score) is not float  # noqa: E721
-            or not -_INF < score < _INF or type(response) is not str or not response):  # noqa: E721
+    if (
+        type(turn_id) is not str
+        or not turn_id
+        or type(score) is not float
+        or not -_INF < score < _INF
+        or type(response) is not str
+        or not response
+    ):
         return None
     candidate_index = get("candidate_index")
     candidate_index = 0 if candidate_index is None else as_int64(candidate_index)
     if candidate_index is None:
         return None
     prompt = get("input")
-    if type(prompt) is str:  # noqa: E721
+    if type(prompt) is str:
         if not prompt:
             return None
     elif prompt is cache[0] and prompt:
@@ -186,5 +191,3 @@ def check_candidate(fields: Mapping[str, Any] | None, duplicate: bool, cache: li
         return R.DUPLICATE_STEP, ()
     turn_index = as_int64(get("turn_index"))  # any other type or a bool: no turn index
     return None, (turn_id, turn_index, candidate_index, prompt, response, score)
-
-

@@ -17,8 +17,9 @@ from dpo_frames import schema
 from dpo_frames._json import to_json
 from dpo_frames.candidates.rules import RejectReason
 
-_FIELDS = ('{"turn_id":"JSON","turn_index":"JSON","candidate_index":"JSON","score":"JSON",'
-           '"input":"JSON","output":"JSON"}')
+_FIELDS = (
+    '{"turn_id":"JSON","turn_index":"JSON","candidate_index":"JSON","score":"JSON","input":"JSON","output":"JSON"}'
+)
 
 _MESSAGE_FIELDS = '[{"role":"JSON","content":"JSON"}]'
 
@@ -26,8 +27,10 @@ _MESSAGE_FIELDS = '[{"role":"JSON","content":"JSON"}]'
 def _kind(value: str) -> str:
     """SQL for json_type of a JSON value that json_transform wrote (compact, so its first
     character tells a string or an array without parsing the long texts)."""
-    return (f"CASE WHEN starts_with({value}, '\"') THEN 'VARCHAR' WHEN starts_with({value}, '[') THEN 'ARRAY' "
-            f"ELSE json_type({value}) END")
+    return (
+        f"CASE WHEN starts_with({value}, '\"') THEN 'VARCHAR' WHEN starts_with({value}, '[') THEN 'ARRAY' "
+        f"ELSE json_type({value}) END"
+    )
 
 
 # One JSON parse per row (json_transform; an object is valid JSON that starts with "{"), one
@@ -85,7 +88,9 @@ r AS (
 )
 """
 
-_SELECT_SQL = _SQL + """
+_SELECT_SQL = (
+    _SQL
+    + """
 SELECT
     _row,
     reason,
@@ -111,6 +116,7 @@ SELECT
     reason IS NULL AND output_t <> 'VARCHAR' AS _response_json
 FROM r
 """
+)
 
 
 def candidates_from_frame(steps: pl.DataFrame, step_name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -128,8 +134,10 @@ def candidates_from_frame(steps: pl.DataFrame, step_name: str) -> tuple[pl.DataF
     ok = pl.col("reason").is_null()
     candidates = parsed.filter(ok).select(list(schema.CANDIDATES))
     rejects = parsed.filter(~ok).select(list(schema.REJECTS))
-    return (schema.conform(candidates, schema.CANDIDATES, "candidates"),
-            schema.conform(rejects, schema.REJECTS, "rejects"))
+    return (
+        schema.conform(candidates, schema.CANDIDATES, "candidates"),
+        schema.conform(rejects, schema.REJECTS, "rejects"),
+    )
 
 
 _SQL_COLUMNS = ("_row", "run_id", "example_id", "step_index", "event_type", "name", "step_uuid", "data", "metadata")
@@ -140,7 +148,8 @@ def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
     order, with ``_row`` and ``_duplicate``: a candidate step whose (run, example, UUID)
     an earlier candidate step already had."""
     rows = steps.with_row_index("_row").filter(
-        pl.col("event_type").is_null() | ((pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name)))
+        pl.col("event_type").is_null() | ((pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name))
+    )
     seen = ~pl.struct("run_id", "example_id", "step_uuid").is_first_distinct()
     # Only the columns the SQL reads: a user's extra column must not shadow one of its names.
     return rows.select(*_SQL_COLUMNS, _duplicate=pl.col("step_uuid").is_not_null() & seen)
@@ -154,5 +163,3 @@ def _python_json_text(frame: pl.DataFrame, column: str, flag: str) -> pl.DataFra
         return frame
     texts = [to_json(json.loads(text)) for text in frame[column].gather(rows).to_list()]
     return frame.with_columns(frame[column].scatter(rows, texts))
-
-

@@ -26,5 +26,6 @@ def summarize_steps(steps: pl.DataFrame | pl.LazyFrame, step_name: str = DEFAULT
 
 def summary_of_counts(counts: pl.DataFrame, step_name: str) -> pl.DataFrame:
     """Mark candidate steps and order a (event_type, name, steps) count frame."""
-    return (counts.with_columns(candidate_step=(pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name))
-            .sort("steps", "event_type", "name", descending=[True, False, False], nulls_last=True))
+    return counts.with_columns(candidate_step=(pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name)).sort(
+        "steps", "event_type", "name", descending=[True, False, False], nulls_last=True
+    )

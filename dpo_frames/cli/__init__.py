@@ -52,8 +52,11 @@ class _Commands(click.Group):
             raise CliError(one_line(exc, all_lines=True), exit_code_for(exc)) from exc
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             epilog=EXIT_CODES_HELP)
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
 @click.version_option(__version__, prog_name="dpo-frames")
 def cli() -> None:
     """Turn NeMo Agent Toolkit runs into DPO preference data, explore it, ship it to NeMo Customizer.
@@ -68,8 +71,18 @@ def cli() -> None:
     """
 
 
-for command in (pairs_command, dataset_command, stats_command, sql_command, report_command, build_command,
-                upgrade_command, emulator_command, submit_command, status_command):
+for command in (
+    pairs_command,
+    dataset_command,
+    stats_command,
+    sql_command,
+    report_command,
+    build_command,
+    upgrade_command,
+    emulator_command,
+    submit_command,
+    status_command,
+):
     command.epilog = EXIT_CODES_HELP
     cli.add_command(command)
 
@@ -85,6 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click handles its own exceptions and exits; this is a bug
         if os.environ.get("DPO_FRAMES_DEBUG"):
             raise
-        click.echo(f"dpo-frames: internal error: {type(exc).__name__}: {one_line(exc)} "
-                   "(set DPO_FRAMES_DEBUG=1 for the traceback)", err=True)
+        click.echo(
+            f"dpo-frames: internal error: {type(exc).__name__}: {one_line(exc)} "
+            "(set DPO_FRAMES_DEBUG=1 for the traceback)",
+            err=True,
+        )
         sys.exit(EXIT_FAILURE)

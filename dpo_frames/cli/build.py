@@ -11,7 +11,7 @@ import click
 from dpo_frames import layout, rundir
 from dpo_frames._atomic import clean_leftovers
 from dpo_frames.cli.console import err_console, mapping_table, out_console, stages
-from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_USAGE, CliError, reraise_as
+from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_USAGE, CliError, reraise_as
 from dpo_frames.cli.run import INPUT_ERRORS, _pair_config, dataset_command, pairs_command
 from dpo_frames.errors import EngineMissingError, OutputExistsError
 from dpo_frames.pairs.config import PairConfig
@@ -43,29 +43,64 @@ def _refuse_existing(out: str, overwrite: bool) -> None:
     if not overwrite:
         raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
     if not fs.exists(f"{path.rstrip('/')}/{layout.RECORD_FILE}"):
-        raise OutputExistsError(f"{out} was not written by dpo_frames (no {layout.RECORD_FILE}); not replacing it "
-                                "(choose another --out)")
+        raise OutputExistsError(
+            f"{out} was not written by dpo_frames (no {layout.RECORD_FILE}); not replacing it (choose another --out)"
+        )
 
 
 @click.command("build")
 @click.argument("candidates", nargs=-1, required=True)
 @click.option("--out", "-o", required=True, help="Output directory: a local path or an fsspec URL (s3://...).")
-@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
-              help="local: partition by turn and pair in this process, one partition at a time. "
-                   "dask: a Dask cluster does the work (needs pip install 'dpo_frames[dask]').")
-@click.option("--address", default=None,
-              help="--engine dask: the scheduler of a running cluster (tcp://host:8786) "
-                   "[default: start a local cluster of --workers processes].")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="--engine dask without --address: worker processes of the local cluster.")
-@click.option("--partitions", type=click.IntRange(min=1), default=None,
-              help="Turn partitions [default: one per two million candidates; with dask, at least one per worker].")
-@click.option("--sample-seed", type=int, default=0, show_default=True,
-              help="Seed of the --max-pairs sample (`dpo-frames dataset --seed`).")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="local: partition by turn and pair in this process, one partition at a time. "
+    "dask: a Dask cluster does the work (needs pip install 'dpo_frames[dask]').",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="--engine dask: the scheduler of a running cluster (tcp://host:8786) "
+    "[default: start a local cluster of --workers processes].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="--engine dask without --address: worker processes of the local cluster.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Turn partitions [default: one per two million candidates; with dask, at least one per worker].",
+)
+@click.option(
+    "--sample-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the --max-pairs sample (`dpo-frames dataset --seed`).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace the output directory of an earlier build.")
-def build_command(candidates: tuple[str, ...], out: str, engine: str, address: str | None, workers: int,
-                  partitions: int | None, sample_seed: int, overwrite: bool, max_pairs: int | None,
-                  validation_fraction: float, dedup: bool, full_message_history: bool, **options: Any) -> None:
+def build_command(
+    candidates: tuple[str, ...],
+    out: str,
+    engine: str,
+    address: str | None,
+    workers: int,
+    partitions: int | None,
+    sample_seed: int,
+    overwrite: bool,
+    max_pairs: int | None,
+    validation_fraction: float,
+    dedup: bool,
+    full_message_history: bool,
+    **options: Any,
+) -> None:
     """Build pairs and the NeMo Customizer dataset from CANDIDATES, too many for one process's memory.
 
     CANDIDATES are Parquet files of the candidates frame (as `dpo-frames pairs` writes
@@ -90,14 +125,25 @@ def build_command(candidates: tuple[str, ...], out: str, engine: str, address: s
     if engine != "local":
         _require_extra(engine)
     _refuse_existing(out, overwrite)
-    dataset_options = {"partitions": partitions, "deduplicate": dedup, "max_pairs": max_pairs, "seed": sample_seed,
-                       "validation_fraction": validation_fraction, "use_full_message_history": full_message_history}
+    dataset_options = {
+        "partitions": partitions,
+        "deduplicate": dedup,
+        "max_pairs": max_pairs,
+        "seed": sample_seed,
+        "validation_fraction": validation_fraction,
+        "use_full_message_history": full_message_history,
+    }
     sources = list(candidates) if len(candidates) > 1 else candidates[0]
     with stages(err_console()) as stage, stage(f"building on {engine}"):
         result = _run(engine, sources, out, config, address, workers, dataset_options)
     console = out_console()
-    console.print(mapping_table({"engine": engine, "partitions": result.partitions, **result.pair_stats.model_dump()},
-                                title="pairs", value="count"))
+    console.print(
+        mapping_table(
+            {"engine": engine, "partitions": result.partitions, **result.pair_stats.model_dump()},
+            title="pairs",
+            value="count",
+        )
+    )
     console.print(mapping_table(result.dataset_stats.model_dump(), title="dataset"))
     for name, path in result.files.items():
         click.echo(f"{name}: {path}")  # whole, for scripts (a console would wrap long paths)
@@ -112,13 +158,19 @@ def _require_extra(engine: str) -> None:
         raise CliError(str(exc), EXIT_USAGE) from exc
 
 
-def _run(engine: str, sources: Any, out: str, config: PairConfig, address: str | None, workers: int,
-         dataset_options: dict[str, Any]) -> Any:
+def _run(
+    engine: str,
+    sources: Any,
+    out: str,
+    config: PairConfig,
+    address: str | None,
+    workers: int,
+    dataset_options: dict[str, Any],
+) -> Any:
     from dpo_frames.scale import build_dataset
 
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix="cannot build: "):
-        return build_dataset(sources, out, config, engine=engine, address=address, workers=workers,
-                             **dataset_options)
+        return build_dataset(sources, out, config, engine=engine, address=address, workers=workers, **dataset_options)
 
 
 build_command.params += _shared_options(pairs_command, PairConfig.model_fields)

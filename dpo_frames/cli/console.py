@@ -36,8 +36,7 @@ def _cell(value: Any, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
-def frame_table(frame: pl.DataFrame, *, title: str | None = None, max_rows: int = 50,
-                max_chars: int = 60) -> Table:
+def frame_table(frame: pl.DataFrame, *, title: str | None = None, max_rows: int = 50, max_chars: int = 60) -> Table:
     """A rich table of the first ``max_rows`` rows; long texts cut to ``max_chars``."""
     table = Table(title=title, title_justify="left")
     for name, dtype in frame.schema.items():
@@ -68,8 +67,14 @@ def stages(console: Console, seconds: dict[str, float] | None = None) -> Iterato
     A spinner and the elapsed time show while a stage runs (on a terminal only); the
     wall time of each stage is recorded in ``seconds`` when given.
     """
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=console, transient=True, disable=not console.is_terminal)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
 
     @contextmanager
     def stage(name: str) -> Iterator[None]:
@@ -88,5 +93,13 @@ def stages(console: Console, seconds: dict[str, float] | None = None) -> Iterato
 
 def percent_progress(console: Console) -> Progress:
     """A 0-100 % progress bar (use as a context manager; ``add_task(description, total=100)``)."""
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                    TimeElapsedColumn(), console=console, transient=False, disable=not console.is_terminal)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )

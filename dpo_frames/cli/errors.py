@@ -9,8 +9,18 @@ import click
 
 from dpo_frames import errors as e
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_JOB", "EXIT_OK", "EXIT_PLATFORM", "EXIT_USAGE", "CliError",
-           "exit_code_for", "one_line", "reraise_as"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILURE",
+    "EXIT_JOB",
+    "EXIT_OK",
+    "EXIT_PLATFORM",
+    "EXIT_USAGE",
+    "CliError",
+    "exit_code_for",
+    "one_line",
+    "reraise_as",
+]
 
 EXIT_OK = 0
 """Success."""
@@ -25,9 +35,11 @@ EXIT_PLATFORM = 4
 EXIT_JOB = 5
 """A customization job failed, was cancelled, or did not finish in time."""
 
-EXIT_CODES_HELP = ("Exit codes: 0 ok; 2 usage (options, output in the way, missing extra); 3 bad input (source, run directory, SQL, "
-                   "dataset files); "
-                   "4 platform or cluster error; 5 job failed, cancelled or timed out; 1 internal error.")
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 2 usage (options, output in the way, missing extra); 3 bad input (source, run directory, SQL, "
+    "dataset files); "
+    "4 platform or cluster error; 5 job failed, cancelled or timed out; 1 internal error."
+)
 
 
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -73,13 +85,14 @@ class CliError(click.ClickException):
         super().__init__(message)
         self.exit_code = exit_code
 
-    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+    def show(self, file=None) -> None:  # click's signature
         click.echo(f"dpo-frames: error: {self.format_message()}", file=file, err=True)
 
 
 @contextmanager
-def reraise_as(exit_code: int, *errors: type[BaseException], prefix: str = "",
-               all_lines: bool = False) -> Iterator[None]:
+def reraise_as(
+    exit_code: int, *errors: type[BaseException], prefix: str = "", all_lines: bool = False
+) -> Iterator[None]:
     """Turn errors raised in the block into a :class:`CliError` whose message starts with ``prefix``.
 
     dpo_frames' own errors get the exit code of their class (:func:`exit_code_for`); the

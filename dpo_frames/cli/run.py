@@ -54,29 +54,52 @@ def _pair_config(options: dict[str, Any]) -> PairConfig:
 
 @click.command("pairs")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory to create (Parquet frames and its record, dpo_frames.json).")
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory to create (Parquet frames and its record, dpo_frames.json).",
+)
 @click.option("--run-id", default=None, help="Run id of steps that carry none [default: the run directory's name].")
-@click.option("--ttc-step-name", default=_field("ttc_step_name").default, show_default=True,
-              help=_help("ttc_step_name"))
-@click.option("--exhaustive-pairs/--best-vs-worst", default=None,
-              help=f"{_help('exhaustive_pairs')} [default: exhaustive]")
-@click.option("--strategy", type=click.Choice([s.value for s in PairStrategy]), default=None,
-              help=_help("strategy"))
-@click.option("--seed", type=click.IntRange(min=0), default=_field("seed").default, show_default=True,
-              help=_help("seed"))
-@click.option("--max-candidates-per-turn", type=click.IntRange(min=2), default=None,
-              help=_help("max_candidates_per_turn"))
-@click.option("--min-score-diff", type=click.FloatRange(min=0.0), default=_field("min_score_diff").default,
-              show_default=True, help=_help("min_score_diff"))
-@click.option("--max-pairs-per-turn", type=click.IntRange(min=1), default=_field("max_pairs_per_turn").default,
-              help=_help("max_pairs_per_turn"))
-@click.option("--reward-from-score-diff/--reward-from-chosen-score",
-              default=_field("reward_from_score_diff").default, show_default=True,
-              help=_help("reward_from_score_diff"))
-@click.option("--require-multiple-candidates/--allow-single-candidate",
-              default=_field("require_multiple_candidates").default, show_default=True,
-              help=_help("require_multiple_candidates"))
+@click.option(
+    "--ttc-step-name", default=_field("ttc_step_name").default, show_default=True, help=_help("ttc_step_name")
+)
+@click.option(
+    "--exhaustive-pairs/--best-vs-worst", default=None, help=f"{_help('exhaustive_pairs')} [default: exhaustive]"
+)
+@click.option("--strategy", type=click.Choice([s.value for s in PairStrategy]), default=None, help=_help("strategy"))
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=_field("seed").default, show_default=True, help=_help("seed")
+)
+@click.option(
+    "--max-candidates-per-turn", type=click.IntRange(min=2), default=None, help=_help("max_candidates_per_turn")
+)
+@click.option(
+    "--min-score-diff",
+    type=click.FloatRange(min=0.0),
+    default=_field("min_score_diff").default,
+    show_default=True,
+    help=_help("min_score_diff"),
+)
+@click.option(
+    "--max-pairs-per-turn",
+    type=click.IntRange(min=1),
+    default=_field("max_pairs_per_turn").default,
+    help=_help("max_pairs_per_turn"),
+)
+@click.option(
+    "--reward-from-score-diff/--reward-from-chosen-score",
+    default=_field("reward_from_score_diff").default,
+    show_default=True,
+    help=_help("reward_from_score_diff"),
+)
+@click.option(
+    "--require-multiple-candidates/--allow-single-candidate",
+    default=_field("require_multiple_candidates").default,
+    show_default=True,
+    help=_help("require_multiple_candidates"),
+)
 @click.option("--overwrite", is_flag=True, help="Replace RUN_DIR when dpo-frames wrote it.")
 def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, **options: Any) -> None:
     """Read the steps in SOURCE and build preference pairs into a run directory.
@@ -94,8 +117,11 @@ def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, 
     _prepare_output(out, overwrite)
     run_id = run_id or out.resolve().name
     seconds: dict[str, float] = {}
-    with reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "), atomic_dir(out) as tmp, \
-            stages(err_console(), seconds) as stage:
+    with (
+        reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "),
+        atomic_dir(out) as tmp,
+        stages(err_console(), seconds) as stage,
+    ):
         with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"cannot read steps from {source}: "):
             with stage("reading steps"):
                 steps = read_steps(source, run_id=run_id)
@@ -106,18 +132,34 @@ def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, 
         with stage("writing frames"):
             written = write_frames(tmp, steps=steps, candidates=candidates, rejects=rejects, pairs=pairs)
         record = RunRecord(
-            kind=DirKind.RUN, producer="dpo-frames pairs", run_ids=[run_id], sources=[str(source.resolve())],
-            config=config, steps=steps.height, candidates=candidates.height, rejects=rejects.height,
+            kind=DirKind.RUN,
+            producer="dpo-frames pairs",
+            run_ids=[run_id],
+            sources=[str(source.resolve())],
+            config=config,
+            steps=steps.height,
+            candidates=candidates.height,
+            rejects=rejects.height,
             rejects_by_reason=rundir.rejects_by_reason(rejects),
             steps_by_type=summarize_steps(steps, config.ttc_step_name).to_dicts(),
-            pair_stats=pair_stats, frames=rundir.frame_entries(written), seconds=seconds)
+            pair_stats=pair_stats,
+            frames=rundir.frame_entries(written),
+            seconds=seconds,
+        )
         write_record(tmp, record)
     if candidates.height == 0:
-        err_console().print(f"[yellow]warning:[/] no candidate steps (TTC_END named {config.ttc_step_name!r}) "
-                            f"in {source}; see `dpo-frames stats {out}` for the steps by type")
+        err_console().print(
+            f"[yellow]warning:[/] no candidate steps (TTC_END named {config.ttc_step_name!r}) "
+            f"in {source}; see `dpo-frames stats {out}` for the steps by type"
+        )
     console = out_console()
-    counts = {"steps": steps.height, "candidates": candidates.height, "rejects": rejects.height,
-              "turns": pair_stats.turns, "pairs": pair_stats.pairs}
+    counts = {
+        "steps": steps.height,
+        "candidates": candidates.height,
+        "rejects": rejects.height,
+        "turns": pair_stats.turns,
+        "pairs": pair_stats.pairs,
+    }
     counts.update({f"skipped: {k}": v for k, v in pair_stats.skipped().items()})
     console.print(mapping_table(counts, title=f"run {run_id}", value="count"))
     console.print(f"wrote {out}: steps, candidates, rejects, pairs (.parquet), {layout.RECORD_FILE}")
@@ -125,30 +167,67 @@ def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, 
 
 @click.command("dataset")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="customizer", show_default=True,
-              help="customizer: NeMo Customizer DPO files; trl: TRL prompt/chosen/rejected strings; "
-                   "trl-conversational: TRL with message lists; nemo-rl-binary: NeMo RL prompt/chosen/rejected; "
-                   "nemo-rl-rank: NeMo RL context/completions; openai: OpenAI preference fine-tuning.")
-@click.option("--rewards", is_flag=True,
-              help="Add chosen_reward and rejected_reward (the scores) to every record (not with --format openai).")
-@click.option("--dedup-mode", type=click.Choice([m.value for m in DedupMode]), default=DedupMode.EXACT.value,
-              show_default=True,
-              help="How --dedup compares texts: exact, normalized (trimmed, message lists as canonical JSON) or "
-                   "casefold (normalized and lower-cased).")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory of the dataset [default: RUN_DIR/datasets/FORMAT].")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="customizer",
+    show_default=True,
+    help="customizer: NeMo Customizer DPO files; trl: TRL prompt/chosen/rejected strings; "
+    "trl-conversational: TRL with message lists; nemo-rl-binary: NeMo RL prompt/chosen/rejected; "
+    "nemo-rl-rank: NeMo RL context/completions; openai: OpenAI preference fine-tuning.",
+)
+@click.option(
+    "--rewards",
+    is_flag=True,
+    help="Add chosen_reward and rejected_reward (the scores) to every record (not with --format openai).",
+)
+@click.option(
+    "--dedup-mode",
+    type=click.Choice([m.value for m in DedupMode]),
+    default=DedupMode.EXACT.value,
+    show_default=True,
+    help="How --dedup compares texts: exact, normalized (trimmed, message lists as canonical JSON) or "
+    "casefold (normalized and lower-cased).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the dataset [default: RUN_DIR/datasets/FORMAT].",
+)
 @click.option("--max-pairs", type=click.IntRange(min=1), default=None, help="Keep a seeded sample of N pairs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --max-pairs sample.")
-@click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.2,
-              show_default=True, help="Share of prompts whose pairs go to validation (split by prompt text).")
-@click.option("--dedup/--no-dedup", default=True, show_default=True,
-              help="Keep one pair per (prompt, chosen, rejected).")
-@click.option("--full-message-history", is_flag=True,
-              help="customizer format: the prompt is the whole message list, not the last message.")
+@click.option(
+    "--validation-fraction",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of prompts whose pairs go to validation (split by prompt text).",
+)
+@click.option(
+    "--dedup/--no-dedup", default=True, show_default=True, help="Keep one pair per (prompt, chosen, rejected)."
+)
+@click.option(
+    "--full-message-history",
+    is_flag=True,
+    help="customizer format: the prompt is the whole message list, not the last message.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace the output directory when dpo-frames wrote it.")
-def dataset_command(run_dir: Path, fmt: str, rewards: bool, dedup_mode: str, out: Path | None, max_pairs: int | None,
-                    seed: int, validation_fraction: float, dedup: bool, full_message_history: bool,
-                    overwrite: bool) -> None:
+def dataset_command(
+    run_dir: Path,
+    fmt: str,
+    rewards: bool,
+    dedup_mode: str,
+    out: Path | None,
+    max_pairs: int | None,
+    seed: int,
+    validation_fraction: float,
+    dedup: bool,
+    full_message_history: bool,
+    overwrite: bool,
+) -> None:
     """Deduplicate, sample and split the pairs of RUN_DIR into a dataset directory.
 
     RUN_DIR is any directory dpo-frames wrote (a run, a build, a dataset export). The
@@ -171,20 +250,35 @@ def dataset_command(run_dir: Path, fmt: str, rewards: bool, dedup_mode: str, out
         pairs = _pairs_of(run)
     out = out or run_dir / layout.DATASETS_DIR / fmt
     _prepare_output(out, overwrite)
-    options = {"deduplicate": dedup, "dedup_mode": dedup_mode, "max_pairs": max_pairs, "seed": seed,
-               "validation_fraction": validation_fraction, "use_full_message_history": full_message_history,
-               "rewards": rewards}
+    options = {
+        "deduplicate": dedup,
+        "dedup_mode": dedup_mode,
+        "max_pairs": max_pairs,
+        "seed": seed,
+        "validation_fraction": validation_fraction,
+        "use_full_message_history": full_message_history,
+        "rewards": rewards,
+    }
     with reraise_as(EXIT_FAILURE, OSError, prefix="cannot write the dataset: "), stages(err_console()) as stage:
         with stage("finalizing dataset"):
             dataset, dataset_stats = finalize_dataset(
-                pairs, deduplicate=dedup, max_pairs=max_pairs, seed=seed, validation_fraction=validation_fraction,
-                dedup_mode=dedup_mode)
+                pairs,
+                deduplicate=dedup,
+                max_pairs=max_pairs,
+                seed=seed,
+                validation_fraction=validation_fraction,
+                dedup_mode=dedup_mode,
+            )
         with stage(f"writing {fmt} files"), atomic_dir(out) as tmp:
-            written = write_dataset(dataset, tmp, fmt, use_full_message_history=full_message_history,
-                                    rewards=rewards)
+            written = write_dataset(dataset, tmp, fmt, use_full_message_history=full_message_history, rewards=rewards)
             frames = write_frames(tmp, dataset=dataset)
-            info = DatasetInfo(format=fmt, stats=dataset_stats, options=options, source=str(run.path.resolve()),
-                               files={split: path.relative_to(tmp).as_posix() for split, path in written.items()})
+            info = DatasetInfo(
+                format=fmt,
+                stats=dataset_stats,
+                options=options,
+                source=str(run.path.resolve()),
+                files={split: path.relative_to(tmp).as_posix() for split, path in written.items()},
+            )
             write_record(tmp, dataset_record(run, info, rundir.frame_entries(frames), producer="dpo-frames dataset"))
     console = out_console()
     console.print(mapping_table(dataset_stats.model_dump(), title=f"dataset of {run.title}"))
@@ -200,18 +294,29 @@ def _pairs_of(run: RunDir) -> pl.LazyFrame:
     dataset = run.frame("dataset")
     if dataset is not None:
         return dataset.drop("split")
-    raise CliError(f"{run.path} holds no pairs (its frames: {', '.join(run.record.frames) or 'none'}); "
-                   f"build them with `dpo-frames pairs SOURCE --out DIR`")
+    raise CliError(
+        f"{run.path} holds no pairs (its frames: {', '.join(run.record.frames) or 'none'}); "
+        f"build them with `dpo-frames pairs SOURCE --out DIR`"
+    )
 
 
 def dataset_record(run: RunDir, info: DatasetInfo, frames: dict[str, list[str]], *, producer: str) -> RunRecord:
     """The record of a dataset made from the pairs of ``run``: its own files, the run's provenance."""
     source = run.record
-    return RunRecord(kind=DirKind.DATASET, producer=producer, run_ids=source.run_ids,
-                     sources=[str(run.path.resolve())], config=source.config, steps=source.steps,
-                     candidates=source.candidates, rejects=source.rejects,
-                     rejects_by_reason=source.rejects_by_reason, pair_stats=source.pair_stats, dataset=info,
-                     frames=frames)
+    return RunRecord(
+        kind=DirKind.DATASET,
+        producer=producer,
+        run_ids=source.run_ids,
+        sources=[str(run.path.resolve())],
+        config=source.config,
+        steps=source.steps,
+        candidates=source.candidates,
+        rejects=source.rejects,
+        rejects_by_reason=source.rejects_by_reason,
+        pair_stats=source.pair_stats,
+        dataset=info,
+        frames=frames,
+    )
 
 
 def run_quality(run: RunDir) -> QualityReport | None:
@@ -231,19 +336,30 @@ def stats_command(run_dir: Path, as_json: bool) -> None:
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
         run = open_dir(run_dir)
         info = run.record
-        rejects = (sql.query("rejects_by_reason", run_dir) if run.has("rejects")
-                   else pl.DataFrame({"reason": list(info.rejects_by_reason),
-                                      "rejects": list(info.rejects_by_reason.values())},
-                                     schema={"reason": pl.String, "rejects": pl.Int64}))
+        rejects = (
+            sql.query("rejects_by_reason", run_dir)
+            if run.has("rejects")
+            else pl.DataFrame(
+                {"reason": list(info.rejects_by_reason), "rejects": list(info.rejects_by_reason.values())},
+                schema={"reason": pl.String, "rejects": pl.Int64},
+            )
+        )
         quality = run_quality(run)
     if as_json:
         click.echo(info.to_json(), nl=False)
         return
     console = out_console()
-    about = {"kind": info.kind.value, "run ids": ", ".join(info.run_ids) or None,
-             "sources": ", ".join(info.sources) or None, "written by": info.producer, "created": info.created_at,
-             "dpo_frames": info.dpo_frames_version, "steps": info.steps, "candidates": info.candidates,
-             "rejects": info.rejects}
+    about = {
+        "kind": info.kind.value,
+        "run ids": ", ".join(info.run_ids) or None,
+        "sources": ", ".join(info.sources) or None,
+        "written by": info.producer,
+        "created": info.created_at,
+        "dpo_frames": info.dpo_frames_version,
+        "steps": info.steps,
+        "candidates": info.candidates,
+        "rejects": info.rejects,
+    }
     about.update({f"config: {k}": v for k, v in (info.config.model_dump() if info.config else {}).items()})
     about.update({k: v for k, v in info.extra.items() if v is not None})
     console.print(mapping_table(about, title=f"{info.kind.value} {run.title}"))
@@ -301,14 +417,23 @@ def _write_atomic(frame: pl.DataFrame, path: Path, kind: str) -> None:
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.argument("query")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as CSV.")
-@click.option("--parquet", "parquet_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the result as Parquet.")
-@click.option("--max-rows", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Rows printed (files get every row).")
-@click.option("--list-examples", is_flag=True, is_eager=True, expose_value=False, callback=_list_examples,
-              help="Show the example queries and exit.")
-def sql_command(run_dirs: tuple[Path, ...], query: str, csv_path: Path | None, parquet_path: Path | None,
-                max_rows: int) -> None:
+@click.option(
+    "--parquet", "parquet_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as Parquet."
+)
+@click.option(
+    "--max-rows", type=click.IntRange(min=1), default=50, show_default=True, help="Rows printed (files get every row)."
+)
+@click.option(
+    "--list-examples",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_list_examples,
+    help="Show the example queries and exit.",
+)
+def sql_command(
+    run_dirs: tuple[Path, ...], query: str, csv_path: Path | None, parquet_path: Path | None, max_rows: int
+) -> None:
     """Run a DuckDB SQL QUERY over the frames of one or more run directories.
 
     Views: steps, candidates, rejects, pairs, dataset (those the runs have; several runs
@@ -341,8 +466,13 @@ def sql_command(run_dirs: tuple[Path, ...], query: str, csv_path: Path | None, p
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="HTML file to write [default: RUN_DIR/report.html].")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HTML file to write [default: RUN_DIR/report.html].",
+)
 def report_command(run_dir: Path, out: Path | None) -> None:
     """Write a self-contained HTML page of charts about a run (works offline).
 
@@ -354,7 +484,10 @@ def report_command(run_dir: Path, out: Path | None) -> None:
     out = out or run_dir / "report.html"
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
         data = report.load_run(run_dir)
-    with reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "), stages(err_console()) as stage, \
-            stage("drawing charts"):
+    with (
+        reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "),
+        stages(err_console()) as stage,
+        stage("drawing charts"),
+    ):
         report.write_report(data, out)
     out_console().print(f"wrote {out}")

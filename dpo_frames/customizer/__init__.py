@@ -21,7 +21,6 @@ Quick start::
         final = await wait_for_job(client, ref.job_id, poll_interval=5, on_progress=print)
 """
 
-from .client import SERVICES, CustomizerClient
 from dpo_frames.errors import (
     ApiError,
     AuthError,
@@ -44,6 +43,8 @@ from dpo_frames.errors import (
     TransportError,
     UploadError,
 )
+
+from .client import SERVICES, CustomizerClient
 from .flow import deploy_model, find_job_for_run, submit_dataset_job, wait_for_deployment, wait_for_job
 from .models import (
     CommitInfo,

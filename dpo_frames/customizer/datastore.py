@@ -28,6 +28,7 @@ from urllib.parse import quote, urljoin
 import httpx
 
 from dpo_frames.errors import NotFoundError, ResponseFormatError, UploadError
+
 from .files import FileDigest, digest_file, stream_base64_ndjson_line, stream_file
 from .models import CommitInfo, RepoFile, UploadResult
 from .transport import ServiceHttp
@@ -171,8 +172,10 @@ class DatastoreApi:
         repository's copy are skipped (no commit at all when every file is identical).
         A value may be the file's :class:`FileDigest` when the caller hashed it already
         (the file is then not read an extra time)."""
-        digests = {p: local if isinstance(local, FileDigest)
-                   else await digest_file(Path(local), chunk_bytes=self._chunk) for p, local in files.items()}
+        digests = {
+            p: local if isinstance(local, FileDigest) else await digest_file(Path(local), chunk_bytes=self._chunk)
+            for p, local in files.items()
+        }
         skipped: set[str] = set()
         if skip_identical:
             skipped = await self._identical(namespace, name, revision, digests)
@@ -190,9 +193,7 @@ class DatastoreApi:
             message = commit_message or f"Upload {', '.join(sorted(todo))}"
             commit = await self._commit(namespace, name, revision, todo, modes, message)
             for p in sorted(todo):
-                logger.info(
-                    "datastore %s/%s: uploaded %s (%d bytes, %s)", namespace, name, p, todo[p].size, modes[p]
-                )
+                logger.info("datastore %s/%s: uploaded %s (%d bytes, %s)", namespace, name, p, todo[p].size, modes[p])
 
         return [
             UploadResult(
@@ -205,9 +206,7 @@ class DatastoreApi:
             for p, d in digests.items()
         ]
 
-    async def _identical(
-        self, namespace: str, name: str, revision: str, digests: Mapping[str, FileDigest]
-    ) -> set[str]:
+    async def _identical(self, namespace: str, name: str, revision: str, digests: Mapping[str, FileDigest]) -> set[str]:
         try:
             tree = await self.list_repo_tree(namespace, name, revision=revision)
         except NotFoundError:
@@ -250,9 +249,7 @@ class DatastoreApi:
                 modes[p] = "regular"  # empty files cannot go through LFS (as huggingface_hub does)
         return modes
 
-    async def _upload_lfs(
-        self, namespace: str, name: str, revision: str, lfs: Mapping[str, FileDigest]
-    ) -> None:
+    async def _upload_lfs(self, namespace: str, name: str, revision: str, lfs: Mapping[str, FileDigest]) -> None:
         call = "lfs_batch"
         batch_path = f"/v1/hf/{self._repo_type}s/{namespace}/{name}.git/info/lfs/objects/batch"
         body = {

@@ -33,14 +33,16 @@ class DeploymentApi:
         """Create a deployment config; an existing one of that name is fetched and returned."""
         call = "create_deployment_config"
         nim = nim_deployment.model_dump(mode="json") if isinstance(nim_deployment, NimDeployment) else nim_deployment
-        body = drop_none({
-            "name": name,
-            "namespace": namespace,
-            "model": model,
-            "nim_deployment": dict(nim) if nim is not None else None,
-            "description": description,
-            "external_endpoint": dict(external_endpoint) if external_endpoint is not None else None,
-        })
+        body = drop_none(
+            {
+                "name": name,
+                "namespace": namespace,
+                "model": model,
+                "nim_deployment": dict(nim) if nim is not None else None,
+                "description": description,
+                "external_endpoint": dict(external_endpoint) if external_endpoint is not None else None,
+            }
+        )
         response = await self._http.request(
             "POST", "/v1/deployment/configs", call=call, json_body=body, accept_status=frozenset({409})
         )
@@ -68,14 +70,16 @@ class DeploymentApi:
     ) -> ModelDeployment:
         """Create a model deployment; an existing one of that name is fetched and returned."""
         call = "create_model_deployment"
-        body = drop_none({
-            "name": name,
-            "namespace": namespace,
-            "config": config if isinstance(config, str) else dict(config),
-            "description": description,
-            "models": models,
-            "async_enabled": async_enabled,
-        })
+        body = drop_none(
+            {
+                "name": name,
+                "namespace": namespace,
+                "config": config if isinstance(config, str) else dict(config),
+                "description": description,
+                "models": models,
+                "async_enabled": async_enabled,
+            }
+        )
         response = await self._http.request(
             "POST", "/v1/deployment/model-deployments", call=call, json_body=body, accept_status=frozenset({409})
         )
@@ -88,9 +92,7 @@ class DeploymentApi:
     async def get(self, namespace: str, name: str) -> ModelDeployment:
         """Fetch a model deployment (its ``status_details`` tell pending/ready/failed)."""
         call = "get_model_deployment"
-        response = await self._http.request(
-            "GET", f"/v1/deployment/model-deployments/{namespace}/{name}", call=call
-        )
+        response = await self._http.request("GET", f"/v1/deployment/model-deployments/{namespace}/{name}", call=call)
         return self._http.parse(ModelDeployment, response, call)
 
     def iter_deployments(self, *, page_size: int = 100) -> AsyncIterator[ModelDeployment]:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from dpo_frames.errors import ConflictError
+
 from .models import Dataset, Model, Namespace
 from .transport import ServiceHttp, drop_none
 
@@ -84,8 +85,7 @@ class EntityStoreApi:
                 self._http.service,
                 f"{call} (POST /v1/datasets)",
                 409,
-                f"dataset {namespace}/{name} exists with files_url {existing.files_url!r}, "
-                f"not {files_url!r}",
+                f"dataset {namespace}/{name} exists with files_url {existing.files_url!r}, not {files_url!r}",
             )
         logger.info("entity-store dataset %s/%s already registered", namespace, name)
         return existing

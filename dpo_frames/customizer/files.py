@@ -34,7 +34,7 @@ class FileDigest:
 def _digest_sync(path: Path, chunk_bytes: int) -> FileDigest:
     size = path.stat().st_size
     sha256 = hashlib.sha256()
-    sha1 = hashlib.sha1(f"blob {size}\0".encode())  # noqa: S324 - git blob id, not security
+    sha1 = hashlib.sha1(f"blob {size}\0".encode())  # a git blob id, not security
     sample = b""
     read = 0
     with path.open("rb") as handle:

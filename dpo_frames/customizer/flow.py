@@ -24,9 +24,6 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from .client import CustomizerClient
-from dpo_frames.layout import CUSTOMIZER_FILES
-from dpo_frames.schema import TRAIN, VALIDATION
 from dpo_frames.errors import (
     CustomizerError,
     DeploymentFailedError,
@@ -42,6 +39,10 @@ from dpo_frames.errors import (
     ServerError,
     TransportError,
 )
+from dpo_frames.layout import CUSTOMIZER_FILES
+from dpo_frames.schema import TRAIN, VALIDATION
+
+from .client import CustomizerClient
 from .files import digest_file
 from .models import (
     CustomizationJob,
@@ -211,7 +212,9 @@ async def submit_dataset_job(
         reused = existing is not None
         if existing is not None:
             job = existing
-            logger.info("run %s: job %s already submitted (status %s); not submitting again", run_id, job.id, job.status)
+            logger.info(
+                "run %s: job %s already submitted (status %s); not submitting again", run_id, job.id, job.status
+            )
         else:
             body: dict[str, Any] = {
                 "config": config,
@@ -451,4 +454,3 @@ async def wait_for_deployment(
                 status=last,
             )
         await client.sleep(poll_interval)
-

@@ -8,7 +8,7 @@ time) and keeps only what the client needs plus the documented optional fields.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,7 +45,7 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     """Normalized job (and deployment) statuses of the platform."""
 
     CREATED = "created"

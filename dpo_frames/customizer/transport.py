@@ -30,6 +30,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
 from dpo_frames.errors import ApiError, ResponseFormatError, TransportError
+
 from .models import ServiceHealth
 from .settings import RetryPolicy
 
@@ -47,6 +48,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
 
 SleepFn = Callable[[float], Awaitable[None]]
 ClockFn = Callable[[], datetime]
@@ -279,9 +281,7 @@ class ServiceHttp:
 
         if response.is_success or response.status_code in accept_status:
             return response
-        raise ApiError.for_status(
-            self.service, label, response.status_code, self.excerpt(response), attempts=attempts
-        )
+        raise ApiError.for_status(self.service, label, response.status_code, self.excerpt(response), attempts=attempts)
 
     async def probe(
         self,
@@ -331,9 +331,7 @@ class ServiceHttp:
         try:
             return response.json()
         except ValueError:
-            raise ResponseFormatError(
-                self.service, call, f"not JSON: {self.excerpt(response)!r}"
-            ) from None
+            raise ResponseFormatError(self.service, call, f"not JSON: {self.excerpt(response)!r}") from None
 
     async def iter_pages(
         self,

@@ -16,7 +16,6 @@ from dpo_frames.schema import TRAIN, VALIDATION
 logger = logging.getLogger("dpo_frames")
 
 
-
 class DedupMode(StrEnum):
     """How :func:`finalize_dataset` decides that two pairs are the same.
 
@@ -55,9 +54,15 @@ class DatasetStats(BaseModel):
     validation_fraction: float = 0.2
 
 
-def finalize_dataset(pairs: pl.DataFrame | pl.LazyFrame, *, deduplicate: bool = True, max_pairs: int | None = None,
-                     seed: int = 0, validation_fraction: float = 0.2,
-                     dedup_mode: DedupMode | str = DedupMode.EXACT) -> tuple[pl.DataFrame, DatasetStats]:
+def finalize_dataset(
+    pairs: pl.DataFrame | pl.LazyFrame,
+    *,
+    deduplicate: bool = True,
+    max_pairs: int | None = None,
+    seed: int = 0,
+    validation_fraction: float = 0.2,
+    dedup_mode: DedupMode | str = DedupMode.EXACT,
+) -> tuple[pl.DataFrame, DatasetStats]:
     """Deduplicate, sample and split pairs into the dataset frame (pairs + ``split``).
 
     - ``deduplicate``: one pair per (prompt, chosen, rejected) across runs, the first kept;
@@ -89,8 +94,13 @@ def finalize_dataset(pairs: pl.DataFrame | pl.LazyFrame, *, deduplicate: bool = 
     mode = dedup_mode_of(dedup_mode)
     frame = pairs.collect() if isinstance(pairs, pl.LazyFrame) else pairs
     frame = schema.conform(frame, schema.PAIRS, "pairs").select(list(schema.PAIRS))
-    kept, stats = decide(pair_keys(frame, dedup_mode=mode), deduplicate=deduplicate, max_pairs=max_pairs,
-                         seed=seed, validation_fraction=validation_fraction)
+    kept, stats = decide(
+        pair_keys(frame, dedup_mode=mode),
+        deduplicate=deduplicate,
+        max_pairs=max_pairs,
+        seed=seed,
+        validation_fraction=validation_fraction,
+    )
     stats.dedup_mode = mode
     dataset = frame[kept["row"]].with_columns(split=kept["split"])
     return schema.conform(dataset, schema.DATASET, "dataset"), stats
@@ -108,13 +118,16 @@ def pair_keys(pairs: pl.DataFrame, *, dedup_mode: DedupMode | str = DedupMode.EX
     mode = dedup_mode_of(dedup_mode)
     ids = pairs.select(pair=xxh3(pl.col("pair_id")), prompt_text=xxh3(pl.col("prompt_text")))
     if mode is DedupMode.EXACT:
-        texts = pairs.select(chosen=xxh3(pl.col("chosen_response")), rejected=xxh3(pl.col("rejected_response"))
-                             ).with_columns(prompt=prompt_hash(pairs))
+        texts = pairs.select(
+            chosen=xxh3(pl.col("chosen_response")), rejected=xxh3(pl.col("rejected_response"))
+        ).with_columns(prompt=prompt_hash(pairs))
     else:
         casefold = mode is DedupMode.CASEFOLD
-        texts = pairs.select(prompt=xxh3(normalized_prompt(casefold=casefold)),
-                             chosen=xxh3(normalized_text(pl.col("chosen_response"), casefold=casefold)),
-                             rejected=xxh3(normalized_text(pl.col("rejected_response"), casefold=casefold)))
+        texts = pairs.select(
+            prompt=xxh3(normalized_prompt(casefold=casefold)),
+            chosen=xxh3(normalized_text(pl.col("chosen_response"), casefold=casefold)),
+            rejected=xxh3(normalized_text(pl.col("rejected_response"), casefold=casefold)),
+        )
     return pl.concat([texts, ids], how="horizontal").select(KEY_COLUMNS)
 
 
@@ -132,8 +145,9 @@ def normalized_text(expr: pl.Expr, *, casefold: bool = False) -> pl.Expr:
     return trimmed.str.to_lowercase() if casefold else trimmed
 
 
-def normalized_prompt(text: str = "prompt_text", messages: str = "prompt_messages", *,
-                      casefold: bool = False) -> pl.Expr:
+def normalized_prompt(
+    text: str = "prompt_text", messages: str = "prompt_messages", *, casefold: bool = False
+) -> pl.Expr:
     """The canonical form of a prompt, one string per row: ``m`` + its message list as canonical
     JSON (keys sorted, no spaces; role and content normalized), or ``s`` + its normalized text.
 
@@ -147,18 +161,34 @@ def normalized_prompt(text: str = "prompt_text", messages: str = "prompt_message
         ['sHi', 'm[{"content":"Hi","role":"user"}]']
     """
     element = pl.element().struct
-    as_json = pl.col(messages).list.eval(pl.struct(
-        content=normalized_text(element.field("content"), casefold=casefold),
-        role=normalized_text(element.field("role"), casefold=casefold)).struct.json_encode()).list.join(",")
-    return (pl.when(pl.col(messages).is_not_null()).then(pl.lit("m[") + as_json + pl.lit("]"))
-            .otherwise(pl.lit("s") + normalized_text(pl.col(text), casefold=casefold)))
+    as_json = (
+        pl.col(messages)
+        .list.eval(
+            pl.struct(
+                content=normalized_text(element.field("content"), casefold=casefold),
+                role=normalized_text(element.field("role"), casefold=casefold),
+            ).struct.json_encode()
+        )
+        .list.join(",")
+    )
+    return (
+        pl.when(pl.col(messages).is_not_null())
+        .then(pl.lit("m[") + as_json + pl.lit("]"))
+        .otherwise(pl.lit("s") + normalized_text(pl.col(text), casefold=casefold))
+    )
 
 
 KEY_COLUMNS = ("prompt", "chosen", "rejected", "pair", "prompt_text")
 
 
-def decide(keys: pl.DataFrame, *, deduplicate: bool = True, max_pairs: int | None = None, seed: int = 0,
-           validation_fraction: float = 0.2) -> tuple[pl.DataFrame, DatasetStats]:
+def decide(
+    keys: pl.DataFrame,
+    *,
+    deduplicate: bool = True,
+    max_pairs: int | None = None,
+    seed: int = 0,
+    validation_fraction: float = 0.2,
+) -> tuple[pl.DataFrame, DatasetStats]:
     """Which pairs the dataset keeps, in order, and on which side: ``(row, split)`` rows,
     ``row`` indexing ``keys`` (see :func:`pair_keys`); the rules of :func:`finalize_dataset`."""
     if not 0.0 < validation_fraction < 1.0:
@@ -177,12 +207,18 @@ def decide(keys: pl.DataFrame, *, deduplicate: bool = True, max_pairs: int | Non
         frame = _sample(frame, max_pairs, seed)
     frame, stats.moved_prompts = _split(frame, validation_fraction)
     _count_split(frame, stats)
-    logger.info("finalize_dataset: %d pairs -> %d (%d duplicates, %d sampled out): %d train / %d validation, "
-                "%d prompts", stats.input_pairs, stats.pairs, stats.duplicate_pairs, stats.sampled_out_pairs,
-                stats.train_pairs, stats.validation_pairs, stats.prompts)
+    logger.info(
+        "finalize_dataset: %d pairs -> %d (%d duplicates, %d sampled out): %d train / %d validation, %d prompts",
+        stats.input_pairs,
+        stats.pairs,
+        stats.duplicate_pairs,
+        stats.sampled_out_pairs,
+        stats.train_pairs,
+        stats.validation_pairs,
+        stats.prompts,
+    )
     if stats.prompts_in_both_splits:
-        logger.warning("all %d pairs share one prompt: split by pair, so that prompt is in both splits",
-                       stats.pairs)
+        logger.warning("all %d pairs share one prompt: split by pair, so that prompt is in both splits", stats.pairs)
     return frame.select("row", "split"), stats
 
 
@@ -215,10 +251,14 @@ def _split(frame: pl.DataFrame, fraction: float) -> tuple[pl.DataFrame, int]:
         n_validation = min(frame.height - 1, max(1, round(frame.height * fraction)))
         rank = pl.col("pair").rank("ordinal")
         frame = frame.with_columns(
-            split=pl.when(rank <= n_validation).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN)))
+            split=pl.when(rank <= n_validation).then(pl.lit(VALIDATION)).otherwise(pl.lit(TRAIN))
+        )
     if moved:
-        logger.info("split: %d prompt moved side so that neither side is empty (its side may differ in runs "
-                    "with other prompts)", moved)
+        logger.info(
+            "split: %d prompt moved side so that neither side is empty (its side may differ in runs "
+            "with other prompts)",
+            moved,
+        )
     return frame, moved
 
 

@@ -62,6 +62,7 @@ import polars as pl
 from dpo_frames import layout
 from dpo_frames.errors import ConfigError
 
+
 def _messages_prompt() -> pl.Expr:
     """The prompt as a message list; a string prompt becomes one user message."""
     as_user = pl.concat_list(pl.struct(role=pl.lit("user"), content=pl.col("prompt_text")))
@@ -96,8 +97,9 @@ def to_trl_records(dataset: pl.DataFrame, *, conversational: bool = False) -> pl
     """
     if not conversational:
         return dataset.select(prompt="prompt_text", chosen="chosen_response", rejected="rejected_response")
-    return dataset.select(prompt=_messages_prompt(), chosen=_assistant("chosen_response"),
-                          rejected=_assistant("rejected_response"))
+    return dataset.select(
+        prompt=_messages_prompt(), chosen=_assistant("chosen_response"), rejected=_assistant("rejected_response")
+    )
 
 
 def to_nemo_rl_binary_records(dataset: pl.DataFrame) -> pl.DataFrame:
@@ -107,19 +109,23 @@ def to_nemo_rl_binary_records(dataset: pl.DataFrame) -> pl.DataFrame:
 
 def to_nemo_rl_rank_records(dataset: pl.DataFrame) -> pl.DataFrame:
     """NeMo RL rank format: ``context`` (messages) and ``completions`` (rank 0 chosen, rank 1 rejected)."""
+
     def completion(rank: int, col: str) -> pl.Expr:
         return pl.struct(rank=pl.lit(rank, dtype=pl.Int64), completion=_assistant(col))
 
-    return dataset.select(context=_messages_prompt(),
-                          completions=pl.concat_list(completion(0, "chosen_response"),
-                                                     completion(1, "rejected_response")))
+    return dataset.select(
+        context=_messages_prompt(),
+        completions=pl.concat_list(completion(0, "chosen_response"), completion(1, "rejected_response")),
+    )
 
 
 def to_openai_records(dataset: pl.DataFrame) -> pl.DataFrame:
     """OpenAI preference fine-tuning: ``input.messages``, ``preferred_output``, ``non_preferred_output``."""
-    return dataset.select(input=pl.struct(messages=_messages_prompt()),
-                          preferred_output=_assistant("chosen_response"),
-                          non_preferred_output=_assistant("rejected_response"))
+    return dataset.select(
+        input=pl.struct(messages=_messages_prompt()),
+        preferred_output=_assistant("chosen_response"),
+        non_preferred_output=_assistant("rejected_response"),
+    )
 
 
 @dataclass(frozen=True)
@@ -136,20 +142,41 @@ class DatasetFormat:
     """Whether ``rewards=True`` (``chosen_reward``/``rejected_reward``) applies."""
 
 
-REGISTRY: Mapping[str, DatasetFormat] = {f.name: f for f in (
-    DatasetFormat("customizer", to_customizer_records, layout.CUSTOMIZER_FILES,
-                  "NeMo Customizer DPO files (prompt, chosen_response, rejected_response)"),
-    DatasetFormat("trl", to_trl_records, layout.TRAIN_VALIDATION_FILES,
-                  "TRL preference, prompt/chosen/rejected strings"),
-    DatasetFormat("trl-conversational", lambda d: to_trl_records(d, conversational=True),
-                  layout.TRAIN_VALIDATION_FILES, "TRL preference with message lists"),
-    DatasetFormat("nemo-rl-binary", to_nemo_rl_binary_records, layout.TRAIN_VALIDATION_FILES,
-                  "NeMo RL BinaryPreferenceDataset: prompt messages, chosen/rejected strings"),
-    DatasetFormat("nemo-rl-rank", to_nemo_rl_rank_records, layout.TRAIN_VALIDATION_FILES,
-                  "NeMo RL PreferenceDataset: context and ranked completions"),
-    DatasetFormat("openai", to_openai_records, layout.TRAIN_VALIDATION_FILES,
-                  "OpenAI preference fine-tuning", rewards=False),
-)}
+REGISTRY: Mapping[str, DatasetFormat] = {
+    f.name: f
+    for f in (
+        DatasetFormat(
+            "customizer",
+            to_customizer_records,
+            layout.CUSTOMIZER_FILES,
+            "NeMo Customizer DPO files (prompt, chosen_response, rejected_response)",
+        ),
+        DatasetFormat(
+            "trl", to_trl_records, layout.TRAIN_VALIDATION_FILES, "TRL preference, prompt/chosen/rejected strings"
+        ),
+        DatasetFormat(
+            "trl-conversational",
+            lambda d: to_trl_records(d, conversational=True),
+            layout.TRAIN_VALIDATION_FILES,
+            "TRL preference with message lists",
+        ),
+        DatasetFormat(
+            "nemo-rl-binary",
+            to_nemo_rl_binary_records,
+            layout.TRAIN_VALIDATION_FILES,
+            "NeMo RL BinaryPreferenceDataset: prompt messages, chosen/rejected strings",
+        ),
+        DatasetFormat(
+            "nemo-rl-rank",
+            to_nemo_rl_rank_records,
+            layout.TRAIN_VALIDATION_FILES,
+            "NeMo RL PreferenceDataset: context and ranked completions",
+        ),
+        DatasetFormat(
+            "openai", to_openai_records, layout.TRAIN_VALIDATION_FILES, "OpenAI preference fine-tuning", rewards=False
+        ),
+    )
+}
 """Every format :func:`~dpo_frames.write_dataset` writes, by name."""
 
 Format = Literal["customizer", "trl", "trl-conversational", "nemo-rl-binary", "nemo-rl-rank", "openai"]
@@ -169,15 +196,22 @@ def check_options(format: str, use_full_message_history: bool = False, rewards: 
     """The format, after checking that the options apply to it."""
     spec = dataset_format(format)
     if use_full_message_history and format != "customizer":
-        raise ConfigError("use_full_message_history only applies to the customizer format "
-                          "(the message formats always carry the whole message list)")
+        raise ConfigError(
+            "use_full_message_history only applies to the customizer format "
+            "(the message formats always carry the whole message list)"
+        )
     if rewards and not spec.rewards:
         raise ConfigError(f"the {format} format has no reward fields; write it without rewards")
     return spec
 
 
-def to_records(dataset: pl.DataFrame, format: Format = "customizer", *, use_full_message_history: bool = False,
-               rewards: bool = False) -> pl.DataFrame:
+def to_records(
+    dataset: pl.DataFrame,
+    format: Format = "customizer",
+    *,
+    use_full_message_history: bool = False,
+    rewards: bool = False,
+) -> pl.DataFrame:
     """The records of ``format`` (one row per pair, the columns of one JSON object).
 
     Raises :class:`~dpo_frames.errors.ConfigError` (a ``ValueError``) for an unknown format,

@@ -21,8 +21,15 @@ from dpo_frames.errors import SchemaError
 from dpo_frames.layout import CUSTOMIZER_FILES, TRAIN_VALIDATION_FILES
 from dpo_frames.schema import SPLITS
 
-__all__ = ["CHUNK_ROWS", "append_jsonl", "checked_dataset", "write_customizer_jsonl", "write_dataset",
-           "write_jsonl", "write_trl_jsonl"]
+__all__ = [
+    "CHUNK_ROWS",
+    "append_jsonl",
+    "checked_dataset",
+    "write_customizer_jsonl",
+    "write_dataset",
+    "write_jsonl",
+    "write_trl_jsonl",
+]
 
 CHUNK_ROWS = 100_000
 """Records serialized per write call: the JSON text of one chunk is built in a buffer that
@@ -42,8 +49,9 @@ def write_jsonl(records: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def _write_splits(frame: pl.DataFrame, records: pl.DataFrame, out: Path,
-                  files: Mapping[str, PurePosixPath]) -> dict[str, Path]:
+def _write_splits(
+    frame: pl.DataFrame, records: pl.DataFrame, out: Path, files: Mapping[str, PurePosixPath]
+) -> dict[str, Path]:
     """One JSONL file per split of ``frame``, with the ``records`` of its rows."""
     return {split: write_jsonl(records.filter(frame["split"] == split), out / rel) for split, rel in files.items()}
 
@@ -55,13 +63,16 @@ def checked_dataset(dataset: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     unknown = frame.filter(~pl.col("split").is_in(SPLITS) | pl.col("split").is_null())
     if unknown.height:
         values = sorted(str(v) for v in unknown["split"].unique().to_list())
-        raise SchemaError(f"dataset has {unknown.height} row(s) whose split is not 'train' or 'validation' "
-                          f"({', '.join(values)}); they would not be written")
+        raise SchemaError(
+            f"dataset has {unknown.height} row(s) whose split is not 'train' or 'validation' "
+            f"({', '.join(values)}); they would not be written"
+        )
     return frame
 
 
-def write_customizer_jsonl(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLike[str], *,
-                           use_full_message_history: bool = False) -> dict[str, Path]:
+def write_customizer_jsonl(
+    dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLike[str], *, use_full_message_history: bool = False
+) -> dict[str, Path]:
     """Write ``training/training_file.jsonl`` and ``validation/validation_file.jsonl`` under ``out_dir``.
 
     One JSON object a line: ``{"prompt", "chosen_response", "rejected_response"}``.
@@ -82,9 +93,14 @@ def write_customizer_jsonl(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | 
     return _write_splits(frame, records, Path(out_dir), CUSTOMIZER_FILES)
 
 
-def write_dataset(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLike[str],
-                  format: Format = "customizer", *, use_full_message_history: bool = False,
-                  rewards: bool = False) -> dict[str, Path]:
+def write_dataset(
+    dataset: pl.DataFrame | pl.LazyFrame,
+    out_dir: str | os.PathLike[str],
+    format: Format = "customizer",
+    *,
+    use_full_message_history: bool = False,
+    rewards: bool = False,
+) -> dict[str, Path]:
     """Write the dataset as JSONL in ``format`` under ``out_dir``; returns the paths by split name.
 
     ``customizer`` writes ``training/training_file.jsonl`` and
@@ -111,12 +127,14 @@ def write_dataset(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLi
     return _write_splits(frame, records, Path(out_dir), spec.files)
 
 
-def write_trl_jsonl(dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLike[str], *,
-                    conversational: bool = False) -> dict[str, Path]:
+def write_trl_jsonl(
+    dataset: pl.DataFrame | pl.LazyFrame, out_dir: str | os.PathLike[str], *, conversational: bool = False
+) -> dict[str, Path]:
     """Write TRL preference JSONL files ``train.jsonl`` and ``validation.jsonl`` under ``out_dir``.
 
     Load them with ``datasets.load_dataset("json", data_files={...})``.
     """
     frame = checked_dataset(dataset)
-    return _write_splits(frame, to_trl_records(frame, conversational=conversational), Path(out_dir),
-                         TRAIN_VALIDATION_FILES)
+    return _write_splits(
+        frame, to_trl_records(frame, conversational=conversational), Path(out_dir), TRAIN_VALIDATION_FILES
+    )

@@ -8,10 +8,10 @@ states on a configurable clock; datasets are validated like the real service doe
 can be injected by configuration. See :class:`Emulator` for an example.
 """
 
-from .app import create_app
-from .config import EmulatorConfig, FaultConfig, StagedFault
 from dpo_frames.errors import EmulatorStartError
 
+from .app import create_app
+from .config import EmulatorConfig, FaultConfig, StagedFault
 from .server import Emulator, serve
 from .state import EmulatorState, RequestRecord
 

@@ -60,8 +60,7 @@ class Distribution(BaseModel):
         if values.len() == 0:
             return None
         q = {f"p{int(p * 100)}": float(values.quantile(p, "linear")) for p in (0.1, 0.25, 0.5, 0.75, 0.9)}
-        return cls(count=values.len(), mean=float(values.mean()), min=float(values.min()), max=float(values.max()),
-                   **q)
+        return cls(count=values.len(), mean=float(values.mean()), min=float(values.min()), max=float(values.max()), **q)
 
 
 class QualityReport(BaseModel):
@@ -83,12 +82,15 @@ class QualityReport(BaseModel):
     top_prompts_share: float | None = Field(None, description="Share of the pairs those top prompts hold.")
     identical_response_pairs: int = Field(0, description="Pairs whose chosen and rejected texts are equal.")
     near_identical_response_pairs: int = Field(
-        0, description="Pairs whose texts are equal once trimmed and lower-cased (includes identical ones).")
+        0, description="Pairs whose texts are equal once trimmed and lower-cased (includes identical ones)."
+    )
     empty_response_pairs: int = Field(0, description="Pairs whose chosen or rejected text is empty or whitespace.")
     cross_split_prompts: int | None = Field(
-        None, description="Prompt texts with pairs in both train and validation: must be 0.")
+        None, description="Prompt texts with pairs in both train and validation: must be 0."
+    )
     cross_split_prompts_normalized: int | None = Field(
-        None, description="Prompt texts in both splits once trimmed and lower-cased (near-duplicate leaks).")
+        None, description="Prompt texts in both splits once trimmed and lower-cased (near-duplicate leaks)."
+    )
     cross_split_ok: bool | None = Field(None, description="cross_split_prompts == 0; None without a dataset.")
     warnings: list[str] = Field(default_factory=list)
 
@@ -118,8 +120,9 @@ def _blank(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars().str.len_bytes() == 0
 
 
-def quality_checks(candidates: Frame | None = None, pairs: Frame | None = None,
-                   dataset: Frame | None = None) -> QualityReport:
+def quality_checks(
+    candidates: Frame | None = None, pairs: Frame | None = None, dataset: Frame | None = None
+) -> QualityReport:
     """Quality numbers of candidates, pairs and a dataset; any of the three may be None.
 
     - candidates: tie rate (tied pairs among the pairs of candidates sharing a turn and a
@@ -149,8 +152,7 @@ def _candidate_checks(frame: pl.DataFrame, report: QualityReport) -> None:
     frame = schema.conform(frame, schema.CANDIDATES, "candidates")
     valid = frame.filter(usable_candidates())
     narrow = narrow_candidates(valid)
-    groups = narrow.group_by("grp").agg(
-        n=pl.len(), top=(pl.col("score") == pl.col("score").max()).sum())
+    groups = narrow.group_by("grp").agg(n=pl.len(), top=(pl.col("score") == pl.col("score").max()).sum())
     levels = narrow.group_by("grp", "score").len()
     report.candidates = valid.height
     report.prompt_groups = groups.height
@@ -187,7 +189,8 @@ def _pair_checks(frame: pl.DataFrame, report: QualityReport) -> None:
 def _split_checks(frame: pl.DataFrame, report: QualityReport) -> None:
     def both_sides(key: pl.Expr) -> int:
         sides = frame.group_by(key.alias("k")).agg(
-            train=(pl.col("split") == TRAIN).any(), validation=(pl.col("split") == VALIDATION).any())
+            train=(pl.col("split") == TRAIN).any(), validation=(pl.col("split") == VALIDATION).any()
+        )
         return int((sides["train"] & sides["validation"]).sum())
 
     report.cross_split_prompts = both_sides(xxh3(pl.col("prompt_text")))
@@ -198,17 +201,23 @@ def _split_checks(frame: pl.DataFrame, report: QualityReport) -> None:
 def _warn(report: QualityReport) -> None:
     w = report.warnings
     if report.cross_split_prompts:
-        w.append(f"{report.cross_split_prompts} prompt(s) in both train and validation"
-                 + (" (all pairs share one prompt, so the pairs were split)" if report.prompts == 1 else ""))
+        w.append(
+            f"{report.cross_split_prompts} prompt(s) in both train and validation"
+            + (" (all pairs share one prompt, so the pairs were split)" if report.prompts == 1 else "")
+        )
     near_leaks = (report.cross_split_prompts_normalized or 0) - (report.cross_split_prompts or 0)
     if near_leaks > 0:
-        w.append(f"{near_leaks} prompt(s) differing "
-                 f"only in case or surrounding whitespace sit on different sides of the split")
+        w.append(
+            f"{near_leaks} prompt(s) differing "
+            f"only in case or surrounding whitespace sit on different sides of the split"
+        )
     if report.identical_response_pairs:
         w.append(f"{report.identical_response_pairs} pair(s) with identical chosen and rejected texts")
     if report.near_identical_response_pairs > report.identical_response_pairs:
-        w.append(f"{report.near_identical_response_pairs - report.identical_response_pairs} pair(s) whose texts "
-                 f"differ only in case or surrounding whitespace")
+        w.append(
+            f"{report.near_identical_response_pairs - report.identical_response_pairs} pair(s) whose texts "
+            f"differ only in case or surrounding whitespace"
+        )
     if report.empty_response_pairs:
         w.append(f"{report.empty_response_pairs} pair(s) with an empty chosen or rejected text")
     if report.prompts >= 100 and (report.top_prompts_share or 0) > DOMINANCE_WARNING:

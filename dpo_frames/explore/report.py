@@ -38,8 +38,8 @@ try:
 except ImportError as exc:
     raise MissingExtraError("the HTML report", "report", exc.name or "altair") from None
 from dpo_frames.dataset.finalize import DatasetStats
-from dpo_frames.pairs.stats import PairStats
 from dpo_frames.explore.quality import quality_checks
+from dpo_frames.pairs.stats import PairStats
 
 __all__ = ["CHART_TITLES", "RunData", "charts", "load_run", "render_html", "write_report"]
 
@@ -88,10 +88,14 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     frames = {name: run.frame(name) for name in ("candidates", "rejects", "pairs", "dataset")}
     source = _source_run(run)
     if source is not None:
-        frames.update({name: source.frame(name) for name in ("candidates", "rejects", "pairs")
-                       if frames[name] is None})
-    return RunData(**frames, pair_stats=info.pair_stats, dataset_stats=info.dataset.stats if info.dataset else None,
-                   info=info, title=f"dpo_frames {info.kind.value} {run.title}")
+        frames.update({name: source.frame(name) for name in ("candidates", "rejects", "pairs") if frames[name] is None})
+    return RunData(
+        **frames,
+        pair_stats=info.pair_stats,
+        dataset_stats=info.dataset.stats if info.dataset else None,
+        info=info,
+        title=f"dpo_frames {info.kind.value} {run.title}",
+    )
 
 
 def _source_run(run: RunDir) -> RunDir | None:
@@ -115,8 +119,12 @@ def _values(frame: pl.DataFrame) -> alt.Data:
 
 def _message(text: str) -> alt.Chart:
     """A chart that only says ``text`` (no data of that kind)."""
-    return (alt.Chart(alt.Data(values=[{"text": text}])).mark_text(size=14, color="#666")
-            .encode(text="text:N").properties(width=400, height=60))
+    return (
+        alt.Chart(alt.Data(values=[{"text": text}]))
+        .mark_text(size=14, color="#666")
+        .encode(text="text:N")
+        .properties(width=400, height=60)
+    )
 
 
 def _bins(frame: pl.LazyFrame, column: str, lower: float | None = None) -> tuple[pl.Expr, pl.Expr] | None:
@@ -139,23 +147,42 @@ def scores_by_turn(candidates: Frame | None) -> alt.Chart:
     bins = _bins(lf, "score")
     if bins is None:
         return _message("no candidates")
-    turn = (pl.when(pl.col("turn_index").is_null()).then(pl.lit("none"))
-            .when(pl.col("turn_index") >= MAX_TURN_INDEX).then(pl.lit(f"{MAX_TURN_INDEX}+"))
-            .otherwise(pl.col("turn_index").cast(pl.String)))
-    order = (pl.when(pl.col("turn_index").is_null()).then(MAX_TURN_INDEX + 1)
-             .otherwise(pl.col("turn_index").clip(upper_bound=MAX_TURN_INDEX)))
-    counts = (lf.group_by(turn.alias("turn"), order.alias("order"), *bins).agg(candidates=pl.len())
-              .sort("order", "bin_start").collect())
+    turn = (
+        pl.when(pl.col("turn_index").is_null())
+        .then(pl.lit("none"))
+        .when(pl.col("turn_index") >= MAX_TURN_INDEX)
+        .then(pl.lit(f"{MAX_TURN_INDEX}+"))
+        .otherwise(pl.col("turn_index").cast(pl.String))
+    )
+    order = (
+        pl.when(pl.col("turn_index").is_null())
+        .then(MAX_TURN_INDEX + 1)
+        .otherwise(pl.col("turn_index").clip(upper_bound=MAX_TURN_INDEX))
+    )
+    counts = (
+        lf.group_by(turn.alias("turn"), order.alias("order"), *bins)
+        .agg(candidates=pl.len())
+        .sort("order", "bin_start")
+        .collect()
+    )
     turn_order = counts.unique("turn", maintain_order=True)["turn"].to_list()
-    return (alt.Chart(_values(counts)).mark_rect()
-            .encode(x=alt.X("bin_start:Q", title="score", bin="binned"), x2="bin_end:Q",
-                    y=alt.Y("turn:O", title="turn index", sort=turn_order),
-                    color=alt.Color("candidates:Q", scale=alt.Scale(scheme="blues"), title="candidates"),
-                    tooltip=[alt.Tooltip("turn:O", title="turn index"),
-                             alt.Tooltip("bin_start:Q", title="score from", format=".3g"),
-                             alt.Tooltip("bin_end:Q", title="score to", format=".3g"),
-                             alt.Tooltip("candidates:Q")])
-            .properties(width=480, height=alt.Step(22)))
+    return (
+        alt.Chart(_values(counts))
+        .mark_rect()
+        .encode(
+            x=alt.X("bin_start:Q", title="score", bin="binned"),
+            x2="bin_end:Q",
+            y=alt.Y("turn:O", title="turn index", sort=turn_order),
+            color=alt.Color("candidates:Q", scale=alt.Scale(scheme="blues"), title="candidates"),
+            tooltip=[
+                alt.Tooltip("turn:O", title="turn index"),
+                alt.Tooltip("bin_start:Q", title="score from", format=".3g"),
+                alt.Tooltip("bin_end:Q", title="score to", format=".3g"),
+                alt.Tooltip("candidates:Q"),
+            ],
+        )
+        .properties(width=480, height=alt.Step(22))
+    )
 
 
 def margins(pairs: Frame | None) -> alt.Chart:
@@ -167,12 +194,21 @@ def margins(pairs: Frame | None) -> alt.Chart:
     if bins is None:
         return _message("no pairs")
     counts = lf.group_by(*bins).agg(pairs=pl.len()).sort("bin_start").collect()
-    return (alt.Chart(_values(counts)).mark_bar(color="#4c78a8")
-            .encode(x=alt.X("bin_start:Q", title="score_diff (chosen - rejected)", bin="binned"), x2="bin_end:Q",
-                    y=alt.Y("pairs:Q", title="pairs", axis=_COUNT_AXIS),
-                    tooltip=[alt.Tooltip("bin_start:Q", title="from", format=".3g"),
-                             alt.Tooltip("bin_end:Q", title="to", format=".3g"), alt.Tooltip("pairs:Q")])
-            .properties(width=480, height=220))
+    return (
+        alt.Chart(_values(counts))
+        .mark_bar(color="#4c78a8")
+        .encode(
+            x=alt.X("bin_start:Q", title="score_diff (chosen - rejected)", bin="binned"),
+            x2="bin_end:Q",
+            y=alt.Y("pairs:Q", title="pairs", axis=_COUNT_AXIS),
+            tooltip=[
+                alt.Tooltip("bin_start:Q", title="from", format=".3g"),
+                alt.Tooltip("bin_end:Q", title="to", format=".3g"),
+                alt.Tooltip("pairs:Q"),
+            ],
+        )
+        .properties(width=480, height=220)
+    )
 
 
 def pairs_per_example(pairs: Frame | None, candidates: Frame | None = None) -> alt.Chart:
@@ -191,26 +227,41 @@ def pairs_per_example(pairs: Frame | None, candidates: Frame | None = None) -> a
     title = f"{min(TOP_EXAMPLES, per_df.height)} of {per_df.height} examples"
     if without:
         title += f"; {without} without pairs"
-    return (alt.Chart(_values(top)).mark_bar(color="#72b7b2")
-            .encode(x=alt.X("pairs:Q", title="pairs", axis=_COUNT_AXIS),
-                    y=alt.Y("example_id:N", title="example", sort=top["example_id"].to_list()),
-                    tooltip=["example_id:N", "pairs:Q"])
-            .properties(width=480, height=alt.Step(16), title=title))
+    return (
+        alt.Chart(_values(top))
+        .mark_bar(color="#72b7b2")
+        .encode(
+            x=alt.X("pairs:Q", title="pairs", axis=_COUNT_AXIS),
+            y=alt.Y("example_id:N", title="example", sort=top["example_id"].to_list()),
+            tooltip=["example_id:N", "pairs:Q"],
+        )
+        .properties(width=480, height=alt.Step(16), title=title)
+    )
 
 
 def rejects_by_reason(rejects: Frame | None) -> alt.Chart:
     """Bars: rejected candidate steps by reason."""
     if rejects is None:
         return _message("no rejects frame")
-    counts = (_lazy(rejects).group_by("reason").agg(rejects=pl.len())
-              .sort(["rejects", "reason"], descending=[True, False]).collect())
+    counts = (
+        _lazy(rejects)
+        .group_by("reason")
+        .agg(rejects=pl.len())
+        .sort(["rejects", "reason"], descending=[True, False])
+        .collect()
+    )
     if counts.height == 0:
         return _message("no rejects: every candidate step was usable")
-    return (alt.Chart(_values(counts)).mark_bar(color="#e45756")
-            .encode(x=alt.X("rejects:Q", title="rejected steps", axis=_COUNT_AXIS),
-                    y=alt.Y("reason:N", title=None, sort=counts["reason"].to_list()),
-                    tooltip=["reason:N", "rejects:Q"])
-            .properties(width=480, height=alt.Step(22)))
+    return (
+        alt.Chart(_values(counts))
+        .mark_bar(color="#e45756")
+        .encode(
+            x=alt.X("rejects:Q", title="rejected steps", axis=_COUNT_AXIS),
+            y=alt.Y("reason:N", title=None, sort=counts["reason"].to_list()),
+            tooltip=["reason:N", "rejects:Q"],
+        )
+        .properties(width=480, height=alt.Step(22))
+    )
 
 
 def pair_funnel(stats: PairStats | None) -> alt.Chart:
@@ -218,20 +269,29 @@ def pair_funnel(stats: PairStats | None) -> alt.Chart:
     if stats is None:
         return _message("no pair statistics")
     optional = {"over max_candidates_per_turn", "not selected by the strategy"}  # bars shown when non-zero
-    parts = [("over max_candidates_per_turn", stats.trimmed_pairs), ("tied", stats.tied_pairs),
-             ("below min_score_diff", stats.below_margin_pairs),
-             ("identical responses", stats.identical_response_pairs),
-             ("not best vs worst", stats.not_best_vs_worst_pairs),
-             ("not selected by the strategy", stats.not_selected_pairs),
-             ("over max_pairs_per_turn", stats.capped_pairs), ("kept", stats.pairs)]
+    parts = [
+        ("over max_candidates_per_turn", stats.trimmed_pairs),
+        ("tied", stats.tied_pairs),
+        ("below min_score_diff", stats.below_margin_pairs),
+        ("identical responses", stats.identical_response_pairs),
+        ("not best vs worst", stats.not_best_vs_worst_pairs),
+        ("not selected by the strategy", stats.not_selected_pairs),
+        ("over max_pairs_per_turn", stats.capped_pairs),
+        ("kept", stats.pairs),
+    ]
     parts = [(name, n) for name, n in parts if n or name not in optional]
     frame = pl.DataFrame({"outcome": [p[0] for p in parts], "pairs": [p[1] for p in parts]})
-    return (alt.Chart(_values(frame)).mark_bar()
-            .encode(x=alt.X("pairs:Q", title=f"candidate pairs ({stats.candidate_pairs} in all)", axis=_COUNT_AXIS),
-                    y=alt.Y("outcome:N", title=None, sort=frame["outcome"].to_list()),
-                    color=alt.condition(alt.datum.outcome == "kept", alt.value("#54a24b"), alt.value("#bab0ac")),
-                    tooltip=["outcome:N", "pairs:Q"])
-            .properties(width=480, height=alt.Step(22)))
+    return (
+        alt.Chart(_values(frame))
+        .mark_bar()
+        .encode(
+            x=alt.X("pairs:Q", title=f"candidate pairs ({stats.candidate_pairs} in all)", axis=_COUNT_AXIS),
+            y=alt.Y("outcome:N", title=None, sort=frame["outcome"].to_list()),
+            color=alt.condition(alt.datum.outcome == "kept", alt.value("#54a24b"), alt.value("#bab0ac")),
+            tooltip=["outcome:N", "pairs:Q"],
+        )
+        .properties(width=480, height=alt.Step(22))
+    )
 
 
 def charts(data: RunData) -> dict[str, alt.Chart]:
@@ -243,8 +303,10 @@ def charts(data: RunData) -> dict[str, alt.Chart]:
         "pairs_per_example": pairs_per_example(data.pairs, data.candidates),
         "rejects": rejects_by_reason(data.rejects),
     }
-    return {name: chart.properties(title=alt.Title(CHART_TITLES[name], subtitle=_subtitle(chart)))
-            for name, chart in made.items()}
+    return {
+        name: chart.properties(title=alt.Title(CHART_TITLES[name], subtitle=_subtitle(chart)))
+        for name, chart in made.items()
+    }
 
 
 def _subtitle(chart: alt.Chart) -> str:
@@ -281,9 +343,14 @@ def _stats_html(data: RunData) -> str:
     parts = []
     if data.info is not None:
         info = data.info
-        run = {"run id": ", ".join(info.run_ids) or None, "source": ", ".join(info.sources) or None,
-               "created": info.created_at, "steps": info.steps, "candidates": info.candidates,
-               "rejects": info.rejects}
+        run = {
+            "run id": ", ".join(info.run_ids) or None,
+            "source": ", ".join(info.sources) or None,
+            "created": info.created_at,
+            "steps": info.steps,
+            "candidates": info.candidates,
+            "rejects": info.rejects,
+        }
         if info.config is not None:
             run.update({f"config: {k}": v for k, v in info.config.model_dump().items()})
         parts.append(_table(run, "run"))
@@ -307,10 +374,16 @@ def render_html(data: RunData) -> str:
     """The report page as one HTML string (scripts and data inline; no network needed)."""
     made = charts(data)
     specs = {name: chart.to_dict() for name, chart in made.items()}
-    divs = "\n".join(f'<section class="chart"><div id="chart-{name}" data-chart="{name}"></div></section>'
-                     for name in made)
-    return PAGE.substitute(title=html.escape(data.title), stats=_stats_html(data), charts=divs,
-                           specs=_json_for_script(specs), vega_bundle=_vega_bundle())
+    divs = "\n".join(
+        f'<section class="chart"><div id="chart-{name}" data-chart="{name}"></div></section>' for name in made
+    )
+    return PAGE.substitute(
+        title=html.escape(data.title),
+        stats=_stats_html(data),
+        charts=divs,
+        specs=_json_for_script(specs),
+        vega_bundle=_vega_bundle(),
+    )
 
 
 def write_report(data: RunData | str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:

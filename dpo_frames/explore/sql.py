@@ -71,8 +71,9 @@ def _arrow(name: str, frame: Frame) -> pa.Table:
         return frame.to_arrow()
     if isinstance(frame, pa.Table):
         return frame
-    raise SqlError(f"frame {name!r} is a {type(frame).__name__}; expected a Polars DataFrame/LazyFrame "
-                   "or a PyArrow Table")
+    raise SqlError(
+        f"frame {name!r} is a {type(frame).__name__}; expected a Polars DataFrame/LazyFrame or a PyArrow Table"
+    )
 
 
 def connect(run_dir: RunDirs | None = None, **frames: Frame) -> duckdb.DuckDBPyConnection:
@@ -121,8 +122,9 @@ def views(con: duckdb.DuckDBPyConnection) -> list[str]:
 _MISSING = re.compile(r"Table with name (\S+) does not exist", re.IGNORECASE)
 
 
-def query(sql: str, run_dir: RunDirs | None = None, *, con: duckdb.DuckDBPyConnection | None = None,
-          **frames: Frame) -> pl.DataFrame:
+def query(
+    sql: str, run_dir: RunDirs | None = None, *, con: duckdb.DuckDBPyConnection | None = None, **frames: Frame
+) -> pl.DataFrame:
     """Run one SQL query over the frame views and return the result as a Polars frame.
 
     Uses ``con`` when given (a connection from :func:`connect`), else a connection made
@@ -195,7 +197,8 @@ SELECT t.turn_index,
        round(coalesce(sum(p.pairs), 0) / count(*), 3) AS pairs_per_turn
 FROM turns t LEFT JOIN per_turn p USING (run_id, example_id, turn_id)
 GROUP BY t.turn_index ORDER BY t.turn_index NULLS LAST
-""".strip()),
+""".strip(),
+    ),
     Example(
         "margin_histogram",
         "Pairs by score margin (score_diff) in buckets of 0.1: [bucket_start, bucket_end).",
@@ -204,7 +207,8 @@ GROUP BY t.turn_index ORDER BY t.turn_index NULLS LAST
 WITH b AS (SELECT floor(round(score_diff, 9) * 10)::BIGINT AS bucket FROM pairs)
 SELECT round(bucket / 10, 1) AS bucket_start, round((bucket + 1) / 10, 1) AS bucket_end, count(*) AS pairs
 FROM b GROUP BY bucket ORDER BY bucket
-""".strip()),
+""".strip(),
+    ),
     Example(
         "top_prompts",
         "The 10 prompt texts with the most pairs (a prompt that dominates the data set), with examples and "
@@ -214,7 +218,8 @@ FROM b GROUP BY bucket ORDER BY bucket
 SELECT prompt_text, count(*) AS pairs, count(DISTINCT example_id) AS examples,
        round(avg(score_diff), 4) AS mean_score_diff
 FROM pairs GROUP BY prompt_text ORDER BY pairs DESC, prompt_text LIMIT 10
-""".strip()),
+""".strip(),
+    ),
     Example(
         "duplicate_pairs",
         "The same (prompt text, chosen, rejected) in more than one run: what dataset deduplication removes "
@@ -226,7 +231,8 @@ SELECT prompt_text, chosen_response, rejected_response,
 FROM pairs GROUP BY prompt_text, chosen_response, rejected_response
 HAVING count(DISTINCT run_id) > 1
 ORDER BY copies DESC, prompt_text, chosen_response, rejected_response
-""".strip()),
+""".strip(),
+    ),
     Example(
         "rejects_by_reason",
         "Rejected candidate steps by reason, with one source (step UUID or position) of each as an example.",
@@ -234,7 +240,8 @@ ORDER BY copies DESC, prompt_text, chosen_response, rejected_response
         """
 SELECT reason, count(*) AS rejects, min(source) AS example_source
 FROM rejects GROUP BY reason ORDER BY rejects DESC, reason
-""".strip()),
+""".strip(),
+    ),
 )
 """Example queries by name (``sql.query("pairs_per_turn", run_dir)``; ``dpo-frames sql RUN_DIR pairs_per_turn``)."""
 

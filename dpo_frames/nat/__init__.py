@@ -11,14 +11,6 @@ Components: :class:`~dpo_frames.nat.builder.DPOTrajectoryBuilder` (``dpo_traj_bu
 (``nemo_customizer_trainer``).
 """
 
-from dpo_frames.nat.config import (
-    DPOSpecificHyperparameters,
-    DPOTrajBuilderConfig,
-    NeMoCustomizerHyperparameters,
-    NeMoCustomizerTrainerAdapterConfig,
-    NeMoCustomizerTrainerConfig,
-    NIMDeploymentConfig,
-)
 from dpo_frames.errors import (
     CollectionError,
     EmptyDatasetError,
@@ -26,6 +18,14 @@ from dpo_frames.errors import (
     PlatformUnavailableError,
     PluginClashError,
     TrainingJobError,
+)
+from dpo_frames.nat.config import (
+    DPOSpecificHyperparameters,
+    DPOTrajBuilderConfig,
+    NeMoCustomizerHyperparameters,
+    NeMoCustomizerTrainerAdapterConfig,
+    NeMoCustomizerTrainerConfig,
+    NIMDeploymentConfig,
 )
 
 __all__ = [

@@ -30,9 +30,6 @@ from pydantic import ValidationError
 
 from dpo_frames import rundir
 from dpo_frames._atomic import append_line, atomic_dir
-from dpo_frames.dataset import DatasetStats, finalize_dataset, write_customizer_jsonl
-from dpo_frames.layout import DATASETS_DIR
-from dpo_frames.rundir import DatasetInfo, DirKind, RunRecord
 from dpo_frames.customizer import (
     CustomizerClient,
     CustomizerError,
@@ -46,10 +43,13 @@ from dpo_frames.customizer import (
     wait_for_deployment,
     wait_for_job,
 )
+from dpo_frames.dataset import DatasetStats, finalize_dataset, write_customizer_jsonl
+from dpo_frames.errors import EmptyDatasetError, NatPluginError, PlatformUnavailableError, TrainingJobError
+from dpo_frames.layout import DATASETS_DIR
 from dpo_frames.nat.config import API_TOKEN_ENV, NeMoCustomizerTrainerAdapterConfig
 from dpo_frames.nat.convert import collection_to_pairs
-from dpo_frames.errors import EmptyDatasetError, NatPluginError, PlatformUnavailableError, TrainingJobError
 from dpo_frames.nat.paths import check_outside_wiped_dir
+from dpo_frames.rundir import DatasetInfo, DirKind, RunRecord
 
 __all__ = ["BACKEND", "NeMoCustomizerTrainerAdapter", "to_training_status"]
 
@@ -69,21 +69,41 @@ _STATUS_MAP = {
 }
 
 
-def to_training_status(ref: TrainingJobRef, details: JobStatusDetails | None, *, message: str | None = None,
-                       status: TrainingStatusEnum | None = None) -> TrainingJobStatus:
+def to_training_status(
+    ref: TrainingJobRef,
+    details: JobStatusDetails | None,
+    *,
+    message: str | None = None,
+    status: TrainingStatusEnum | None = None,
+) -> TrainingJobStatus:
     """NAT's view of a Customizer job status (an unknown platform status counts as running)."""
     meta = dict(ref.metadata or {})
     if details is None:
-        return TrainingJobStatus(run_id=ref.run_id, backend=ref.backend, status=status or TrainingStatusEnum.FAILED,
-                                 message=message, metadata=meta)
+        return TrainingJobStatus(
+            run_id=ref.run_id,
+            backend=ref.backend,
+            status=status or TrainingStatusEnum.FAILED,
+            message=message,
+            metadata=meta,
+        )
     mapped = status or _STATUS_MAP.get(details.status.lower(), TrainingStatusEnum.RUNNING)
     text = f"Status: {details.status}"
     if details.epochs_completed is not None:
         text += f", Epochs: {details.epochs_completed}"
-    meta.update(nemo_status=details.status, epochs_completed=details.epochs_completed,
-                train_loss=details.train_loss, val_loss=details.val_loss)
-    return TrainingJobStatus(run_id=ref.run_id, backend=ref.backend, status=mapped, progress=details.percentage_done,
-                             message=message or text, metadata=meta)
+    meta.update(
+        nemo_status=details.status,
+        epochs_completed=details.epochs_completed,
+        train_loss=details.train_loss,
+        val_loss=details.val_loss,
+    )
+    return TrainingJobStatus(
+        run_id=ref.run_id,
+        backend=ref.backend,
+        status=mapped,
+        progress=details.percentage_done,
+        message=message or text,
+        metadata=meta,
+    )
 
 
 class NeMoCustomizerTrainerAdapter(TrainerAdapter):
@@ -100,8 +120,13 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         """Client settings from the config (``api_token``, else env ``NEMO_API_TOKEN``)."""
         token = self.config.api_token or os.environ.get(API_TOKEN_ENV) or None
         try:
-            return CustomizerSettings(entity_host=self.config.entity_host, datastore_host=self.config.datastore_host,
-                                      token=token, hf_token=self.config.hf_token, retry=self.config.retry)
+            return CustomizerSettings(
+                entity_host=self.config.entity_host,
+                datastore_host=self.config.datastore_host,
+                token=token,
+                hf_token=self.config.hf_token,
+                retry=self.config.retry,
+            )
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise NatPluginError(f"nemo_customizer_trainer_adapter: invalid platform settings: {problems}") from None
@@ -129,13 +154,16 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         if not report.ok:
             raise PlatformUnavailableError(
                 f"NeMo microservices platform not usable (entity_host {self.config.entity_host}, datastore_host "
-                f"{self.config.datastore_host}):\n{report.summary()}")
+                f"{self.config.datastore_host}):\n{report.summary()}"
+            )
         if self.config.create_namespace_if_missing:
-            await self.client.entity.create_namespace(self.config.namespace,
-                                                      description=f"NAT finetuning namespace {self.config.namespace}")
+            await self.client.entity.create_namespace(
+                self.config.namespace, description=f"NAT finetuning namespace {self.config.namespace}"
+            )
             await self.client.datastore.create_namespace(self.config.namespace)
-        logger.info("nemo_customizer_trainer_adapter ready: %s (namespace %s)", self.config.entity_host,
-                    self.config.namespace)
+        logger.info(
+            "nemo_customizer_trainer_adapter ready: %s (namespace %s)", self.config.entity_host, self.config.namespace
+        )
 
     async def is_healthy(self) -> bool:
         """True when every platform service answers (one quick probe each)."""
@@ -165,12 +193,14 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         as Customizer JSONL, uploaded, registered and trained on; once per run id.
         """
         pairs = await asyncio.to_thread(collection_to_pairs, trajectories)
-        dataset, stats = await asyncio.to_thread(finalize_dataset, pairs, deduplicate=False,
-                                                 validation_fraction=self.config.validation_fraction)
+        dataset, stats = await asyncio.to_thread(
+            finalize_dataset, pairs, deduplicate=False, validation_fraction=self.config.validation_fraction
+        )
         return await self.submit_dataset(dataset, run_id=trajectories.run_id, dataset_stats=stats)
 
-    async def submit_dataset(self, dataset: pl.DataFrame, *, run_id: str,
-                             dataset_stats: DatasetStats | None = None) -> TrainingJobRef:
+    async def submit_dataset(
+        self, dataset: pl.DataFrame, *, run_id: str, dataset_stats: DatasetStats | None = None
+    ) -> TrainingJobRef:
         """Write, upload and train on a dataset frame (pairs + ``split``), once per ``run_id``."""
         if dataset.height == 0:
             raise EmptyDatasetError(f"run {run_id}: the dataset has no pairs; nothing to train on")
@@ -178,23 +208,41 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         out = self.dataset_dir(run_id)
         counts = dataset["split"].value_counts()
         by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
-        stats = dataset_stats or DatasetStats(input_pairs=dataset.height, pairs=dataset.height,
-                                              train_pairs=by_split.get("train", 0),
-                                              validation_pairs=by_split.get("validation", 0))
+        stats = dataset_stats or DatasetStats(
+            input_pairs=dataset.height,
+            pairs=dataset.height,
+            train_pairs=by_split.get("train", 0),
+            validation_pairs=by_split.get("validation", 0),
+        )
         paths = await asyncio.to_thread(self._write_dataset_dir, dataset, out, run_id, stats)
-        logger.info("run %s: dataset written to %s (%d training, %d validation pairs)", run_id, out,
-                    by_split.get("train", 0), by_split.get("validation", 0))
+        logger.info(
+            "run %s: dataset written to %s (%d training, %d validation pairs)",
+            run_id,
+            out,
+            by_split.get("train", 0),
+            by_split.get("validation", 0),
+        )
         job = await submit_dataset_job(
-            self.client, dataset_dir=out, namespace=self.config.namespace, dataset_name=self.config.dataset_name,
-            run_id=run_id, config=self.config.customization_config,
+            self.client,
+            dataset_dir=out,
+            namespace=self.config.namespace,
+            dataset_name=self.config.dataset_name,
+            run_id=run_id,
+            config=self.config.customization_config,
             hyperparameters=self.config.hyperparameters.model_dump(),
             create_namespace_if_missing=False,  # initialize() made the namespaces when asked to
-            description=f"NAT DPO training dataset for run {run_id}")
+            description=f"NAT DPO training dataset for run {run_id}",
+        )
         metadata = {
-            "job_id": job.job_id, "output_model": job.output_model, "dataset_name": self.config.dataset_name,
-            "namespace": self.config.namespace, "dataset_dir": str(out), "reused_job": job.reused_job,
+            "job_id": job.job_id,
+            "output_model": job.output_model,
+            "dataset_name": self.config.dataset_name,
+            "namespace": self.config.namespace,
+            "dataset_dir": str(out),
+            "reused_job": job.reused_job,
             "files": {split: str(path) for split, path in paths.items()},
-            "train_pairs": by_split.get("train", 0), "validation_pairs": by_split.get("validation", 0),
+            "train_pairs": by_split.get("train", 0),
+            "validation_pairs": by_split.get("validation", 0),
         }
         if dataset_stats is not None:
             metadata["dataset_stats"] = dataset_stats.model_dump()
@@ -209,11 +257,20 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             frames = rundir.write_frames(tmp, dataset=dataset)
             files = {split: path.relative_to(tmp).as_posix() for split, path in written.items()}
             run_ids = sorted({r for r in dataset["run_id"].unique().to_list() if r is not None})
-            info = DatasetInfo(format="customizer", stats=stats, files=files,
-                               options={"use_full_message_history": full_history})
-            rundir.write_record(tmp, RunRecord(kind=DirKind.DATASET, producer="nemo_customizer_trainer_adapter",
-                                               run_ids=run_ids, dataset=info, frames=rundir.frame_entries(frames),
-                                               extra={"training_run_id": run_id}))
+            info = DatasetInfo(
+                format="customizer", stats=stats, files=files, options={"use_full_message_history": full_history}
+            )
+            rundir.write_record(
+                tmp,
+                RunRecord(
+                    kind=DirKind.DATASET,
+                    producer="nemo_customizer_trainer_adapter",
+                    run_ids=run_ids,
+                    dataset=info,
+                    frames=rundir.frame_entries(frames),
+                    extra={"training_run_id": run_id},
+                ),
+            )
         return {split: out / rel for split, rel in files.items()}
 
     # --- following -----------------------------------------------------------------------
@@ -235,13 +292,18 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         dataset_dir = (ref.metadata or {}).get("dataset_dir")
         try:
             details = await wait_for_job(
-                self.client, _job_id(ref), poll_interval=poll_interval or self.config.poll_interval_seconds,
-                max_consecutive_status_failures=self.config.max_consecutive_status_failures, dataset_dir=dataset_dir)
+                self.client,
+                _job_id(ref),
+                poll_interval=poll_interval or self.config.poll_interval_seconds,
+                max_consecutive_status_failures=self.config.max_consecutive_status_failures,
+                dataset_dir=dataset_dir,
+            )
         except JobCancelledError as exc:
             status = to_training_status(ref, exc.status, message=str(exc), status=TrainingStatusEnum.CANCELED)
             if self.config.deploy_on_completion:
-                raise TrainingJobError(f"{exc}; the model was not trained and will not be deployed",
-                                       status=status, dataset_dir=dataset_dir) from exc
+                raise TrainingJobError(
+                    f"{exc}; the model was not trained and will not be deployed", status=status, dataset_dir=dataset_dir
+                ) from exc
             logger.warning("%s", exc)
             return status
         except JobFailedError as exc:
@@ -249,8 +311,9 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             raise TrainingJobError(str(exc), status=status, dataset_dir=dataset_dir) from exc
         except CustomizerError as exc:  # not transient (e.g. 401, 404): following the job is impossible
             message = f"cannot follow job {_job_id(ref)}: {exc}; local dataset files are kept in {dataset_dir}"
-            raise TrainingJobError(message, status=to_training_status(ref, None, message=message),
-                                   dataset_dir=dataset_dir) from exc
+            raise TrainingJobError(
+                message, status=to_training_status(ref, None, message=message), dataset_dir=dataset_dir
+            ) from exc
         final = to_training_status(ref, details)
         if self.config.deploy_on_completion:
             final = await self._deploy(ref, final)
@@ -265,18 +328,30 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         cfg = self.config.deployment_config
         name = cfg.deployment_name or f"nat-deployment-{ref.run_id}"
         try:
-            await deploy_model(self.client, namespace=self.config.namespace, model=model, deployment_name=name,
-                               config_name=f"nat-deploy-config-{ref.run_id}",
-                               nim=NimDeployment(image_name=cfg.image_name, image_tag=cfg.image_tag, gpu=cfg.gpu),
-                               description=cfg.description)
+            await deploy_model(
+                self.client,
+                namespace=self.config.namespace,
+                model=model,
+                deployment_name=name,
+                config_name=f"nat-deploy-config-{ref.run_id}",
+                nim=NimDeployment(image_name=cfg.image_name, image_tag=cfg.image_tag, gpu=cfg.gpu),
+                description=cfg.description,
+            )
             deployment = await wait_for_deployment(
-                self.client, self.config.namespace, name, poll_interval=self.config.poll_interval_seconds,
+                self.client,
+                self.config.namespace,
+                name,
+                poll_interval=self.config.poll_interval_seconds,
                 timeout=self.config.deployment_timeout_seconds,
-                max_consecutive_status_failures=self.config.max_consecutive_status_failures)
+                max_consecutive_status_failures=self.config.max_consecutive_status_failures,
+            )
         except CustomizerError as exc:
             status = final.model_copy(update={"message": f"training completed; deployment failed: {exc}"})
-            raise TrainingJobError(f"run {ref.run_id}: model {model} trained, but its deployment failed: {exc}",
-                                   status=status, dataset_dir=meta.get("dataset_dir")) from exc
+            raise TrainingJobError(
+                f"run {ref.run_id}: model {model} trained, but its deployment failed: {exc}",
+                status=status,
+                dataset_dir=meta.get("dataset_dir"),
+            ) from exc
         logger.info("run %s: model %s deployed as %s/%s", ref.run_id, model, self.config.namespace, name)
         extra = {"deployment": f"{self.config.namespace}/{name}", "deployment_url": deployment.url}
         return final.model_copy(update={"metadata": {**(final.metadata or {}), **extra}})
@@ -285,9 +360,13 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         """Append ``metrics`` to ``nemo_customizer_{run_id}.jsonl`` (blocking: small writes)."""
         base = Path(self.run_config.output_dir) if self.run_config is not None else Path(".tmp/nat/finetuning")
         out_dir = Path(output_dir) if output_dir else base / "trainer_adapter"
-        entry = {"timestamp": datetime.now().isoformat(), "run_id": ref.run_id, "backend": ref.backend,
-                 "config": {"namespace": self.config.namespace,
-                            "customization_config": self.config.customization_config}, **metrics}
+        entry = {
+            "timestamp": datetime.now().isoformat(),
+            "run_id": ref.run_id,
+            "backend": ref.backend,
+            "config": {"namespace": self.config.namespace, "customization_config": self.config.customization_config},
+            **metrics,
+        }
         append_line(out_dir / f"nemo_customizer_{ref.run_id}.jsonl", json.dumps(entry, default=str))
 
 

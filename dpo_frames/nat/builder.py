@@ -40,6 +40,7 @@ __all__ = ["DPOTrajectoryBuilder", "RunFrames", "build_run_frames"]
 
 logger = logging.getLogger("dpo_frames.nat")
 
+
 @dataclass
 class RunFrames:
     """Everything one collection run produced."""
@@ -64,12 +65,20 @@ class RunFrames:
 
     def record(self) -> RunRecord:
         """The run directory's record."""
-        return RunRecord(kind=DirKind.RUN, producer="dpo_traj_builder", run_ids=[self.run_id], config=self.config,
-                         steps=self.steps, candidates=self.candidates.height, rejects=self.rejects.height,
-                         rejects_by_reason=self.rejects_by_reason, steps_by_type=self.steps_by_type,
-                         pair_stats=self.pair_stats,
-                         frames=rundir.frame_entries({"candidates": 1, "rejects": 1, "pairs": 1}),
-                         extra={"items": self.items, "workflow_interrupted": self.interrupted})
+        return RunRecord(
+            kind=DirKind.RUN,
+            producer="dpo_traj_builder",
+            run_ids=[self.run_id],
+            config=self.config,
+            steps=self.steps,
+            candidates=self.candidates.height,
+            rejects=self.rejects.height,
+            rejects_by_reason=self.rejects_by_reason,
+            steps_by_type=self.steps_by_type,
+            pair_stats=self.pair_stats,
+            frames=rundir.frame_entries({"candidates": 1, "rejects": 1, "pairs": 1}),
+            extra={"items": self.items, "workflow_interrupted": self.interrupted},
+        )
 
     def stats(self) -> dict[str, Any]:
         """The run's statistics as the builder's progress log and metrics carry them (the reference's keys)."""
@@ -142,9 +151,14 @@ class DPOTrajectoryBuilder(TrajectoryBuilder):
         cfg = rc.config_file
         if hasattr(cfg, "finetuning"):
             cfg = cfg.model_copy(update={"finetuning": cfg.finetuning.model_copy(update={"run_configuration": None})})
-        eval_cfg = EvaluationRunConfig(config_file=cfg, dataset=None if rc.dataset is None else str(rc.dataset),
-                                       result_json_path=rc.result_json_path, endpoint=rc.endpoint,
-                                       endpoint_timeout=rc.endpoint_timeout, override=rc.override)
+        eval_cfg = EvaluationRunConfig(
+            config_file=cfg,
+            dataset=None if rc.dataset is None else str(rc.dataset),
+            result_json_path=rc.result_json_path,
+            endpoint=rc.endpoint,
+            endpoint_timeout=rc.endpoint_timeout,
+            override=rc.override,
+        )
         return await EvaluationRun(config=eval_cfg).run_and_evaluate()
 
     async def start_run(self, run_id: str, meta: dict | None = None) -> None:
@@ -153,8 +167,13 @@ class DPOTrajectoryBuilder(TrajectoryBuilder):
             raise NatPluginError(f"run {run_id} is already in progress")
         rc = self._run_configuration()
         check_outside_wiped_dir(self.run_dir(run_id), rc.config_file, "the finetuning output_dir")
-        logger.info("dpo_traj_builder: starting run %s (step %r, exhaustive=%s, min_score_diff=%g)", run_id,
-                    self.config.ttc_step_name, self.config.exhaustive_pairs, self.config.min_score_diff)
+        logger.info(
+            "dpo_traj_builder: starting run %s (step %r, exhaustive=%s, min_score_diff=%g)",
+            run_id,
+            self.config.ttc_step_name,
+            self.config.exhaustive_pairs,
+            self.config.min_score_diff,
+        )
         self.evaluation_runs[run_id] = asyncio.create_task(self.run_eval(), name=f"dpo-eval-{run_id}")
 
     async def finalize(self, run_id: str, meta: dict | None = None) -> TrajectoryCollection:
@@ -179,7 +198,10 @@ class DPOTrajectoryBuilder(TrajectoryBuilder):
             raise CollectionError(
                 f"run {run_id}: the workflow failed on an item and NAT stopped the evaluation "
                 f"({frames.candidates.height} candidates from {frames.items} items were collected; "
-                f"frames in {run_dir})", run_id=run_id, run_dir=str(run_dir))
+                f"frames in {run_dir})",
+                run_id=run_id,
+                run_dir=str(run_dir),
+            )
         self.runs[run_id] = frames
         return await asyncio.to_thread(pairs_to_collection, frames.pairs, run_id)
 
@@ -202,8 +224,9 @@ class DPOTrajectoryBuilder(TrajectoryBuilder):
 
     def _run_configuration(self) -> Any:
         if self.run_config is None or self.run_config.run_configuration is None:
-            raise NatPluginError("dpo_traj_builder has no run configuration: run it through `nat finetune` "
-                                 "(or finetuning_main)")
+            raise NatPluginError(
+                "dpo_traj_builder has no run configuration: run it through `nat finetune` (or finetuning_main)"
+            )
         return self.run_config.run_configuration
 
     def _log_run(self, frames: RunFrames) -> None:
@@ -211,9 +234,21 @@ class DPOTrajectoryBuilder(TrajectoryBuilder):
         logger.info(
             "dpo_traj_builder run %s: %d items, %d steps, %d candidates (%d rejected%s), %d turns, %d pairs "
             "(skipped: %s); frames in %s",
-            frames.run_id, frames.items, frames.steps, frames.candidates.height, frames.rejects.height,
-            f": {frames.rejects_by_reason}" if frames.rejects.height else "", s.turns, s.pairs,
-            s.skipped() or "none", frames.run_dir)
+            frames.run_id,
+            frames.items,
+            frames.steps,
+            frames.candidates.height,
+            frames.rejects.height,
+            f": {frames.rejects_by_reason}" if frames.rejects.height else "",
+            s.turns,
+            s.pairs,
+            s.skipped() or "none",
+            frames.run_dir,
+        )
         if frames.candidates.height == 0:
-            logger.warning("dpo_traj_builder run %s: no TTC_END step named %r was found; does the workflow emit "
-                           "them under this name?", frames.run_id, self.config.ttc_step_name)
+            logger.warning(
+                "dpo_traj_builder run %s: no TTC_END step named %r was found; does the workflow emit "
+                "them under this name?",
+                frames.run_id,
+                self.config.ttc_step_name,
+            )

@@ -23,7 +23,8 @@ def clash_message(version: str) -> str:
         f"{REFERENCE_DISTRIBUTION} {version} is installed in this environment: it registers the same NAT "
         "component names as dpo_frames (dpo_traj_builder, nemo_customizer_trainer_adapter, "
         "nemo_customizer_trainer), so NAT cannot tell them apart. Use one of them per environment: "
-        f"`pip uninstall {REFERENCE_DISTRIBUTION}` to use dpo_frames (or uninstall dpo_frames to use the reference).")
+        f"`pip uninstall {REFERENCE_DISTRIBUTION}` to use dpo_frames (or uninstall dpo_frames to use the reference)."
+    )
 
 
 def check_no_reference_plugin() -> None:

@@ -26,8 +26,8 @@ from typing import Any, Literal
 from nat.data_models.finetuning import TrainerAdapterConfig, TrainerConfig, TrajectoryBuilderConfig
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from dpo_frames.pairs.config import PairConfig
 from dpo_frames.customizer.settings import RetryPolicy
+from dpo_frames.pairs.config import PairConfig
 
 __all__ = [
     "API_TOKEN_ENV",
@@ -87,12 +87,16 @@ class DPOTrajBuilderConfig(TrajectoryBuilderConfig, PairConfig, name="dpo_traj_b
         _warn_unknown(cls, data, frozenset({"custom_step_name"}))
         if isinstance(data, dict) and data.get("custom_step_name") is not None:
             if "ttc_step_name" not in data:
-                logger.warning("dpo_traj_builder: 'custom_step_name' is obsolete; read as ttc_step_name=%r",
-                               data["custom_step_name"])
+                logger.warning(
+                    "dpo_traj_builder: 'custom_step_name' is obsolete; read as ttc_step_name=%r",
+                    data["custom_step_name"],
+                )
                 data = {**data, "ttc_step_name": data["custom_step_name"]}
             elif data["ttc_step_name"] != data["custom_step_name"]:
-                logger.warning("dpo_traj_builder: obsolete 'custom_step_name' ignored; ttc_step_name=%r is used",
-                               data["ttc_step_name"])
+                logger.warning(
+                    "dpo_traj_builder: obsolete 'custom_step_name' ignored; ttc_step_name=%r is used",
+                    data["ttc_step_name"],
+                )
         return data
 
     def pair_config(self) -> PairConfig:
@@ -120,17 +124,20 @@ class NeMoCustomizerTrainerConfig(TrainerConfig, name="nemo_customizer_trainer")
 
     model_config = ConfigDict(extra="ignore")
 
-    num_runs: int = Field(default=1, ge=1,
-                          description="How many times the workflow is evaluated to collect pairs.")
+    num_runs: int = Field(default=1, ge=1, description="How many times the workflow is evaluated to collect pairs.")
     continue_on_collection_error: bool = Field(
         default=False,
-        description="True: a failed or interrupted collection run is logged and skipped; False: stop at once.")
+        description="True: a failed or interrupted collection run is logged and skipped; False: stop at once.",
+    )
     deduplicate_pairs: bool = Field(
-        default=True, description="Keep one pair per (prompt, chosen, rejected) across all runs.")
+        default=True, description="Keep one pair per (prompt, chosen, rejected) across all runs."
+    )
     max_pairs: int | None = Field(
-        default=None, ge=1, description="Keep a seeded random sample of at most this many pairs. None: all.")
+        default=None, ge=1, description="Keep a seeded random sample of at most this many pairs. None: all."
+    )
     wait_for_completion: bool = Field(
-        default=True, description="Follow the training job to its end (False: return once submitted).")
+        default=True, description="Follow the training job to its end (False: return once submitted)."
+    )
     seed: int = Field(default=0, description="New: seed of the max_pairs sample (the same seed keeps the same pairs).")
 
     @model_validator(mode="before")
@@ -149,7 +156,8 @@ class DPOSpecificHyperparameters(BaseModel):
     ref_policy_kl_penalty: float = Field(default=0.1, ge=0.0, description="KL penalty towards the reference policy.")
     preference_loss_weight: float = Field(default=1.0, ge=0.0, description="Weight of the preference loss.")
     preference_average_log_probs: bool = Field(
-        default=False, description="Average (True) or sum (False) the log probabilities over the sequence.")
+        default=False, description="Average (True) or sum (False) the log probabilities over the sequence."
+    )
     sft_loss_weight: float = Field(default=0.0, ge=0.0, description="Weight of the SFT loss on chosen responses.")
 
 
@@ -170,8 +178,7 @@ class NIMDeploymentConfig(BaseModel):
     image_name: str = Field(default="nvcr.io/nim/nvidia/nemotron-3.5-lightning-30b-a3b", description="NIM image.")
     image_tag: str = Field(default="latest", description="NIM image tag.")
     gpu: int = Field(default=1, ge=1, description="GPUs of the deployment.")
-    deployment_name: str | None = Field(
-        default=None, description="Deployment name; None: nat-deployment-{run id}.")
+    deployment_name: str | None = Field(default=None, description="Deployment name; None: nat-deployment-{run id}.")
     description: str = Field(default="Fine-tuned model deployment", description="Deployment description.")
 
 
@@ -208,26 +215,34 @@ class NeMoCustomizerTrainerAdapterConfig(TrainerAdapterConfig, name="nemo_custom
     dataset_output_dir: str | None = Field(
         default=None,
         description="Where the JSONL files are written, in a subdirectory per run id, and kept. "
-        "None: {finetuning output_dir}/datasets (the reference used a temporary directory).")
+        "None: {finetuning output_dir}/datasets (the reference used a temporary directory).",
+    )
     create_namespace_if_missing: bool = Field(default=True, description="Create the namespace in both stores.")
     customization_config: str = Field(description="Customization config, e.g. meta/llama-3.2-1b-instruct@v1.0.0+A100.")
     hyperparameters: NeMoCustomizerHyperparameters = Field(default_factory=NeMoCustomizerHyperparameters)
     use_full_message_history: bool = Field(
-        default=False, description="prompt = the whole message list (True) or the last message's text (False).")
+        default=False, description="prompt = the whole message list (True) or the last message's text (False)."
+    )
     deploy_on_completion: bool = Field(default=False, description="Deploy the trained model when the job completes.")
     deployment_config: NIMDeploymentConfig = Field(default_factory=NIMDeploymentConfig)
     poll_interval_seconds: float = Field(default=30.0, gt=0.0, description="Seconds between status reads.")
     deployment_timeout_seconds: float = Field(default=1800.0, gt=0.0, description="How long a deployment may take.")
     max_consecutive_status_failures: int = Field(
-        default=3, ge=1, le=10, description="Unreadable status polls in a row before the job counts as failed.")
+        default=3, ge=1, le=10, description="Unreadable status polls in a row before the job counts as failed."
+    )
     # New keys.
     api_token: SecretStr | None = Field(
-        default=None, description=f"New: bearer token for every platform API; None: env {API_TOKEN_ENV} if set.")
+        default=None, description=f"New: bearer token for every platform API; None: env {API_TOKEN_ENV} if set."
+    )
     validation_fraction: float = Field(
-        default=0.2, gt=0.0, lt=1.0,
-        description="New: share of prompts whose pairs form the validation file (no prompt on both sides).")
-    retry: RetryPolicy = Field(default_factory=RetryPolicy,
-                               description="New: HTTP retry policy (attempts, backoff) of every platform call.")
+        default=0.2,
+        gt=0.0,
+        lt=1.0,
+        description="New: share of prompts whose pairs form the validation file (no prompt on both sides).",
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="New: HTTP retry policy (attempts, backoff) of every platform call."
+    )
 
     @model_validator(mode="before")
     @classmethod

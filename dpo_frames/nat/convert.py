@@ -14,8 +14,8 @@ import polars as pl
 from nat.data_models.finetuning import DPOItem, OpenAIMessage, Trajectory, TrajectoryCollection
 
 from dpo_frames import schema
-from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
 from dpo_frames.errors import EmptyDatasetError
+from dpo_frames.hashing import combine64, hex64, prompt_hash, xxh3
 
 __all__ = ["DPO_TYPE", "collection_to_pairs", "pairs_to_collection"]
 
@@ -24,8 +24,17 @@ logger = logging.getLogger("dpo_frames.nat")
 DPO_TYPE = "preference_pair"
 """``metadata["dpo_type"]`` of every trajectory, as in the reference builder."""
 
-_META_COLUMNS = ("example_id", "turn_id", "chosen_score", "rejected_score", "score_diff", "chosen_index",
-                 "rejected_index", "pair_id", "run_id")
+_META_COLUMNS = (
+    "example_id",
+    "turn_id",
+    "chosen_score",
+    "rejected_score",
+    "score_diff",
+    "chosen_index",
+    "rejected_index",
+    "pair_id",
+    "run_id",
+)
 
 
 def _prompt(text: str, messages: list[dict[str, str]] | None) -> list[OpenAIMessage] | str:
@@ -45,14 +54,23 @@ def pairs_to_collection(pairs: pl.DataFrame, run_id: str) -> TrajectoryCollectio
     built without re-validation.
     """
     frame = schema.conform(pairs, schema.PAIRS, "pairs")
-    cols = frame.select("prompt_text", "prompt_messages", "chosen_response", "rejected_response", "reward",
-                        *_META_COLUMNS).to_dict(as_series=False)
+    cols = frame.select(
+        "prompt_text", "prompt_messages", "chosen_response", "rejected_response", "reward", *_META_COLUMNS
+    ).to_dict(as_series=False)
     groups: dict[Any, list[Trajectory]] = {}
-    rows = zip(cols["prompt_text"], cols["prompt_messages"], cols["chosen_response"], cols["rejected_response"],
-               cols["reward"], *(cols[c] for c in _META_COLUMNS), strict=True)
+    rows = zip(
+        cols["prompt_text"],
+        cols["prompt_messages"],
+        cols["chosen_response"],
+        cols["rejected_response"],
+        cols["reward"],
+        *(cols[c] for c in _META_COLUMNS),
+        strict=True,
+    )
     for text, messages, chosen, rejected, reward, *meta in rows:
-        item = DPOItem.model_construct(prompt=_prompt(text, messages), chosen_response=chosen,
-                                       rejected_response=rejected)
+        item = DPOItem.model_construct(
+            prompt=_prompt(text, messages), chosen_response=chosen, rejected_response=rejected
+        )
         metadata = {"dpo_type": DPO_TYPE, **dict(zip(_META_COLUMNS, meta, strict=True))}
         trajectory = Trajectory.model_construct(episode=[item], reward=reward, shaped_rewards=None, metadata=metadata)
         groups.setdefault(metadata["example_id"], []).append(trajectory)
@@ -75,8 +93,9 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def collection_to_pairs(collection: TrajectoryCollection | Iterable[Iterable[Trajectory]],
-                        run_id: str | None = None) -> pl.DataFrame:
+def collection_to_pairs(
+    collection: TrajectoryCollection | Iterable[Iterable[Trajectory]], run_id: str | None = None
+) -> pl.DataFrame:
     """The pairs frame of every ``DPOItem`` in a collection (any producer, not only ours).
 
     Metadata the builder put on trajectories (scores, indices, ``pair_id``) is carried

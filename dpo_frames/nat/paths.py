@@ -8,7 +8,6 @@ from typing import Any
 from dpo_frames.errors import NatPluginError
 
 
-
 def wiped_eval_dir(config: Any) -> Path | None:
     """The directory NAT wipes at the start of every evaluation run, if any.
 
@@ -30,4 +29,5 @@ def check_outside_wiped_dir(path: Path, config: Any, what: str) -> None:
     if target == wiped or wiped in target.parents:
         raise NatPluginError(
             f"{what} ({path}) is inside eval.general.output.dir ({wiped}), which NAT deletes at the start of "
-            "every evaluation run: choose a directory outside it")
+            "every evaluation run: choose a directory outside it"
+        )

@@ -80,8 +80,12 @@ class NeMoCustomizerTrainer(Trainer):
         self.run_config = run_config
         self.trainer_config.reward = run_config.reward_function
         self.curriculum_config = None
-        self._curriculum_state = {"current_percentile": 1.0, "last_expansion_epoch": -1, "total_groups": 0,
-                                  "included_groups": set()}
+        self._curriculum_state = {
+            "current_percentile": 1.0,
+            "last_expansion_epoch": -1,
+            "total_groups": 0,
+            "included_groups": set(),
+        }
         if run_config.curriculum_learning.enabled:
             logger.warning("nemo_customizer_trainer: curriculum_learning does not apply to DPO; ignored")
         await asyncio.to_thread(Path(run_config.output_dir).mkdir, parents=True, exist_ok=True)
@@ -114,9 +118,13 @@ class NeMoCustomizerTrainer(Trainer):
         builder = self.trajectory_builder
         if isinstance(builder, DPOTrajectoryBuilder) and collection_id in builder.runs:
             frames = builder.runs.pop(collection_id)
-            extra = {"collection_run_id": collection_id, "candidates": frames.candidates.height,
-                     "rejected_candidates": frames.rejects.height, "skipped": frames.pair_stats.skipped(),
-                     "frames_dir": str(frames.run_dir)}
+            extra = {
+                "collection_run_id": collection_id,
+                "candidates": frames.candidates.height,
+                "rejected_candidates": frames.rejects.height,
+                "skipped": frames.pair_stats.skipped(),
+                "frames_dir": str(frames.run_dir),
+            }
             return frames.pairs, extra
         if not any(collection.trajectories):
             return schema.empty(schema.PAIRS), {"collection_run_id": collection_id}
@@ -130,26 +138,34 @@ class NeMoCustomizerTrainer(Trainer):
         for epoch in range(self.trainer_config.num_runs):
             try:
                 await self.run_epoch(epoch, self._run_id)
-            except Exception as exc:  # noqa: BLE001 - any failure of a run is reported, as the reference does
+            except Exception as exc:
                 logger.error("collection run %d failed: %s", epoch, exc)
                 await asyncio.to_thread(self.log_progress, epoch, {"run_number": epoch, "error": str(exc)})
                 if not self.trainer_config.continue_on_collection_error:
-                    return await self._finish(self._status(TrainingStatusEnum.FAILED,
-                                                           f"Data collection failed at run {epoch}: {exc}",
-                                                           {"run_number": epoch}))
+                    return await self._finish(
+                        self._status(
+                            TrainingStatusEnum.FAILED,
+                            f"Data collection failed at run {epoch}: {exc}",
+                            {"run_number": epoch},
+                        )
+                    )
         pairs = pl.concat(self._pairs, how="vertical_relaxed") if self._pairs else schema.empty(schema.PAIRS)
         if pairs.height == 0:
             return await self._finish(self._status(TrainingStatusEnum.FAILED, "No preference pairs collected"))
         dataset = await self._dataset(pairs)
         try:
             self._job_ref = await self._submit(dataset)
-        except Exception as exc:  # noqa: BLE001 - reported as a FAILED status, as the reference does
+        except Exception as exc:
             logger.error("submitting the training job failed: %s", exc)
             return await self._finish(self._status(TrainingStatusEnum.FAILED, f"Failed to submit training job: {exc}"))
         if not self.trainer_config.wait_for_completion:
-            return await self._finish(self._status(TrainingStatusEnum.RUNNING,
-                                                   "Training job submitted (not waiting for completion)",
-                                                   self._job_ref.metadata))
+            return await self._finish(
+                self._status(
+                    TrainingStatusEnum.RUNNING,
+                    "Training job submitted (not waiting for completion)",
+                    self._job_ref.metadata,
+                )
+            )
         try:
             final = await self.trainer_adapter.wait_until_complete(self._job_ref)
         except Exception as exc:
@@ -164,12 +180,25 @@ class NeMoCustomizerTrainer(Trainer):
         cfg = self.trainer_config
         adapter_cfg = getattr(self.trainer_adapter, "config", None)
         fraction = getattr(adapter_cfg, "validation_fraction", DEFAULT_VALIDATION_FRACTION)
-        dataset, stats = await asyncio.to_thread(finalize_dataset, pairs, deduplicate=cfg.deduplicate_pairs,
-                                                 max_pairs=cfg.max_pairs, seed=cfg.seed, validation_fraction=fraction)
+        dataset, stats = await asyncio.to_thread(
+            finalize_dataset,
+            pairs,
+            deduplicate=cfg.deduplicate_pairs,
+            max_pairs=cfg.max_pairs,
+            seed=cfg.seed,
+            validation_fraction=fraction,
+        )
         self._dataset_stats = stats
-        logger.info("dataset: %d pairs collected, %d duplicates removed, %d sampled out (seed %d): %d training, "
-                    "%d validation pairs", stats.input_pairs, stats.duplicate_pairs, stats.sampled_out_pairs,
-                    stats.seed, stats.train_pairs, stats.validation_pairs)
+        logger.info(
+            "dataset: %d pairs collected, %d duplicates removed, %d sampled out (seed %d): %d training, "
+            "%d validation pairs",
+            stats.input_pairs,
+            stats.duplicate_pairs,
+            stats.sampled_out_pairs,
+            stats.seed,
+            stats.train_pairs,
+            stats.validation_pairs,
+        )
         return dataset
 
     async def _submit(self, dataset: pl.DataFrame) -> TrainingJobRef:
@@ -181,8 +210,9 @@ class NeMoCustomizerTrainer(Trainer):
         return await adapter.submit(collection)
 
     def _status(self, status: TrainingStatusEnum, message: str, metadata: dict | None = None) -> TrainingJobStatus:
-        return TrainingJobStatus(run_id=self._run_id or "", backend=BACKEND, status=status, message=message,
-                                 metadata=metadata)
+        return TrainingJobStatus(
+            run_id=self._run_id or "", backend=BACKEND, status=status, message=message, metadata=metadata
+        )
 
     async def _finish(self, status: TrainingJobStatus) -> list[TrainingJobStatus]:
         log = logger.info if status.status == TrainingStatusEnum.COMPLETED else logger.warning
@@ -194,18 +224,24 @@ class NeMoCustomizerTrainer(Trainer):
 
     async def get_metrics(self, run_id: str) -> dict[str, Any]:
         """Collection metrics and the job's current status."""
-        metrics: dict[str, Any] = {"run_id": run_id, "num_collection_runs": len(self._run_metrics),
-                                   "collection_runs": self._run_metrics,
-                                   "total_trajectory_groups": self._groups}
+        metrics: dict[str, Any] = {
+            "run_id": run_id,
+            "num_collection_runs": len(self._run_metrics),
+            "collection_runs": self._run_metrics,
+            "total_trajectory_groups": self._groups,
+        }
         if self._dataset_stats is not None:
             metrics["dataset"] = self._dataset_stats.model_dump()
         if self._job_ref is not None:
             try:
                 status = await self.trainer_adapter.status(self._job_ref)
-                metrics["training_job"] = {"job_id": (self._job_ref.metadata or {}).get("job_id"),
-                                           "status": status.status.value, "progress": status.progress,
-                                           "message": status.message}
-            except Exception as exc:  # noqa: BLE001 - metrics must not fail the run
+                metrics["training_job"] = {
+                    "job_id": (self._job_ref.metadata or {}).get("job_id"),
+                    "status": status.status.value,
+                    "progress": status.progress,
+                    "message": status.message,
+                }
+            except Exception as exc:
                 metrics["training_job"] = {"error": str(exc)}
         return metrics
 
@@ -227,8 +263,12 @@ class NeMoCustomizerTrainer(Trainer):
         self._collection_history.append(entry)
         append_line(out_dir / PROGRESS_FILE, json.dumps(entry, default=str))
         write_json(out_dir / HISTORY_FILE, self._collection_history)
-        logger.info("collection run %d: %s DPO pairs, avg reward %.4f", epoch + 1, metrics.get("num_dpo_pairs", 0),
-                    metrics.get("avg_reward", 0.0))
+        logger.info(
+            "collection run %d: %s DPO pairs, avg reward %.4f",
+            epoch + 1,
+            metrics.get("num_dpo_pairs", 0),
+            metrics.get("avg_reward", 0.0),
+        )
 
     def _write_final_metrics(self, status: TrainingJobStatus) -> None:
         runs = self._run_metrics

@@ -59,34 +59,44 @@ class PairConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     ttc_step_name: str = Field(
-        default=DEFAULT_STEP_NAME,
-        description="Name of the TTC_END intermediate steps that carry scored candidates.")
+        default=DEFAULT_STEP_NAME, description="Name of the TTC_END intermediate steps that carry scored candidates."
+    )
     exhaustive_pairs: bool = Field(
         default=True,
         description="True: every pair with score(chosen) > score(rejected); False: best vs worst per prompt. "
-                    "Superseded by strategy.")
+        "Superseded by strategy.",
+    )
     min_score_diff: float = Field(
-        default=0.0, ge=0.0, allow_inf_nan=False,
-        description="Minimum score difference for a pair. Ties never pair, even at 0.")
+        default=0.0,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="Minimum score difference for a pair. Ties never pair, even at 0.",
+    )
     max_pairs_per_turn: int | None = Field(
-        default=None, ge=1,
-        description="Keep at most this many pairs per turn, largest score difference first. None: no limit.")
+        default=None,
+        ge=1,
+        description="Keep at most this many pairs per turn, largest score difference first. None: no limit.",
+    )
     reward_from_score_diff: bool = Field(
-        default=True,
-        description="Trajectory reward: True, the score difference; False, the chosen score.")
+        default=True, description="Trajectory reward: True, the score difference; False, the chosen score."
+    )
     require_multiple_candidates: bool = Field(
-        default=True,
-        description="Skip (and count) turns with a single candidate. They never yield a pair either way.")
+        default=True, description="Skip (and count) turns with a single candidate. They never yield a pair either way."
+    )
     strategy: PairStrategy | None = Field(
         default=None,
         description="New: exhaustive, best_vs_worst, best_vs_random, best_vs_all, best_vs_mean_minus_2sd or "
-                    "adjacent. None: from exhaustive_pairs.")
+        "adjacent. None: from exhaustive_pairs.",
+    )
     seed: int = Field(
-        default=0, ge=0, lt=2**64, description="New: seed of best_vs_random (the same seed draws the same pairs).")
+        default=0, ge=0, lt=2**64, description="New: seed of best_vs_random (the same seed draws the same pairs)."
+    )
     max_candidates_per_turn: int | None = Field(
-        default=None, ge=2,
+        default=None,
+        ge=2,
         description="New: bound on the candidates of one prompt group that are paired: the ceil(k/2) highest "
-                    "and floor(k/2) lowest scores are kept, the rest counted as trimmed. None: no bound.")
+        "and floor(k/2) lowest scores are kept, the rest counted as trimmed. None: no bound.",
+    )
 
     @model_validator(mode="after")
     def _strategy_agrees_with_exhaustive_pairs(self) -> PairConfig:
@@ -97,7 +107,8 @@ class PairConfig(BaseModel):
             said = "every pair" if self.exhaustive_pairs else "not every pair"
             raise ValueError(
                 f"exhaustive_pairs={self.exhaustive_pairs} ({said}) disagrees with strategy {self.strategy.value!r}; "
-                f"set only strategy (exhaustive_pairs is its older spelling)")
+                f"set only strategy (exhaustive_pairs is its older spelling)"
+            )
         self.__dict__["exhaustive_pairs"] = exhaustive  # no re-validation; keeps model_fields_set as given
         return self
 

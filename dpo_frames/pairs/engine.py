@@ -28,8 +28,9 @@ _USED = (*_TURN_KEYS, "candidate_index", "prompt_text", "prompt_messages", "resp
 _RANK_ORDER = (["order", "diff", "sc", "cic", "cir", "c", "r"], [False, True, True, False, False, False, False])
 
 
-def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
-                config: PairConfig | None = None) -> tuple[pl.DataFrame, PairStats]:
+def build_pairs(
+    candidates: pl.DataFrame | pl.LazyFrame, config: PairConfig | None = None
+) -> tuple[pl.DataFrame, PairStats]:
     """Build DPO preference pairs from the candidates frame.
 
     Candidates are grouped by turn (``run_id``, ``example_id``, ``turn_id``) and, inside
@@ -76,8 +77,14 @@ def build_pairs(candidates: pl.DataFrame | pl.LazyFrame,
     group_hashes = _group_prompt_hashes(narrow)
     selected = _select(_rank(eligible, narrow), narrow, group_hashes, config, stats)
     stats.pairs = selected.height
-    logger.info("build_pairs: %d candidates in %d turns -> %d pairs (%s); skipped: %s", stats.candidates,
-                stats.turns, stats.pairs, config.pair_strategy.value, stats.skipped() or "nothing")
+    logger.info(
+        "build_pairs: %d candidates in %d turns -> %d pairs (%s); skipped: %s",
+        stats.candidates,
+        stats.turns,
+        stats.pairs,
+        config.pair_strategy.value,
+        stats.skipped() or "nothing",
+    )
     return _gather(selected, valid, group_hashes, config), stats
 
 
@@ -93,7 +100,8 @@ def _check_join_size(narrow: pl.DataFrame) -> None:
     if rows > MAX_JOIN_ROWS:
         raise JoinTooLargeError(
             f"pairing would join {rows:,} candidate rows (largest prompt group: {int(sizes.max()):,} candidates), "
-            f"more than the {MAX_JOIN_ROWS:,} that fit; set max_candidates_per_turn (e.g. 256) to bound each group")
+            f"more than the {MAX_JOIN_ROWS:,} that fit; set max_candidates_per_turn (e.g. 256) to bound each group"
+        )
 
 
 def usable_candidates() -> pl.Expr:
@@ -101,8 +109,12 @@ def usable_candidates() -> pl.Expr:
 
     extract_candidates never produces such rows; a hand-made candidates frame may.
     """
-    return (pl.col("score").is_finite() & pl.col("turn_id").is_not_null() & pl.col("response").is_not_null()
-            & pl.col("prompt_text").is_not_null())
+    return (
+        pl.col("score").is_finite()
+        & pl.col("turn_id").is_not_null()
+        & pl.col("response").is_not_null()
+        & pl.col("prompt_text").is_not_null()
+    )
 
 
 def narrow_candidates(frame: pl.DataFrame) -> pl.DataFrame:
@@ -115,7 +127,8 @@ def narrow_candidates(frame: pl.DataFrame) -> pl.DataFrame:
         rh=xxh3(pl.col("response")),
     ).with_columns(ph=prompt_hash(frame))  # the stable whole-prompt hash: groups, ids and draws
     return keyed.with_columns(grp=pl.struct("turn", "ph").rank("dense").cast(pl.UInt32)).select(
-        "cid", "turn", "grp", "score", "ci", "rh", "ph")
+        "cid", "turn", "grp", "score", "ci", "rh", "ph"
+    )
 
 
 def _pairs_of(n: pl.Expr) -> pl.Expr:
@@ -132,9 +145,14 @@ def _group_stats(narrow: pl.DataFrame) -> PairStats:
         cross=(_pairs_of(pl.col("n")) - pl.col("within").sum()),
         within=pl.col("within").sum(),
     ).row(0, named=True)
-    return PairStats(turns=totals["turns"], single_candidate_turns=totals["single"] or 0,
-                     prompt_groups=groups.height, prompt_mismatch_turns=totals["mismatch"] or 0,
-                     cross_prompt_pairs=totals["cross"] or 0, candidate_pairs=totals["within"] or 0)
+    return PairStats(
+        turns=totals["turns"],
+        single_candidate_turns=totals["single"] or 0,
+        prompt_groups=groups.height,
+        prompt_mismatch_turns=totals["mismatch"] or 0,
+        cross_prompt_pairs=totals["cross"] or 0,
+        candidate_pairs=totals["within"] or 0,
+    )
 
 
 def _bound(narrow: pl.DataFrame, limit: int | None, stats: PairStats) -> pl.DataFrame:
@@ -149,8 +167,11 @@ def _bound(narrow: pl.DataFrame, limit: int | None, stats: PairStats) -> pl.Data
     top, bottom = math.ceil(limit / 2), limit // 2
     place = pl.int_range(pl.len()).over("grp")
     size = pl.len().over("grp")
-    kept = (narrow.sort(["grp", "score", "ci", "cid"], descending=[False, True, False, False])
-            .filter((place < top) | (place >= size - bottom)).sort("cid"))
+    kept = (
+        narrow.sort(["grp", "score", "ci", "cid"], descending=[False, True, False, False])
+        .filter((place < top) | (place >= size - bottom))
+        .sort("cid")
+    )
     stats.trimmed_candidates = narrow.height - kept.height
     if stats.trimmed_candidates:
         kept_pairs = kept.group_by("grp").len().select(_pairs_of(pl.col("len"))).item()
@@ -162,10 +183,12 @@ def _ordered_pairs(narrow: pl.DataFrame) -> pl.DataFrame:
     """Every (chosen, rejected) in one prompt group with chosen's score strictly higher."""
     left = narrow.lazy().select("grp", "turn", c="cid", sc="score", cic="ci", rhc="rh")
     right = narrow.lazy().select("grp", r="cid", sr="score", cir="ci", rhr="rh")
-    return (left.join(right, on="grp")
-            .filter(pl.col("sc") > pl.col("sr"))
-            .with_columns(diff=pl.col("sc") - pl.col("sr"))
-            .collect())
+    return (
+        left.join(right, on="grp")
+        .filter(pl.col("sc") > pl.col("sr"))
+        .with_columns(diff=pl.col("sc") - pl.col("sr"))
+        .collect()
+    )
 
 
 def _filter(ordered: pl.DataFrame, frame: pl.DataFrame, config: PairConfig) -> tuple[pl.DataFrame, int, int]:
@@ -189,12 +212,16 @@ def _rank(eligible: pl.DataFrame, narrow: pl.DataFrame) -> pl.DataFrame:
     """Turns in order of first appearance, best pair (largest difference) first within each."""
     first_seen = narrow.group_by("turn").agg(pl.col("cid").min()).sort("turn")["cid"]
     order = first_seen.rank("ordinal").cast(pl.UInt32)
-    return eligible.with_columns(order=order.gather(eligible["turn"] - 1)).sort(
-        _RANK_ORDER[0], descending=_RANK_ORDER[1]).with_columns(pos=pl.int_range(pl.len(), dtype=pl.UInt32))
+    return (
+        eligible.with_columns(order=order.gather(eligible["turn"] - 1))
+        .sort(_RANK_ORDER[0], descending=_RANK_ORDER[1])
+        .with_columns(pos=pl.int_range(pl.len(), dtype=pl.UInt32))
+    )
 
 
-def _select(ranked: pl.DataFrame, narrow: pl.DataFrame, group_hashes: pl.Series, config: PairConfig,
-            stats: PairStats) -> pl.DataFrame:
+def _select(
+    ranked: pl.DataFrame, narrow: pl.DataFrame, group_hashes: pl.Series, config: PairConfig, stats: PairStats
+) -> pl.DataFrame:
     """Pick pairs per prompt group by strategy, then cap each turn (ranked order kept)."""
     strategy = config.pair_strategy
     picked = SELECTORS[strategy](ranked, Context(narrow=narrow, group_hashes=group_hashes, config=config))
@@ -215,14 +242,20 @@ def _gather(selected: pl.DataFrame, frame: pl.DataFrame, group_hashes: pl.Series
     c, r = selected["c"], selected["r"]
     texts = frame.select(  # one select: Polars gathers the columns in parallel
         pl.col(*_TURN_KEYS, "prompt_text", "prompt_messages").gather(c),
-        chosen_response=pl.col("response").gather(c), chosen_index=pl.col("candidate_index").gather(c),
-        rejected_response=pl.col("response").gather(r), rejected_index=pl.col("candidate_index").gather(r))
+        chosen_response=pl.col("response").gather(c),
+        chosen_index=pl.col("candidate_index").gather(c),
+        rejected_response=pl.col("response").gather(r),
+        rejected_index=pl.col("candidate_index").gather(r),
+    )
     pair_id = hex64(combine64(group_hashes.gather(selected["grp"] - 1), selected["rhc"], selected["rhr"]))
     ids = selected.select(
-        pl.col("sc").alias("chosen_score"), pl.col("sr").alias("rejected_score"), pl.col("diff").alias("score_diff"),
+        pl.col("sc").alias("chosen_score"),
+        pl.col("sr").alias("rejected_score"),
+        pl.col("diff").alias("score_diff"),
     ).with_columns(pair_id=pair_id)
     pairs = pl.concat([texts, ids], how="horizontal").with_columns(
-        reward=pl.col("score_diff") if config.reward_from_score_diff else pl.col("chosen_score"))
+        reward=pl.col("score_diff") if config.reward_from_score_diff else pl.col("chosen_score")
+    )
     return pairs.select(list(schema.PAIRS))
 
 

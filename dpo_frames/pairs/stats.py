@@ -39,9 +39,18 @@ class PairStats(BaseModel):
 
     def skipped(self) -> dict[str, int]:
         """The non-zero skip counts, by reason."""
-        keys = ("invalid_candidates", "single_candidate_turns", "prompt_mismatch_turns", "cross_prompt_pairs",
-                "trimmed_candidates", "trimmed_pairs", "tied_pairs", "below_margin_pairs",
-                "identical_response_pairs", "not_best_vs_worst_pairs", "not_selected_pairs", "capped_pairs")
+        keys = (
+            "invalid_candidates",
+            "single_candidate_turns",
+            "prompt_mismatch_turns",
+            "cross_prompt_pairs",
+            "trimmed_candidates",
+            "trimmed_pairs",
+            "tied_pairs",
+            "below_margin_pairs",
+            "identical_response_pairs",
+            "not_best_vs_worst_pairs",
+            "not_selected_pairs",
+            "capped_pairs",
+        )
         return {k: getattr(self, k) for k in keys if getattr(self, k)}
-
-

@@ -62,8 +62,11 @@ def best_vs_all(ranked: pl.DataFrame, _: Context) -> pl.DataFrame:
 def best_vs_random(ranked: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     best = ranked.filter(is_best())
     seed = ctx.config.seed
-    seeds = pl.Series([seed], dtype=pl.UInt64).extend_constant(seed, best.height - 1) \
-        if best.height else pl.Series([], dtype=pl.UInt64)
+    seeds = (
+        pl.Series([seed], dtype=pl.UInt64).extend_constant(seed, best.height - 1)
+        if best.height
+        else pl.Series([], dtype=pl.UInt64)
+    )
     key = combine64(seeds, ctx.group_hashes.gather(best["grp"] - 1), best["rhc"], best["rhr"])
     return best.with_columns(key=key).filter(first_by(["key"], "grp")).drop("key")
 

@@ -30,13 +30,23 @@ ENGINES: tuple[str, ...] = ("local", "dask")
 """The engines :func:`build_dataset` runs on."""
 
 
-def build_dataset(candidates: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pl.LazyFrame,
-                  out_dir: str | os.PathLike[str], config: PairConfig | None = None, *, engine: str = "local",
-                  address: str | None = None, workers: int = 2, partitions: int | None = None,
-                  deduplicate: bool = True, max_pairs: int | None = None, seed: int = 0,
-                  validation_fraction: float = 0.2, dedup_mode: DedupMode | str = DedupMode.EXACT,
-                  use_full_message_history: bool = False,
-                  storage_options: Mapping[str, Any] | None = None) -> Any:
+def build_dataset(
+    candidates: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pl.LazyFrame,
+    out_dir: str | os.PathLike[str],
+    config: PairConfig | None = None,
+    *,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int = 2,
+    partitions: int | None = None,
+    deduplicate: bool = True,
+    max_pairs: int | None = None,
+    seed: int = 0,
+    validation_fraction: float = 0.2,
+    dedup_mode: DedupMode | str = DedupMode.EXACT,
+    use_full_message_history: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Any:
     """Build pairs and the NeMo Customizer dataset from candidates Parquet files, beyond memory.
 
     ``engine="local"`` works in this process, one partition at a time; ``engine="dask"``
@@ -53,9 +63,15 @@ def build_dataset(candidates: str | os.PathLike[str] | Sequence[str | os.PathLik
         >>> build_dataset(path, f"{tempfile.mkdtemp()}/out", partitions=2).dataset_stats.pairs
         60
     """
-    options = {"partitions": partitions, "deduplicate": deduplicate, "max_pairs": max_pairs, "seed": seed,
-               "validation_fraction": validation_fraction, "dedup_mode": dedup_mode,
-               "use_full_message_history": use_full_message_history}
+    options = {
+        "partitions": partitions,
+        "deduplicate": deduplicate,
+        "max_pairs": max_pairs,
+        "seed": seed,
+        "validation_fraction": validation_fraction,
+        "dedup_mode": dedup_mode,
+        "use_full_message_history": use_full_message_history,
+    }
     if engine == "local":
         if address is not None or storage_options:
             raise ConfigError("address and storage_options apply to engine='dask'")
@@ -65,6 +81,14 @@ def build_dataset(candidates: str | os.PathLike[str] | Sequence[str | os.PathLik
 
         if isinstance(candidates, pl.LazyFrame):
             raise ConfigError("engine='dask' reads Parquet files (paths or URLs), not a LazyFrame")
-        return build_on_dask(candidates, out_dir, config, engine="dask", address=address, workers=workers,
-                             storage_options=storage_options, **options)
+        return build_on_dask(
+            candidates,
+            out_dir,
+            config,
+            engine="dask",
+            address=address,
+            workers=workers,
+            storage_options=storage_options,
+            **options,
+        )
     raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")

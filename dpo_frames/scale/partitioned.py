@@ -28,16 +28,24 @@ import polars as pl
 
 from dpo_frames import layout, schema
 from dpo_frames._atomic import atomic_dir, clean_leftovers
-from dpo_frames.errors import ConfigError
-from dpo_frames.pairs.config import PairConfig
-from dpo_frames.rundir import DatasetInfo, DirKind, RunRecord, check_replaceable, write_record
-from dpo_frames.dataset.finalize import (KEY_COLUMNS, TRAIN, VALIDATION, DatasetStats, DedupMode, decide, dedup_mode_of,
-                                pair_keys)
+from dpo_frames.dataset.finalize import (
+    KEY_COLUMNS,
+    TRAIN,
+    VALIDATION,
+    DatasetStats,
+    DedupMode,
+    decide,
+    dedup_mode_of,
+    pair_keys,
+)
 from dpo_frames.dataset.formats import to_customizer_records
 from dpo_frames.dataset.writers import append_jsonl
+from dpo_frames.errors import ConfigError
 from dpo_frames.hashing import xxh3
 from dpo_frames.pairs import PairStats, build_pairs
+from dpo_frames.pairs.config import PairConfig
 from dpo_frames.pairs.engine import usable_candidates  # the same rows build_pairs pairs
+from dpo_frames.rundir import DatasetInfo, DirKind, RunRecord, check_replaceable, write_record
 
 logger = logging.getLogger("dpo_frames")
 
@@ -55,12 +63,20 @@ class PartitionedResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def build_dataset_partitioned(candidates: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pl.LazyFrame,
-                              out_dir: str | os.PathLike[str], config: PairConfig | None = None, *,
-                              partitions: int | None = None, deduplicate: bool = True, max_pairs: int | None = None,
-                              seed: int = 0, validation_fraction: float = 0.2,
-                              dedup_mode: DedupMode | str = DedupMode.EXACT,
-                              use_full_message_history: bool = False, overwrite: bool = True) -> PartitionedResult:
+def build_dataset_partitioned(
+    candidates: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pl.LazyFrame,
+    out_dir: str | os.PathLike[str],
+    config: PairConfig | None = None,
+    *,
+    partitions: int | None = None,
+    deduplicate: bool = True,
+    max_pairs: int | None = None,
+    seed: int = 0,
+    validation_fraction: float = 0.2,
+    dedup_mode: DedupMode | str = DedupMode.EXACT,
+    use_full_message_history: bool = False,
+    overwrite: bool = True,
+) -> PartitionedResult:
     """Build pairs and the NeMo Customizer dataset from candidates too large for memory.
 
     ``candidates`` is a Parquet file, a glob or list of them, or a ``LazyFrame`` (for
@@ -82,9 +98,14 @@ def build_dataset_partitioned(candidates: str | os.PathLike[str] | Sequence[str 
         True
     """
     check_partitions(partitions)
-    options = dataset_options(deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
-                              validation_fraction=validation_fraction, dedup_mode=dedup_mode,
-                              use_full_message_history=use_full_message_history)
+    options = dataset_options(
+        deduplicate=deduplicate,
+        max_pairs=max_pairs,
+        seed=seed,
+        validation_fraction=validation_fraction,
+        dedup_mode=dedup_mode,
+        use_full_message_history=use_full_message_history,
+    )
     config = config or PairConfig()
     out = Path(out_dir)
     check_replaceable(out, overwrite=overwrite)
@@ -95,14 +116,34 @@ def build_dataset_partitioned(candidates: str | os.PathLike[str] | Sequence[str 
         with tempfile.TemporaryDirectory(prefix=".candidate-parts-", dir=tmp) as parts:
             _partition(source, Path(parts), n)
             pair_stats, keys, run_ids = _pairs_by_partition(Path(parts), n, tmp / "pairs", config, dedup_mode)
-        chosen, dataset_stats = decide_globally(keys, deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
-                                                validation_fraction=validation_fraction, dedup_mode=dedup_mode)
+        chosen, dataset_stats = decide_globally(
+            keys,
+            deduplicate=deduplicate,
+            max_pairs=max_pairs,
+            seed=seed,
+            validation_fraction=validation_fraction,
+            dedup_mode=dedup_mode,
+        )
         _write_dataset(tmp, n, chosen, use_full_message_history)
-        record = build_record("local", config, pair_stats, dataset_stats, options, partitions=n, run_ids=run_ids,
-                              sources=_sources(candidates))
+        record = build_record(
+            "local",
+            config,
+            pair_stats,
+            dataset_stats,
+            options,
+            partitions=n,
+            run_ids=run_ids,
+            sources=_sources(candidates),
+        )
         write_record(tmp, record)
-    logger.info("partitioned build: %d partitions, %d pairs, dataset %d (%d train / %d validation)", n,
-                pair_stats.pairs, dataset_stats.pairs, dataset_stats.train_pairs, dataset_stats.validation_pairs)
+    logger.info(
+        "partitioned build: %d partitions, %d pairs, dataset %d (%d train / %d validation)",
+        n,
+        pair_stats.pairs,
+        dataset_stats.pairs,
+        dataset_stats.train_pairs,
+        dataset_stats.validation_pairs,
+    )
     files = {split: out / rel for split, rel in layout.CUSTOMIZER_FILES.items()}
     files.update(dataset=out / "dataset", pairs=out / "pairs", record=out / layout.RECORD_FILE)
     return PartitionedResult(pair_stats=pair_stats, dataset_stats=dataset_stats, partitions=n, files=files)
@@ -111,31 +152,68 @@ def build_dataset_partitioned(candidates: str | os.PathLike[str] | Sequence[str 
 def check_partitions(partitions: int | None) -> None:
     """Refuse a partition count below one (None: one per two million candidates)."""
     if partitions is not None and partitions < 1:
-        raise ConfigError(f"partitions must be at least 1 (or None for one per two million candidates), "
-                          f"got {partitions}")
+        raise ConfigError(
+            f"partitions must be at least 1 (or None for one per two million candidates), got {partitions}"
+        )
 
 
-def dataset_options(*, deduplicate: bool, max_pairs: int | None, seed: int, validation_fraction: float,
-                    dedup_mode: DedupMode | str, use_full_message_history: bool) -> dict[str, Any]:
+def dataset_options(
+    *,
+    deduplicate: bool,
+    max_pairs: int | None,
+    seed: int,
+    validation_fraction: float,
+    dedup_mode: DedupMode | str,
+    use_full_message_history: bool,
+) -> dict[str, Any]:
     """The dataset options, checked before the long part of a build, as its record keeps them."""
-    decide(pl.DataFrame(schema={k: pl.UInt64 for k in KEY_COLUMNS}), max_pairs=max_pairs, seed=seed,
-           validation_fraction=validation_fraction)
-    return {"deduplicate": deduplicate, "dedup_mode": dedup_mode_of(dedup_mode).value, "max_pairs": max_pairs,
-            "seed": seed, "validation_fraction": validation_fraction,
-            "use_full_message_history": use_full_message_history}
+    decide(
+        pl.DataFrame(schema=dict.fromkeys(KEY_COLUMNS, pl.UInt64)),
+        max_pairs=max_pairs,
+        seed=seed,
+        validation_fraction=validation_fraction,
+    )
+    return {
+        "deduplicate": deduplicate,
+        "dedup_mode": dedup_mode_of(dedup_mode).value,
+        "max_pairs": max_pairs,
+        "seed": seed,
+        "validation_fraction": validation_fraction,
+        "use_full_message_history": use_full_message_history,
+    }
 
 
-def build_record(engine: str, config: PairConfig, pair_stats: PairStats, dataset_stats: DatasetStats,
-                 options: dict[str, Any], *, partitions: int, run_ids: Sequence[str], sources: Sequence[str],
-                 **extra: Any) -> RunRecord:
+def build_record(
+    engine: str,
+    config: PairConfig,
+    pair_stats: PairStats,
+    dataset_stats: DatasetStats,
+    options: dict[str, Any],
+    *,
+    partitions: int,
+    run_ids: Sequence[str],
+    sources: Sequence[str],
+    **extra: Any,
+) -> RunRecord:
     """The record of a scaled build (the same for every engine)."""
-    dataset = DatasetInfo(format="customizer", stats=dataset_stats, options=options,
-                          files={split: str(rel) for split, rel in layout.CUSTOMIZER_FILES.items()})
-    return RunRecord(kind=DirKind.BUILD, producer=f"dpo-frames build --engine {engine}", run_ids=sorted(run_ids),
-                     sources=list(sources), config=config, candidates=pair_stats.candidates, pair_stats=pair_stats,
-                     dataset=dataset, frames={"pairs": [layout.parts_glob("pairs")],
-                                              "dataset": [layout.parts_glob("dataset")]},
-                     extra={"engine": engine, "partitions": partitions, **extra})
+    dataset = DatasetInfo(
+        format="customizer",
+        stats=dataset_stats,
+        options=options,
+        files={split: str(rel) for split, rel in layout.CUSTOMIZER_FILES.items()},
+    )
+    return RunRecord(
+        kind=DirKind.BUILD,
+        producer=f"dpo-frames build --engine {engine}",
+        run_ids=sorted(run_ids),
+        sources=list(sources),
+        config=config,
+        candidates=pair_stats.candidates,
+        pair_stats=pair_stats,
+        dataset=dataset,
+        frames={"pairs": [layout.parts_glob("pairs")], "dataset": [layout.parts_glob("dataset")]},
+        extra={"engine": engine, "partitions": partitions, **extra},
+    )
 
 
 def _sources(candidates: object) -> list[str]:
@@ -160,8 +238,11 @@ def turn_partition(n: int) -> pl.Expr:
 
 def _partition(source: pl.LazyFrame, parts_dir: Path, n: int) -> None:
     """One streaming pass: every candidate, with its global position, into its turn's partition."""
-    (source.with_row_index("_row").with_columns(_part=turn_partition(n))
-     .sink_parquet(pl.PartitionBy(parts_dir, key="_part", include_key=False), mkdir=True))
+    (
+        source.with_row_index("_row")
+        .with_columns(_part=turn_partition(n))
+        .sink_parquet(pl.PartitionBy(parts_dir, key="_part", include_key=False), mkdir=True)
+    )
 
 
 def _read_partition(parts_dir: Path, i: int) -> pl.DataFrame:
@@ -171,8 +252,9 @@ def _read_partition(parts_dir: Path, i: int) -> pl.DataFrame:
     return pl.read_parquet(files).sort("_row")
 
 
-def _pairs_by_partition(parts_dir: Path, n: int, pairs_dir: Path, config: PairConfig,
-                        dedup_mode: DedupMode | str) -> tuple[PairStats, pl.DataFrame, set[str]]:
+def _pairs_by_partition(
+    parts_dir: Path, n: int, pairs_dir: Path, config: PairConfig, dedup_mode: DedupMode | str
+) -> tuple[PairStats, pl.DataFrame, set[str]]:
     """Pairs of each partition to ``pairs_dir``; their global order and keys, and the run ids, to memory."""
     pairs_dir.mkdir(parents=True)
     results = []
@@ -187,8 +269,9 @@ def _pairs_by_partition(parts_dir: Path, n: int, pairs_dir: Path, config: PairCo
     return stats, keys, run_ids
 
 
-def pair_partition(candidates: pl.DataFrame, part: int, config: PairConfig, *,
-                   dedup_mode: DedupMode | str = DedupMode.EXACT) -> tuple[pl.DataFrame, PairStats, pl.DataFrame]:
+def pair_partition(
+    candidates: pl.DataFrame, part: int, config: PairConfig, *, dedup_mode: DedupMode | str = DedupMode.EXACT
+) -> tuple[pl.DataFrame, PairStats, pl.DataFrame]:
     """The kernel run on one partition: its pairs, their stats, and their global keys.
 
     ``candidates`` holds whole turns, in input order, with a ``_row`` column giving each
@@ -199,8 +282,13 @@ def pair_partition(candidates: pl.DataFrame, part: int, config: PairConfig, *,
     return pairs, stats, _ordered_keys(candidates, pairs, part, dedup_mode)
 
 
-KEYS_SCHEMA = {"first_row": pl.UInt64, "rank": pl.UInt32, "part": pl.UInt32, "idx": pl.UInt32,
-               **{k: pl.UInt64 for k in KEY_COLUMNS}}
+KEYS_SCHEMA = {
+    "first_row": pl.UInt64,
+    "rank": pl.UInt32,
+    "part": pl.UInt32,
+    "idx": pl.UInt32,
+    **dict.fromkeys(KEY_COLUMNS, pl.UInt64),
+}
 
 
 def merge_partition_results(results: Sequence[tuple[PairStats, pl.DataFrame]]) -> tuple[PairStats, pl.DataFrame]:
@@ -212,8 +300,9 @@ def merge_partition_results(results: Sequence[tuple[PairStats, pl.DataFrame]]) -
     return totals, pl.concat([empty, *[keys.cast(KEYS_SCHEMA) for _, keys in results]])
 
 
-def decide_globally(keys: pl.DataFrame, *, dedup_mode: DedupMode | str = DedupMode.EXACT,
-                    **dataset_options) -> tuple[pl.DataFrame, DatasetStats]:
+def decide_globally(
+    keys: pl.DataFrame, *, dedup_mode: DedupMode | str = DedupMode.EXACT, **dataset_options
+) -> tuple[pl.DataFrame, DatasetStats]:
     """``(part, idx, split)`` of every pair the dataset keeps, from all partitions' keys.
 
     ``dataset_options`` are those of :func:`~dpo_frames.finalize_dataset`; ``dedup_mode``
@@ -225,21 +314,34 @@ def decide_globally(keys: pl.DataFrame, *, dedup_mode: DedupMode | str = DedupMo
     return order.select("part", "idx")[kept["row"]].with_columns(split=kept["split"]), stats
 
 
-def _ordered_keys(candidates: pl.DataFrame, pairs: pl.DataFrame, part: int,
-                  dedup_mode: DedupMode | str) -> pl.DataFrame:
+def _ordered_keys(
+    candidates: pl.DataFrame, pairs: pl.DataFrame, part: int, dedup_mode: DedupMode | str
+) -> pl.DataFrame:
     """Per pair: its turn's first usable candidate (global row), its rank in the turn, and keys.
 
     The in-memory engine orders turns by their first usable candidate and pairs within a
     turn by rank; sorting on (first_row, rank) over all partitions gives that order back.
     """
-    first = (candidates.filter(usable_candidates()).group_by(_TURN_KEYS)
-             .agg(first_row=pl.col("_row").min().cast(pl.UInt64)))
-    located = pairs.select(_TURN_KEYS).with_row_index("idx").join(
-        first, on=_TURN_KEYS, how="left", nulls_equal=True, maintain_order="left")
-    return pl.concat([
-        located.select("first_row", rank=pl.int_range(pl.len(), dtype=pl.UInt32).over(_TURN_KEYS),
-                       part=pl.lit(part, dtype=pl.UInt32), idx=pl.col("idx").cast(pl.UInt32)),
-        pair_keys(pairs, dedup_mode=dedup_mode)], how="horizontal")
+    first = (
+        candidates.filter(usable_candidates()).group_by(_TURN_KEYS).agg(first_row=pl.col("_row").min().cast(pl.UInt64))
+    )
+    located = (
+        pairs.select(_TURN_KEYS)
+        .with_row_index("idx")
+        .join(first, on=_TURN_KEYS, how="left", nulls_equal=True, maintain_order="left")
+    )
+    return pl.concat(
+        [
+            located.select(
+                "first_row",
+                rank=pl.int_range(pl.len(), dtype=pl.UInt32).over(_TURN_KEYS),
+                part=pl.lit(part, dtype=pl.UInt32),
+                idx=pl.col("idx").cast(pl.UInt32),
+            ),
+            pair_keys(pairs, dedup_mode=dedup_mode),
+        ],
+        how="horizontal",
+    )
 
 
 def _add_stats(total: PairStats, part: PairStats) -> None:
@@ -272,6 +374,7 @@ def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool) 
             dataset = schema.conform(pairs[rows["idx"]].with_columns(split=rows["split"]), schema.DATASET, "dataset")
             dataset.write_parquet(dataset_dir / layout.part_file(i))
             for split in (TRAIN, VALIDATION):
-                records = to_customizer_records(dataset.filter(pl.col("split") == split),
-                                                use_full_message_history=full_history)
+                records = to_customizer_records(
+                    dataset.filter(pl.col("split") == split), use_full_message_history=full_history
+                )
                 append_jsonl(records, handles[split])

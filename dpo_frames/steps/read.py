@@ -21,8 +21,17 @@ from dpo_frames.errors import SourceError
 
 StepsSource = Any  # EvaluationRunOutput | Iterable[IntermediateStep | dict] | str | PathLike | pl.DataFrame
 
-_COLUMNS = ("run_id", "example_id", "step_index", "event_type", "name", "step_uuid", "event_timestamp", "data",
-            "metadata")
+_COLUMNS = (
+    "run_id",
+    "example_id",
+    "step_index",
+    "event_type",
+    "name",
+    "step_uuid",
+    "event_timestamp",
+    "data",
+    "metadata",
+)
 
 
 class _Rows:
@@ -53,8 +62,17 @@ class _Rows:
         if event_type is None:  # None, a number, a string...: not a step
             self.add_unparsable(run_id, example_id, index, to_json(step))
             return
-        self.add(run_id, example_id, index, str(event_type), payload.name, payload.UUID,
-                 _timestamp(payload.event_timestamp), to_json(payload.data), to_json(payload.metadata))
+        self.add(
+            run_id,
+            example_id,
+            index,
+            str(event_type),
+            payload.name,
+            payload.UUID,
+            _timestamp(payload.event_timestamp),
+            to_json(payload.data),
+            to_json(payload.metadata),
+        )
 
     def _add_dict(self, step: Mapping[str, Any], run_id: str | None, example_id: str | None, index: int) -> None:
         run_id = _str_or_none(_first(step.get("run_id"), run_id))
@@ -64,9 +82,17 @@ class _Rows:
         if event_type is None:
             self.add_unparsable(run_id, example_id, index, to_json(step))
             return
-        self.add(run_id, example_id, index, str(event_type), payload.get("name"),
-                 _str_or_none(payload.get("UUID")), _timestamp(payload.get("event_timestamp")),
-                 to_json(payload.get("data")), to_json(payload.get("metadata")))
+        self.add(
+            run_id,
+            example_id,
+            index,
+            str(event_type),
+            payload.get("name"),
+            _str_or_none(payload.get("UUID")),
+            _timestamp(payload.get("event_timestamp")),
+            to_json(payload.get("data")),
+            to_json(payload.get("metadata")),
+        )
 
     def add_unparsable(self, run_id: str | None, example_id: str | None, index: int, raw: str) -> None:
         """Keep something that is not a step as a row with no event type, so it can be rejected visibly."""
@@ -136,7 +162,8 @@ def read_steps(source: StepsSource, *, run_id: str | None = None) -> pl.DataFram
         return rows.frame()
     raise SourceError(
         f"cannot read steps from {type(source).__name__}: expected an EvaluationRunOutput, an iterable of "
-        "IntermediateStep objects or dicts, a path to workflow_output.json / .jsonl / .parquet, or a steps frame")
+        "IntermediateStep objects or dicts, a path to workflow_output.json / .jsonl / .parquet, or a steps frame"
+    )
 
 
 def _read_eval_items(items: Iterable[Any], run_id: str | None) -> pl.DataFrame:
@@ -200,9 +227,11 @@ def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
             if isinstance(item, Mapping) and "payload" in item:
                 rows.add_step(item, run_id, None, position)  # a plain JSON list of steps
                 continue
-            raise SourceError(f"{path}: item {position} has no 'intermediate_steps'; is this a NAT "
-                              "workflow_output.json? (set eval.general.output.workflow_output_step_filter: "
-                              "[TTC_END] to keep TTC steps)")
+            raise SourceError(
+                f"{path}: item {position} has no 'intermediate_steps'; is this a NAT "
+                "workflow_output.json? (set eval.general.output.workflow_output_step_filter: "
+                "[TTC_END] to keep TTC steps)"
+            )
         example_id = _str_or_none(item.get("id"))
         steps = item.get("intermediate_steps") or ()
         if not isinstance(steps, list):

@@ -10,8 +10,7 @@ from tests.conftest import ttc_step
 
 
 def step(data, uuid="u", name="dpo_candidate_move", event_type="TTC_END", example_id="e"):
-    return {"example_id": example_id, "payload": {"event_type": event_type, "name": name, "UUID": uuid,
-                                                  "data": data}}
+    return {"example_id": example_id, "payload": {"event_type": event_type, "name": name, "UUID": uuid, "data": data}}
 
 
 GOOD = {"turn_id": "t", "turn_index": 2, "candidate_index": 1, "score": 0.5, "input": "p", "output": "o"}
@@ -41,11 +40,13 @@ def test_every_malformed_candidate_is_rejected_with_its_reason():
 
 def test_string_and_message_prompts_and_odd_outputs():
     messages = [{"role": "system", "content": "rules"}, {"role": "user", "content": "board"}]
-    steps = dpo_frames.read_steps([
-        step({**GOOD, "input": messages, "output": {"move": 3}}, "a"),
-        step({**GOOD, "score": "0.25", "candidate_index": None}, "b"),
-        step({**GOOD, "turn_id": 7}, "c"),
-    ])
+    steps = dpo_frames.read_steps(
+        [
+            step({**GOOD, "input": messages, "output": {"move": 3}}, "a"),
+            step({**GOOD, "score": "0.25", "candidate_index": None}, "b"),
+            step({**GOOD, "turn_id": 7}, "c"),
+        ]
+    )
     candidates, rejects = dpo_frames.extract_candidates(steps)
     assert rejects.height == 0
     rows = candidates.to_dicts()
@@ -56,10 +57,15 @@ def test_string_and_message_prompts_and_odd_outputs():
 
 
 def test_only_ttc_end_of_the_name_counts_and_everything_is_accounted_for():
-    steps = dpo_frames.read_steps([
-        step(GOOD, "1"), step(GOOD, "2", name="other"), step(GOOD, "3", event_type="TTC_START"),
-        step(GOOD, "4", event_type="LLM_END"), step(GOOD, "1"),  # the last repeats step 1
-    ])
+    steps = dpo_frames.read_steps(
+        [
+            step(GOOD, "1"),
+            step(GOOD, "2", name="other"),
+            step(GOOD, "3", event_type="TTC_START"),
+            step(GOOD, "4", event_type="LLM_END"),
+            step(GOOD, "1"),  # the last repeats step 1
+        ]
+    )
     candidates, rejects = dpo_frames.extract_candidates(steps)
     assert candidates["step_uuid"].to_list() == ["1"]
     assert rejects["reason"].to_list() == ["duplicate step"]
@@ -87,10 +93,18 @@ def test_nat_objects_end_to_end_counts():
 def test_data_text_of_a_hand_made_steps_frame_is_read_as_json_defines_it():
     """JSON whitespace may lead an object; anything else that is not one JSON object is unparsable."""
     good = json.dumps({**GOOD, "input": [{"role": "user", "content": "p"}]}, indent=1)
-    texts = {"spaces": " \t\r\n" + good, "bom": "\ufeff" + good, "vertical tab": "\v" + good, "array": "[1]",
-             "truncated": good[:-1], "trailing garbage": good + " x", "plain": good}
+    texts = {
+        "spaces": " \t\r\n" + good,
+        "bom": "\ufeff" + good,
+        "vertical tab": "\v" + good,
+        "array": "[1]",
+        "truncated": good[:-1],
+        "trailing garbage": good + " x",
+        "plain": good,
+    }
     steps = dpo_frames.read_steps([step(GOOD, uuid=k) for k in texts]).with_columns(
-        data=pl.Series(list(texts.values())))
+        data=pl.Series(list(texts.values()))
+    )
     candidates, rejects = dpo_frames.extract_candidates(steps)
     assert candidates["step_uuid"].to_list() == ["spaces", "plain"]
     assert candidates["prompt_messages"].to_list() == [[{"role": "user", "content": "p"}]] * 2
@@ -101,8 +115,23 @@ def test_data_text_of_a_hand_made_steps_frame_is_read_as_json_defines_it():
 def test_extra_columns_of_a_steps_frame_never_shadow_the_query_s_own_names():
     messages = [{"role": "user", "content": "board"}]
     steps = dpo_frames.read_steps([step({**GOOD, "input": messages}, "m"), step(GOOD, "s")])
-    extra = {name: pl.lit("EXTRA") for name in ("d", "j", "msgs", "input_s", "output_s", "last_content", "reason",
-                                                "input_t", "output_t", "messages_ok", "n_messages", "_duplicate")}
+    extra = {
+        name: pl.lit("EXTRA")
+        for name in (
+            "d",
+            "j",
+            "msgs",
+            "input_s",
+            "output_s",
+            "last_content",
+            "reason",
+            "input_t",
+            "output_t",
+            "messages_ok",
+            "n_messages",
+            "_duplicate",
+        )
+    }
     candidates, rejects = dpo_frames.extract_candidates(steps.with_columns(**extra))
     assert rejects.height == 0
     assert candidates["prompt_text"].to_list() == ["board", "p"] and candidates["response"].to_list() == ["o", "o"]

@@ -17,8 +17,15 @@ Invoke = Callable[..., Result]
 @pytest.fixture
 def invoke(monkeypatch: pytest.MonkeyPatch) -> Invoke:
     """Run the CLI in process; the platform environment variables are cleared."""
-    for name in ("NEMO_MICROSERVICES_BASE_URL", "NEMO_API_TOKEN", "NEMO_DATASTORE_TOKEN", "HF_TOKEN",
-                 "NEMO_DATASTORE_URL", "NEMO_CUSTOMIZER_URL", "NEMO_DEPLOYMENT_URL"):
+    for name in (
+        "NEMO_MICROSERVICES_BASE_URL",
+        "NEMO_API_TOKEN",
+        "NEMO_DATASTORE_TOKEN",
+        "HF_TOKEN",
+        "NEMO_DATASTORE_URL",
+        "NEMO_CUSTOMIZER_URL",
+        "NEMO_DEPLOYMENT_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     runner = CliRunner()
 

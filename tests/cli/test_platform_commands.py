@@ -28,8 +28,20 @@ def emulator():
 
 
 def _submit(invoke, dataset_dir, url, *extra, env=None):
-    return invoke("submit", dataset_dir, "--namespace", "team", "--dataset-name", "ttt", "--host", url,
-                  "--poll-interval", "0.02", *extra, env=env)
+    return invoke(
+        "submit",
+        dataset_dir,
+        "--namespace",
+        "team",
+        "--dataset-name",
+        "ttt",
+        "--host",
+        url,
+        "--poll-interval",
+        "0.02",
+        *extra,
+        env=env,
+    )
 
 
 def test_submit_wait_and_status(invoke, dataset_dir, emulator):
@@ -96,8 +108,18 @@ def test_no_platform_url_is_a_usage_error(invoke, dataset_dir):
 def test_token_from_the_environment_is_used_and_never_shown(invoke, dataset_dir):
     with Emulator(EmulatorConfig(tick_seconds=0.01, job_steps=2, token=SECRET)) as emu:
         env = {"NEMO_MICROSERVICES_BASE_URL": emu.url, "NEMO_API_TOKEN": SECRET}
-        ok = invoke("submit", dataset_dir, "--namespace", "team", "--dataset-name", "ttt", "--wait",
-                    "--poll-interval", "0.02", env=env)
+        ok = invoke(
+            "submit",
+            dataset_dir,
+            "--namespace",
+            "team",
+            "--dataset-name",
+            "ttt",
+            "--wait",
+            "--poll-interval",
+            "0.02",
+            env=env,
+        )
         assert ok.exit_code == 0, ok.output
         wrong = invoke("status", "cust-x", env={**env, "NEMO_API_TOKEN": SECRET[::-1]})
         assert wrong.exit_code == EXIT_PLATFORM and "401" in wrong.stderr

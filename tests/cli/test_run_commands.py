@@ -70,13 +70,32 @@ def test_pairs_on_the_bundled_example(example_run):
 
 def test_pairs_flags_set_every_config_field(invoke, tmp_path):
     out = tmp_path / "r"
-    result = invoke("pairs", EXAMPLE_OUTPUT, "--out", out, "--run-id", "custom", "--best-vs-worst",
-                    "--min-score-diff", "0.4", "--max-pairs-per-turn", "1", "--reward-from-chosen-score",
-                    "--allow-single-candidate", "--ttc-step-name", "dpo_candidate_move")
+    result = invoke(
+        "pairs",
+        EXAMPLE_OUTPUT,
+        "--out",
+        out,
+        "--run-id",
+        "custom",
+        "--best-vs-worst",
+        "--min-score-diff",
+        "0.4",
+        "--max-pairs-per-turn",
+        "1",
+        "--reward-from-chosen-score",
+        "--allow-single-candidate",
+        "--ttc-step-name",
+        "dpo_candidate_move",
+    )
     assert result.exit_code == 0, result.output
     stats = _stats(out)
-    config = dpo_frames.PairConfig(exhaustive_pairs=False, min_score_diff=0.4, max_pairs_per_turn=1,
-                                   reward_from_score_diff=False, require_multiple_candidates=False)
+    config = dpo_frames.PairConfig(
+        exhaustive_pairs=False,
+        min_score_diff=0.4,
+        max_pairs_per_turn=1,
+        reward_from_score_diff=False,
+        require_multiple_candidates=False,
+    )
     assert stats["config"] == config.model_dump() and stats["run_ids"] == ["custom"]
     candidates = dpo_frames.extract_candidates(dpo_frames.read_steps(EXAMPLE_OUTPUT, run_id="custom"))[0]
     expected, expected_stats = dpo_frames.build_pairs(candidates, config)
@@ -101,12 +120,15 @@ def test_pairs_warns_when_no_candidate_step_has_the_name(invoke, tmp_path, steps
     assert "no candidate steps (TTC_END named 'other')" in result.stderr
 
 
-@pytest.mark.parametrize("content, message", [
-    ('[{"id": 1', "is not valid JSON"),
-    ('{"not": "a list"}', "expected a JSON list of items"),
-    ('[{"id": "x"}]', "has no 'intermediate_steps'"),
-    (b"\xff\xfe\x00binary", "can't decode"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('[{"id": 1', "is not valid JSON"),
+        ('{"not": "a list"}', "expected a JSON list of items"),
+        ('[{"id": "x"}]', "has no 'intermediate_steps'"),
+        (b"\xff\xfe\x00binary", "can't decode"),
+    ],
+)
 def test_pairs_bad_source_is_one_line_and_writes_nothing(invoke, tmp_path, content, message):
     source = tmp_path / "in" / "workflow_output.json"
     source.parent.mkdir()
@@ -131,7 +153,7 @@ def test_pairs_missing_source_and_bad_parquet(invoke, tmp_path):
     wrong = tmp_path / "wrong.parquet"
     pl.DataFrame({"a": [1]}).write_parquet(wrong)
     result = invoke("pairs", wrong, "--out", tmp_path / "r")
-    assert result.exit_code == EXIT_BAD_INPUT and "unable to find column \"run_id\"" in result.stderr
+    assert result.exit_code == EXIT_BAD_INPUT and 'unable to find column "run_id"' in result.stderr
     assert not (tmp_path / "r").exists()
 
 
@@ -268,8 +290,16 @@ def test_stats_table(invoke, small_run):
     assert invoke("dataset", small_run).exit_code == 0
     result = invoke("stats", small_run)
     assert result.exit_code == 0, result.output
-    for text in ("run run", "candidate_pairs", "rejects by reason", "missing score", "non-numeric score",
-                 "unparsable step", "steps by type", "TTC_END"):
+    for text in (
+        "run run",
+        "candidate_pairs",
+        "rejects by reason",
+        "missing score",
+        "non-numeric score",
+        "unparsable step",
+        "steps by type",
+        "TTC_END",
+    ):
         assert text in result.output, text
     exported = invoke("stats", small_run / "datasets" / "customizer")
     assert exported.exit_code == 0, exported.output
@@ -320,16 +350,23 @@ def test_sql_several_runs(invoke, tmp_path, steps_jsonl):
     assert result.exit_code == 0 and "['a', 'b']" in result.output and "1 of 4 rows shown" in result.output
     result = invoke("sql", tmp_path / "a", tmp_path / "b", "duplicate_pairs", "--csv", tmp_path / "d.csv")
     assert result.exit_code == EXIT_BAD_INPUT and "nested" in result.stderr  # run_ids is a list column
-    result = invoke("sql", tmp_path / "a", tmp_path / "b", "SELECT count(DISTINCT run_id) AS runs FROM pairs",
-                    "--csv", tmp_path / "runs.csv")
+    result = invoke(
+        "sql",
+        tmp_path / "a",
+        tmp_path / "b",
+        "SELECT count(DISTINCT run_id) AS runs FROM pairs",
+        "--csv",
+        tmp_path / "runs.csv",
+    )
     assert result.exit_code == 0 and pl.read_csv(tmp_path / "runs.csv")["runs"].item() == 2
 
 
 def test_sql_errors(invoke, small_run, tmp_path):
     result = invoke("sql", small_run, "SELECT * FROM dataset")
     assert result.exit_code == EXIT_BAD_INPUT
-    assert result.stderr == ("dpo-frames: error: no view 'dataset' here; available views: steps, candidates, "
-                             "rejects, pairs\n")
+    assert result.stderr == (
+        "dpo-frames: error: no view 'dataset' here; available views: steps, candidates, rejects, pairs\n"
+    )
     result = invoke("sql", small_run, "SELEC 1")
     assert result.exit_code == EXIT_BAD_INPUT and len(result.stderr.splitlines()) == 1
     result = invoke("sql", small_run, "SELECT * FROM pairs", "--csv", tmp_path / "x.csv")

@@ -33,23 +33,39 @@ def _env() -> dict[str, str]:
 
 def test_script_session(script, tmp_path):
     run = tmp_path / "r1"
-    done = subprocess.run([script, "pairs", str(EXAMPLE_OUTPUT), "--out", str(run), "--best-vs-worst"],
-                          capture_output=True, text=True, env=_env(), timeout=120)
+    done = subprocess.run(
+        [script, "pairs", str(EXAMPLE_OUTPUT), "--out", str(run), "--best-vs-worst"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no progress noise when stderr is not a terminal
-    stats = subprocess.run([script, "stats", str(run), "--json"], capture_output=True, text=True, env=_env(),
-                           timeout=60)
+    stats = subprocess.run(
+        [script, "stats", str(run), "--json"], capture_output=True, text=True, env=_env(), timeout=60
+    )
     assert stats.returncode == 0 and json.loads(stats.stdout)["pair_stats"]["pairs"] == 20
-    query = subprocess.run([script, "sql", str(run), "SELECT count(*) AS n FROM pairs",
-                            "--csv", str(tmp_path / "n.csv")], capture_output=True, text=True, env=_env(), timeout=60)
+    query = subprocess.run(
+        [script, "sql", str(run), "SELECT count(*) AS n FROM pairs", "--csv", str(tmp_path / "n.csv")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
     assert query.returncode == 0 and (tmp_path / "n.csv").read_text() == "n\n20\n"
 
 
 def test_script_bad_input_exit_code_and_one_line(script, tmp_path):
     bad = tmp_path / "workflow_output.json"
     bad.write_text('[{"id": 1,')
-    done = subprocess.run([script, "pairs", str(bad), "--out", str(tmp_path / "r")], capture_output=True, text=True,
-                          env=_env(), timeout=60)
+    done = subprocess.run(
+        [script, "pairs", str(bad), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
     assert done.returncode == 3
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
@@ -65,8 +81,13 @@ def _free_port() -> int:
 
 def test_script_emulator_serves_and_stops_on_sigint(script):
     port = _free_port()
-    proc = subprocess.Popen([script, "emulator", "--port", str(port), "--tick-seconds", "0.01"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc = subprocess.Popen(
+        [script, "emulator", "--port", str(port), "--tick-seconds", "0.01"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -91,6 +112,11 @@ def test_script_emulator_serves_and_stops_on_sigint(script):
 
 
 def test_script_emulator_bad_option(script):
-    done = subprocess.run([script, "emulator", "--token-env", "DPO_FRAMES_TEST_UNSET_VARIABLE"], capture_output=True,
-                          text=True, env=_env(), timeout=60)
+    done = subprocess.run(
+        [script, "emulator", "--token-env", "DPO_FRAMES_TEST_UNSET_VARIABLE"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
     assert done.returncode == 2 and "DPO_FRAMES_TEST_UNSET_VARIABLE" in done.stderr

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -22,8 +21,18 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "r"
-    result = invoke("pairs", EXAMPLE_OUTPUT, "--out", out, "--strategy", "best_vs_random", "--seed", "3",
-                    "--max-candidates-per-turn", "4")
+    result = invoke(
+        "pairs",
+        EXAMPLE_OUTPUT,
+        "--out",
+        out,
+        "--strategy",
+        "best_vs_random",
+        "--seed",
+        "3",
+        "--max-candidates-per-turn",
+        "4",
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -48,13 +57,17 @@ def test_conflicting_flags_are_a_usage_error(tmp_path):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_dataset_writes_every_format(run_dir, tmp_path, fmt):
     rewards = [] if fmt == "openai" else ["--rewards"]
-    result = invoke("dataset", run_dir, "--format", fmt, "--out", tmp_path / fmt, "--dedup-mode", "normalized",
-                    *rewards)
+    result = invoke(
+        "dataset", run_dir, "--format", fmt, "--out", tmp_path / fmt, "--dedup-mode", "normalized", *rewards
+    )
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / fmt / "dpo_frames.json").read_text())["dataset"]
     assert info["format"] == fmt and info["stats"]["dedup_mode"] == "normalized"
-    lines = [json.loads(line) for path in info["files"].values()
-             for line in (tmp_path / fmt / path).read_text(encoding="utf-8").splitlines()]
+    lines = [
+        json.loads(line)
+        for path in info["files"].values()
+        for line in (tmp_path / fmt / path).read_text(encoding="utf-8").splitlines()
+    ]
     assert len(lines) == info["stats"]["pairs"] > 0
     assert all(("chosen_reward" in r) == bool(rewards) for r in lines)
 

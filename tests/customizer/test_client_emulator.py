@@ -31,8 +31,7 @@ from dpo_frames.customizer import (
     wait_for_deployment,
     wait_for_job,
 )
-
-from dpo_frames.emulator import Emulator, EmulatorConfig, FaultConfig  # noqa: E402
+from dpo_frames.emulator import Emulator, EmulatorConfig, FaultConfig
 
 CONFIG = "meta/llama-3.2-1b-instruct@v1.0.0+A100"
 TOKEN = "emu-SECRET-token-0987654321"
@@ -187,7 +186,9 @@ async def test_large_file_goes_through_lfs_and_reads_back(tmp_path: Path) -> Non
             await wait_for_job(client, ref.job_id, poll_interval=0.02, timeout=30)
             again = await submit(client, data_dir)
             assert [u.mode for u in again.uploads] == ["skipped", "skipped"]
-            assert len(server.state.requests_to("/v1/hf/datasets/dpo-team/pairs.git/info/lfs/objects/batch", "POST")) == 1
+            assert (
+                len(server.state.requests_to("/v1/hf/datasets/dpo-team/pairs.git/info/lfs/objects/batch", "POST")) == 1
+            )
 
 
 # --- faults ----------------------------------------------------------------------------
@@ -197,11 +198,14 @@ async def test_random_503_429_and_dropped_connections_are_recovered(tmp_path: Pa
     faults = FaultConfig(seed=7, unavailable_rate=0.2, rate_limit_rate=0.15, retry_after_seconds=0.01, drop_rate=0.1)
     data_dir = write_dataset(tmp_path / "ds")
     with Emulator(emulator_config(faults=faults)) as server:
-        async with client_for(server, retry=RetryPolicy(attempts=12, backoff_base=0.01, backoff_max=0.05,
-                                                        jitter=0.01, retry_after_max=0.05)) as client:
+        async with client_for(
+            server,
+            retry=RetryPolicy(attempts=12, backoff_base=0.01, backoff_max=0.05, jitter=0.01, retry_after_max=0.05),
+        ) as client:
             ref = await submit(client, data_dir, run_id="faulty")
-            final = await wait_for_job(client, ref.job_id, poll_interval=0.02, timeout=60,
-                                       max_consecutive_status_failures=5)
+            final = await wait_for_job(
+                client, ref.job_id, poll_interval=0.02, timeout=60, max_consecutive_status_failures=5
+            )
             again = await submit(client, data_dir, run_id="faulty")
         kinds = {r.fault for r in server.state.requests_to("/")}
         creates = [r for r in server.state.requests_to("/v1/customization/jobs", "POST") if r.status == 201]
@@ -211,15 +215,18 @@ async def test_random_503_429_and_dropped_connections_are_recovered(tmp_path: Pa
 
 
 async def test_staged_status_failures_are_tolerated(tmp_path: Path) -> None:
-    faults = FaultConfig(fail_first=[
-        {"path_prefix": "/v1/customization/jobs/", "count": 4, "kind": "503", "method": "GET"},
-    ])
+    faults = FaultConfig(
+        fail_first=[
+            {"path_prefix": "/v1/customization/jobs/", "count": 4, "kind": "503", "method": "GET"},
+        ]
+    )
     data_dir = write_dataset(tmp_path / "ds")
     with Emulator(emulator_config(faults=faults)) as server:
         async with client_for(server, retry=RetryPolicy(attempts=2, backoff_base=0.01, jitter=0)) as client:
             ref = await submit(client, data_dir)
-            final = await wait_for_job(client, ref.job_id, poll_interval=0.02, timeout=30,
-                                       max_consecutive_status_failures=3)
+            final = await wait_for_job(
+                client, ref.job_id, poll_interval=0.02, timeout=30, max_consecutive_status_failures=3
+            )
     assert final.status == "completed"
 
 

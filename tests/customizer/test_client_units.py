@@ -126,9 +126,7 @@ async def test_503_then_200_is_retried_with_backoff() -> None:
 
 
 async def test_backoff_grows_exponentially_and_is_capped() -> None:
-    client, rec, sleeps = make_client(
-        scripted(*[httpx.Response(502)] * 5, NAMESPACE_OK), attempts=6
-    )
+    client, rec, sleeps = make_client(scripted(*[httpx.Response(502)] * 5, NAMESPACE_OK), attempts=6)
     async with client:
         await client.entity.get_namespace("team")
     assert len(rec.requests) == 6
@@ -169,9 +167,7 @@ def test_parse_retry_after_variants() -> None:
 
 
 async def test_retry_after_is_capped() -> None:
-    client, _, sleeps = make_client(
-        scripted(httpx.Response(503, headers={"Retry-After": "100000"}), NAMESPACE_OK)
-    )
+    client, _, sleeps = make_client(scripted(httpx.Response(503, headers={"Retry-After": "100000"}), NAMESPACE_OK))
     async with client:
         await client.entity.get_namespace("team")
     assert sleeps.waits == [client.settings.retry.retry_after_max]
@@ -197,8 +193,14 @@ async def test_timeout_is_retried_then_reported_as_transport_error() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(400, InvalidRequestError), (401, AuthError), (403, AuthError), (404, NotFoundError),
-     (409, ConflictError), (422, InvalidRequestError)],
+    [
+        (400, InvalidRequestError),
+        (401, AuthError),
+        (403, AuthError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (422, InvalidRequestError),
+    ],
 )
 async def test_4xx_is_not_retried(status: int, kind: type[Exception]) -> None:
     client, rec, sleeps = make_client(scripted(httpx.Response(status, json={"detail": "nope"})))
@@ -252,6 +254,7 @@ async def test_error_message_names_service_call_status_and_excerpt_never_token(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+
     # A server that echoes the Authorization header back in its error body.
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
@@ -361,8 +364,13 @@ def _jobs_pages(total: int, page_size: int, with_totals: bool) -> Handler:
         body: dict[str, Any] = {"object": "list", "data": data}
         if with_totals:
             pages = -(-total // size)
-            body["pagination"] = {"page": page, "page_size": size, "current_page_size": len(data),
-                                  "total_pages": pages, "total_results": total}
+            body["pagination"] = {
+                "page": page,
+                "page_size": size,
+                "current_page_size": len(data),
+                "total_pages": pages,
+                "total_results": total,
+            }
         return httpx.Response(200, json=body)
 
     return handler
@@ -443,18 +451,35 @@ class FakeHub:
             files = json.loads(request.content)["files"]
             for f in files:
                 assert len(base64.b64decode(f["sample"])) == min(512, f["size"])
-            return httpx.Response(200, json={"files": [
-                {"path": f["path"], "uploadMode": "lfs" if f["size"] >= self.lfs_threshold else "regular",
-                 "shouldIgnore": False} for f in files]})
+            return httpx.Response(
+                200,
+                json={
+                    "files": [
+                        {
+                            "path": f["path"],
+                            "uploadMode": "lfs" if f["size"] >= self.lfs_threshold else "regular",
+                            "shouldIgnore": False,
+                        }
+                        for f in files
+                    ]
+                },
+            )
         if path.endswith("/info/lfs/objects/batch"):
             assert request.headers["Content-Type"] == "application/vnd.git-lfs+json"
             body = json.loads(request.content)
             assert body["operation"] == "upload" and body["transfers"] == ["basic"]
             objs = []
             for o in body["objects"]:
-                objs.append({"oid": o["oid"], "size": o["size"], "actions": {
-                    "upload": {"href": f"http://blobs.test/upload/{o['oid']}", "header": {"X-Sig": "abc"}},
-                    "verify": {"href": f"{HOST}/v1/hf/verify/{o['oid']}"}}})
+                objs.append(
+                    {
+                        "oid": o["oid"],
+                        "size": o["size"],
+                        "actions": {
+                            "upload": {"href": f"http://blobs.test/upload/{o['oid']}", "header": {"X-Sig": "abc"}},
+                            "verify": {"href": f"{HOST}/v1/hf/verify/{o['oid']}"},
+                        },
+                    }
+                )
             return httpx.Response(200, json={"transfer": "basic", "objects": objs})
         if path.startswith("/upload/"):
             self.put_headers.append(request.headers)
@@ -486,7 +511,10 @@ async def test_regular_upload_sends_preupload_then_ndjson_commit(tmp_path: Path)
         result = await client.datastore.upload_file(local, "training/training_file.jsonl", namespace="team", name="ds")
     assert result.mode == "regular" and result.sha256 == hashlib.sha256(data).hexdigest()
     (commit,) = hub.commits
-    assert commit[0] == {"key": "header", "value": {"summary": "Upload training/training_file.jsonl", "description": ""}}
+    assert commit[0] == {
+        "key": "header",
+        "value": {"summary": "Upload training/training_file.jsonl", "description": ""},
+    }
     assert commit[1]["key"] == "file" and commit[1]["value"]["path"] == "training/training_file.jsonl"
     assert commit[1]["value"]["encoding"] == "base64"
     assert base64.b64decode(commit[1]["value"]["content"]) == data
@@ -522,8 +550,10 @@ async def test_lfs_upload_streams_bytes_with_length_and_no_token(tmp_path: Path)
     assert headers["Content-Length"] == str(len(data)) and "Transfer-Encoding" not in headers
     assert headers["X-Sig"] == "abc" and "Authorization" not in headers
     assert hub.verified == [{"oid": sha, "size": len(data)}]
-    assert hub.commits[0][1] == {"key": "lfsFile", "value": {
-        "path": "training/training_file.jsonl", "algo": "sha256", "oid": sha, "size": len(data)}}
+    assert hub.commits[0][1] == {
+        "key": "lfsFile",
+        "value": {"path": "training/training_file.jsonl", "algo": "sha256", "oid": sha, "size": len(data)},
+    }
     batch = rec.calls("POST", "/info/lfs/objects/batch")[0]
     assert batch.url.path == "/v1/hf/datasets/team/ds.git/info/lfs/objects/batch"
     assert batch.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -577,8 +607,13 @@ async def test_identical_files_are_skipped_by_tree_comparison(tmp_path: Path) ->
     tree = [
         {"type": "directory", "path": "training", "size": 0, "oid": "d"},
         {"type": "file", "path": "training/training_file.jsonl", "size": len(small), "oid": git_sha1},
-        {"type": "file", "path": "validation/validation_file.jsonl", "size": len(big), "oid": "x",
-         "lfs": {"oid": hashlib.sha256(big).hexdigest(), "size": len(big), "pointerSize": 130}},
+        {
+            "type": "file",
+            "path": "validation/validation_file.jsonl",
+            "size": len(big),
+            "oid": "x",
+            "lfs": {"oid": hashlib.sha256(big).hexdigest(), "size": len(big), "pointerSize": 130},
+        },
     ]
     hub = FakeHub(tree=tree)
     client, rec, _ = make_client(hub)
@@ -602,8 +637,9 @@ async def test_tree_listing_follows_link_pagination() -> None:
         if request.url.params.get("cursor") == "2":
             return httpx.Response(200, json=[{"type": "file", "path": "b.txt", "size": 1, "oid": "2"}])
         link = f'<{HOST}/v1/hf/api/datasets/team/ds/tree/main?cursor=2>; rel="next"'
-        return httpx.Response(200, json=[{"type": "file", "path": "a.txt", "size": 1, "oid": "1"}],
-                              headers={"Link": link})
+        return httpx.Response(
+            200, json=[{"type": "file", "path": "a.txt", "size": 1, "oid": "1"}], headers={"Link": link}
+        )
 
     client, rec, _ = make_client(handler)
     async with client:
@@ -632,10 +668,15 @@ async def test_lfs_object_error_is_reported(tmp_path: Path) -> None:
 
 
 def _status(status: str, pct: float = 0.0, logs: list[str] | None = None) -> httpx.Response:
-    return httpx.Response(200, json={
-        "status": status, "percentage_done": pct, "epochs_completed": int(pct // 50),
-        "status_logs": [{"updated_at": "2025-01-01T00:00:00Z", "message": m} for m in (logs or [])],
-    })
+    return httpx.Response(
+        200,
+        json={
+            "status": status,
+            "percentage_done": pct,
+            "epochs_completed": int(pct // 50),
+            "status_logs": [{"updated_at": "2025-01-01T00:00:00Z", "message": m} for m in (logs or [])],
+        },
+    )
 
 
 async def test_wait_for_job_tolerates_fewer_than_n_consecutive_failures() -> None:
@@ -647,7 +688,10 @@ async def test_wait_for_job_tolerates_fewer_than_n_consecutive_failures() -> Non
     seen: list[str] = []
     async with client:
         final = await wait_for_job(
-            client, "job-1", poll_interval=1, max_consecutive_status_failures=3,
+            client,
+            "job-1",
+            poll_interval=1,
+            max_consecutive_status_failures=3,
             on_progress=lambda s: seen.append(s.status),
         )
     assert final.status == "completed" and final.percentage_done == 100
@@ -697,8 +741,9 @@ async def test_wait_for_job_timeout_uses_clock_and_can_cancel() -> None:
     client, rec, _ = make_client(handler)
     async with client:
         with pytest.raises(JobTimeoutError, match=r"within 25s.*cancel requested"):
-            await wait_for_job(client, "job-1", poll_interval=10, timeout=25, clock=lambda: now["t"],
-                               cancel_on_timeout=True)
+            await wait_for_job(
+                client, "job-1", poll_interval=10, timeout=25, clock=lambda: now["t"], cancel_on_timeout=True
+            )
     assert len(rec.calls("GET", "/status")) == 3 and len(rec.calls("POST", "/cancel")) == 1
 
 
@@ -716,11 +761,15 @@ async def test_wait_for_job_async_progress_callback() -> None:
 
 async def test_wait_for_deployment_failed() -> None:
     dep = {"name": "d", "namespace": "team", "config": "team/c", "url": ""}
-    client, _, _ = make_client(scripted(
-        httpx.Response(404, json={"detail": "not yet"}),
-        httpx.Response(200, json={**dep, "status_details": {"status": "pending"}}),
-        httpx.Response(200, json={**dep, "status_details": {"status": "failed", "description": "image pull failed"}}),
-    ))
+    client, _, _ = make_client(
+        scripted(
+            httpx.Response(404, json={"detail": "not yet"}),
+            httpx.Response(200, json={**dep, "status_details": {"status": "pending"}}),
+            httpx.Response(
+                200, json={**dep, "status_details": {"status": "failed", "description": "image pull failed"}}
+            ),
+        )
+    )
     async with client:
         with pytest.raises(DeploymentFailedError, match="image pull failed"):
             await wait_for_deployment(client, "team", "d", poll_interval=0)
@@ -733,8 +782,15 @@ async def test_submit_missing_local_files_names_the_paths(tmp_path: Path) -> Non
     client, rec, _ = make_client(scripted(httpx.Response(500)))
     async with client:
         with pytest.raises(LocalDatasetError, match="training/training_file.jsonl"):
-            await submit_dataset_job(client, dataset_dir=tmp_path, namespace="team", dataset_name="ds",
-                                     run_id="r1", config="c", hyperparameters=Hyperparameters())
+            await submit_dataset_job(
+                client,
+                dataset_dir=tmp_path,
+                namespace="team",
+                dataset_name="ds",
+                run_id="r1",
+                config="c",
+                hyperparameters=Hyperparameters(),
+            )
     assert rec.requests == []
 
 
@@ -750,16 +806,21 @@ class FakePlatform:
         path = request.url.path
         if path == "/v1/customization/jobs" and request.method == "POST":
             body = json.loads(request.content)
-            job = {"id": f"cust-{len(self.jobs) + 1}", "status": "created", **body,
-                   "output_model": body.get("output_model") or "team/out"}
+            job = {
+                "id": f"cust-{len(self.jobs) + 1}",
+                "status": "created",
+                **body,
+                "output_model": body.get("output_model") or "team/out",
+            }
             self.jobs.append(job)
             if self.drop_job_answers:
                 self.drop_job_answers -= 1
                 raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
             return httpx.Response(200, json=job)
         if path == "/v1/customization/jobs":
-            return httpx.Response(200, json={"object": "list", "data": self.jobs,
-                                             "pagination": {"page": 1, "total_pages": 1}})
+            return httpx.Response(
+                200, json={"object": "list", "data": self.jobs, "pagination": {"page": 1, "total_pages": 1}}
+            )
         if path in ("/v1/namespaces", "/v1/datastore/namespaces", "/v1/hf/api/repos/create"):
             return httpx.Response(201, json={"id": "team", "url": f"{HOST}/v1/hf/datasets/team/ds"})
         if path == "/v1/datasets":
@@ -778,8 +839,15 @@ async def test_submit_after_lost_job_answer_finds_the_job_instead_of_resubmittin
     platform = FakePlatform(drop_job_answers=1)
     client, rec, _ = make_client(platform)
     async with client:
-        ref = await submit_dataset_job(client, dataset_dir=_dataset(tmp_path), namespace="team", dataset_name="ds",
-                                       run_id="run-7", config="meta/x@v1", hyperparameters=Hyperparameters())
+        ref = await submit_dataset_job(
+            client,
+            dataset_dir=_dataset(tmp_path),
+            namespace="team",
+            dataset_name="ds",
+            run_id="run-7",
+            config="meta/x@v1",
+            hyperparameters=Hyperparameters(),
+        )
     assert len(platform.jobs) == 1 and ref.job_id == "cust-1" and ref.reused_job
     assert platform.jobs[0]["custom_fields"][RUN_ID_FIELD] == "run-7"
     assert len(rec.calls("POST", "/v1/customization/jobs")) == 1
@@ -795,8 +863,15 @@ async def test_submit_errors_say_where_local_files_are(tmp_path: Path) -> None:
     directory = _dataset(tmp_path)
     async with client:
         with pytest.raises(AuthError) as info:
-            await submit_dataset_job(client, dataset_dir=directory, namespace="team", dataset_name="ds",
-                                     run_id="r", config="c", hyperparameters=Hyperparameters())
+            await submit_dataset_job(
+                client,
+                dataset_dir=directory,
+                namespace="team",
+                dataset_name="ds",
+                run_id="r",
+                config="c",
+                hyperparameters=Hyperparameters(),
+            )
     assert f"local dataset files are kept in {directory}" in str(info.value)
     assert "datastore create_repo" in str(info.value) and "HTTP 403" in str(info.value)
     assert (directory / "training" / "training_file.jsonl").exists()

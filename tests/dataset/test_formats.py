@@ -10,22 +10,35 @@ import pytest
 from dpo_frames import schema
 from dpo_frames.dataset import FORMATS, to_records, write_dataset
 
-PROMPTS = [[{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}], None,
-           [{"role": "user", "content": "é \"q\"\n"}]]
+PROMPTS = [
+    [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}],
+    None,
+    [{"role": "user", "content": 'é "q"\n'}],
+]
 
 
 @pytest.fixture
 def dataset() -> pl.DataFrame:
     n = 6
-    frame = pl.DataFrame({
-        "run_id": "r", "example_id": "e", "turn_id": [f"t{i}" for i in range(n)],
-        "prompt_text": ["2+2?", "plain ü", "é \"q\"\n"] * 2,
-        "prompt_messages": pl.Series(PROMPTS * 2, dtype=schema.MESSAGES),
-        "chosen_response": [f"good {i}" for i in range(n)], "rejected_response": [f"bad {i} 漢" for i in range(n)],
-        "chosen_score": [1.0, 0.5, 0.25, 2.0, 0.75, 1.0], "rejected_score": [0.0, 0.25, -1.0, 1.5, 0.5, 0.0],
-        "score_diff": 0.0, "chosen_index": 0, "rejected_index": 1, "reward": 0.0,
-        "pair_id": [f"id{i}" for i in range(n)], "split": ["train", "validation", "train", "train", "validation",
-                                                          "train"]})
+    frame = pl.DataFrame(
+        {
+            "run_id": "r",
+            "example_id": "e",
+            "turn_id": [f"t{i}" for i in range(n)],
+            "prompt_text": ["2+2?", "plain ü", 'é "q"\n'] * 2,
+            "prompt_messages": pl.Series(PROMPTS * 2, dtype=schema.MESSAGES),
+            "chosen_response": [f"good {i}" for i in range(n)],
+            "rejected_response": [f"bad {i} 漢" for i in range(n)],
+            "chosen_score": [1.0, 0.5, 0.25, 2.0, 0.75, 1.0],
+            "rejected_score": [0.0, 0.25, -1.0, 1.5, 0.5, 0.0],
+            "score_diff": 0.0,
+            "chosen_index": 0,
+            "rejected_index": 1,
+            "reward": 0.0,
+            "pair_id": [f"id{i}" for i in range(n)],
+            "split": ["train", "validation", "train", "train", "validation", "train"],
+        }
+    )
     return schema.conform(frame, schema.DATASET, "dataset")
 
 
@@ -53,8 +66,11 @@ def read_back(fmt: str, record: dict) -> tuple:
         assert [c["rank"] for c in ranked] == [0, 1]
         return record["context"], ranked[0]["completion"][0]["content"], ranked[1]["completion"][0]["content"]
     assert set(record) == {"input", "preferred_output", "non_preferred_output"}
-    return record["input"]["messages"], record["preferred_output"][0]["content"], \
-        record["non_preferred_output"][0]["content"]
+    return (
+        record["input"]["messages"],
+        record["preferred_output"][0]["content"],
+        record["non_preferred_output"][0]["content"],
+    )
 
 
 def expected(fmt: str, row: dict) -> tuple:
@@ -78,18 +94,24 @@ def test_round_trip(dataset, tmp_path, fmt, rewards):
         for record, row in zip(records, part.iter_rows(named=True), strict=True):
             assert read_back(fmt, record) == expected(fmt, row)
             if rewards:
-                assert (record["chosen_reward"], record["rejected_reward"]) == (row["chosen_score"],
-                                                                               row["rejected_score"])
+                assert (record["chosen_reward"], record["rejected_reward"]) == (
+                    row["chosen_score"],
+                    row["rejected_score"],
+                )
             else:
                 assert "chosen_reward" not in record
     assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_file_layouts(dataset, tmp_path):
-    assert write_dataset(dataset, tmp_path / "c") == {"train": tmp_path / "c/training/training_file.jsonl",
-                                                      "validation": tmp_path / "c/validation/validation_file.jsonl"}
-    assert write_dataset(dataset, tmp_path / "o", "openai") == {"train": tmp_path / "o/train.jsonl",
-                                                                "validation": tmp_path / "o/validation.jsonl"}
+    assert write_dataset(dataset, tmp_path / "c") == {
+        "train": tmp_path / "c/training/training_file.jsonl",
+        "validation": tmp_path / "c/validation/validation_file.jsonl",
+    }
+    assert write_dataset(dataset, tmp_path / "o", "openai") == {
+        "train": tmp_path / "o/train.jsonl",
+        "validation": tmp_path / "o/validation.jsonl",
+    }
 
 
 def test_customizer_full_history_and_bad_options(dataset, tmp_path):
@@ -109,10 +131,21 @@ def test_one_record_of_each_format_as_documented(dataset):
     user = [{"role": "user", "content": "plain ü"}]
     assert got["customizer"] == {"prompt": "plain ü", "chosen_response": "good 1", "rejected_response": "bad 1 漢"}
     assert got["trl"] == {"prompt": "plain ü", "chosen": "good 1", "rejected": "bad 1 漢"}
-    assert got["trl-conversational"] == {"prompt": user, "chosen": assistant("good 1"),
-                                         "rejected": assistant("bad 1 漢")}
+    assert got["trl-conversational"] == {
+        "prompt": user,
+        "chosen": assistant("good 1"),
+        "rejected": assistant("bad 1 漢"),
+    }
     assert got["nemo-rl-binary"] == {"prompt": user, "chosen": "good 1", "rejected": "bad 1 漢"}
-    assert got["nemo-rl-rank"] == {"context": user, "completions": [
-        {"rank": 0, "completion": assistant("good 1")}, {"rank": 1, "completion": assistant("bad 1 漢")}]}
-    assert got["openai"] == {"input": {"messages": user}, "preferred_output": assistant("good 1"),
-                             "non_preferred_output": assistant("bad 1 漢")}
+    assert got["nemo-rl-rank"] == {
+        "context": user,
+        "completions": [
+            {"rank": 0, "completion": assistant("good 1")},
+            {"rank": 1, "completion": assistant("bad 1 漢")},
+        ],
+    }
+    assert got["openai"] == {
+        "input": {"messages": user},
+        "preferred_output": assistant("good 1"),
+        "non_preferred_output": assistant("bad 1 漢"),
+    }

@@ -117,7 +117,7 @@ def test_large_file_goes_through_git_lfs(emu: Emulator, api: HfApi, tmp_path: Pa
     assert lfs_calls == [("POST", "batch", 200), ("PUT", sha256, 200), ("POST", "verify", 200)]
     stored = emu.state.repo(repo_id).files["data/big.bin"]
     assert stored.lfs and stored.sha256 == sha256 and stored.size == big.stat().st_size
-    (entry,) = [f for f in api.list_repo_tree(repo_id, "data", repo_type="dataset")]
+    (entry,) = list(api.list_repo_tree(repo_id, "data", repo_type="dataset"))
     assert entry.lfs is not None and entry.lfs.sha256 == sha256
     downloaded = hf_hub_download(
         repo_id,

@@ -133,30 +133,30 @@ def test_trailing_newlines_and_chat_prompts_are_valid(emu: Emulator, client: htt
 
 
 BAD_DATASETS = {
-    "unregistered": (dict(register=False), "dataset 'jobs/unregistered' is not registered"),
+    "unregistered": ({"register": False}, "dataset 'jobs/unregistered' is not registered"),
     "no-validation": (
-        dict(validation=b""),
+        {"validation": b""},
         "required file 'validation/validation_file.jsonl' not found in hf://datasets/jobs/no-validation",
     ),
     "bad-json": (
-        dict(training=jsonl(GOOD, GOOD, b'{"prompt": "x", ')),
+        {"training": jsonl(GOOD, GOOD, b'{"prompt": "x", ')},
         "training/training_file.jsonl line 3: invalid JSON",
     ),
     "missing-field": (
-        dict(validation=jsonl(GOOD, {"prompt": "p", "chosen_response": "c"})),
+        {"validation": jsonl(GOOD, {"prompt": "p", "chosen_response": "c"})},
         "validation/validation_file.jsonl line 2: missing required field 'rejected_response'",
     ),
     "prompt-type": (
-        dict(training=jsonl({**GOOD, "prompt": 7})),
+        {"training": jsonl({**GOOD, "prompt": 7})},
         "training/training_file.jsonl line 1: field 'prompt' must be a string or a list of messages",
     ),
     "bad-message": (
-        dict(training=jsonl(GOOD, {**GOOD, "prompt": [{"role": "user"}]})),
+        {"training": jsonl(GOOD, {**GOOD, "prompt": [{"role": "user"}]})},
         "training/training_file.jsonl line 2: field 'prompt' message 0 must be an object"
         " with string 'role' and 'content'",
     ),
-    "not-object": (dict(validation=jsonl([1, 2])), "validation/validation_file.jsonl line 1: expected a JSON object"),
-    "empty": (dict(training=b"\n\n"), "training/training_file.jsonl: the file has no records"),
+    "not-object": ({"validation": jsonl([1, 2])}, "validation/validation_file.jsonl line 1: expected a JSON object"),
+    "empty": ({"training": b"\n\n"}, "training/training_file.jsonl: the file has no records"),
 }
 
 

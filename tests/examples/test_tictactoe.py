@@ -6,17 +6,17 @@ import json
 import re
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
+from nat.data_models.evaluator import EvalInput, EvalInputItem
 
 from dpo_frames_tictactoe import Board, IllegalMoveError, InvalidPositionError, Move, play_game, score_move, solve
 from dpo_frames_tictactoe.evaluator import evaluate, score_transcript
 from dpo_frames_tictactoe.game import opponent_move
 from dpo_frames_tictactoe.make_sample import DEFAULT_DATASET, EXAMPLE_DIR, run_example_eval
 from dpo_frames_tictactoe.make_sample import main as make_sample_main
-from nat.data_models.evaluator import EvalInput, EvalInputItem
 
 MOVE_TEXT = re.compile(r"^I play row ([1-3]), column ([1-3])\.$")
 BUNDLED_SAMPLE = EXAMPLE_DIR / "data" / "workflow_output.json"
@@ -25,14 +25,17 @@ BUNDLED_SAMPLE = EXAMPLE_DIR / "data" / "workflow_output.json"
 # --------------------------------------------------------------------------- board
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("X.O/.X.", "three rows"),
-    ("X.O/.X./..Q", "cells must be"),
-    ("XX./.../...", "X count"),
-    ("OO./.X./...", "X count"),
-    ("XXX/OO./O..", "O moved afterwards"),
-    ("XXX/OOO/...", "both players"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("X.O/.X.", "three rows"),
+        ("X.O/.X./..Q", "cells must be"),
+        ("XX./.../...", "X count"),
+        ("OO./.X./...", "X count"),
+        ("XXX/OO./O..", "O moved afterwards"),
+        ("XXX/OOO/...", "both players"),
+    ],
+)
 def test_parse_rejects_unreachable_positions_with_a_reason(text: str, reason: str) -> None:
     with pytest.raises(InvalidPositionError, match=reason):
         Board.parse(text)
@@ -71,7 +74,11 @@ def test_every_first_move_draws() -> None:
 def test_win_now_block_or_lose() -> None:
     # X to move: (1,3) wins at once, (2,3) blocks O's row and holds the draw, anything else lets O win next.
     assert scores(Board.parse("XX./OO./...")) == {
-        (1, 3): 1.0, (2, 3): 0.5, (3, 1): 0.0, (3, 2): 0.0, (3, 3): 0.0,
+        (1, 3): 1.0,
+        (2, 3): 0.5,
+        (3, 1): 0.0,
+        (3, 2): 0.0,
+        (3, 3): 0.0,
     }
 
 
@@ -100,7 +107,7 @@ def test_depth_adjustment_prefers_faster_wins_and_slower_losses() -> None:
     assert s.pop((2, 2)) == 0.1 and set(s.values()) == {0.0}
 
 
-@lru_cache(maxsize=None)
+@cache
 def naive_outcome(cells: str) -> int:
     """Plain minimax outcome for the side to move (+1/0/-1), written independently of the package."""
     lines = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
@@ -109,7 +116,7 @@ def naive_outcome(cells: str) -> int:
     if "." not in cells:
         return 0
     mover = "X" if cells.count("X") == cells.count("O") else "O"
-    return max(-naive_outcome(cells[:i] + mover + cells[i + 1:]) for i, c in enumerate(cells) if c == ".")
+    return max(-naive_outcome(cells[:i] + mover + cells[i + 1 :]) for i, c in enumerate(cells) if c == ".")
 
 
 def all_positions() -> set[str]:
@@ -209,8 +216,16 @@ def content(records: list[dict]) -> list[tuple]:
     for rec in records:
         for step in rec["intermediate_steps"]:
             p = step["payload"]
-            rows.append((rec["id"], rec["generated_answer"], p["event_type"], p["name"], json.dumps(p["data"], sort_keys=True),
-                         json.dumps(p["metadata"], sort_keys=True)))
+            rows.append(
+                (
+                    rec["id"],
+                    rec["generated_answer"],
+                    p["event_type"],
+                    p["name"],
+                    json.dumps(p["data"], sort_keys=True),
+                    json.dumps(p["metadata"], sort_keys=True),
+                )
+            )
     return rows
 
 
@@ -294,9 +309,22 @@ def test_nat_runs_are_deterministic_and_the_bundled_sample_is_current(nat_run, t
 
 def test_make_sample_cli_writes_nat_output(tmp_path: Path) -> None:
     out = tmp_path / "sample" / "workflow_output.json"
-    done = subprocess.run([sys.executable, "-m", "dpo_frames_tictactoe.make_sample", "--out", str(out), "-o",
-                           "workflow.num_candidates", "2"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dpo_frames_tictactoe.make_sample",
+            "--out",
+            str(out),
+            "-o",
+            "workflow.num_candidates",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "TTC_END steps" in done.stdout
     records = json.loads(out.read_text())

@@ -14,9 +14,21 @@ def candidates(groups: list[tuple[str, str, list[float]]], responses: dict[int, 
     rows = []
     for turn_id, prompt, scores in groups:
         for i, s in enumerate(scores):
-            rows.append({"run_id": "r", "example_id": "e", "turn_id": turn_id, "turn_index": 0, "candidate_index": i,
-                         "prompt_text": prompt, "prompt_messages": None, "response": f"{turn_id}-{i}", "score": s,
-                         "step_uuid": None, "metadata": None})
+            rows.append(
+                {
+                    "run_id": "r",
+                    "example_id": "e",
+                    "turn_id": turn_id,
+                    "turn_index": 0,
+                    "candidate_index": i,
+                    "prompt_text": prompt,
+                    "prompt_messages": None,
+                    "response": f"{turn_id}-{i}",
+                    "score": s,
+                    "step_uuid": None,
+                    "metadata": None,
+                }
+            )
     for index, text in (responses or {}).items():
         rows[index]["response"] = text
     return pl.DataFrame(rows, schema=dict(schema.CANDIDATES))
@@ -24,13 +36,24 @@ def candidates(groups: list[tuple[str, str, list[float]]], responses: dict[int, 
 
 def pairs(prompts: list[str], diffs: list[float], chosen=None, rejected=None, split=None) -> pl.DataFrame:
     n = len(prompts)
-    frame = pl.DataFrame({
-        "run_id": "r", "example_id": "e", "turn_id": "t", "prompt_text": prompts,
-        "prompt_messages": pl.Series([None] * n, dtype=schema.MESSAGES),
-        "chosen_response": chosen or [f"c{i}" for i in range(n)],
-        "rejected_response": rejected or [f"r{i}" for i in range(n)],
-        "chosen_score": 1.0, "rejected_score": 0.0, "score_diff": diffs, "chosen_index": 0, "rejected_index": 1,
-        "reward": 1.0, "pair_id": [f"id{i}" for i in range(n)]})
+    frame = pl.DataFrame(
+        {
+            "run_id": "r",
+            "example_id": "e",
+            "turn_id": "t",
+            "prompt_text": prompts,
+            "prompt_messages": pl.Series([None] * n, dtype=schema.MESSAGES),
+            "chosen_response": chosen or [f"c{i}" for i in range(n)],
+            "rejected_response": rejected or [f"r{i}" for i in range(n)],
+            "chosen_score": 1.0,
+            "rejected_score": 0.0,
+            "score_diff": diffs,
+            "chosen_index": 0,
+            "rejected_index": 1,
+            "reward": 1.0,
+            "pair_id": [f"id{i}" for i in range(n)],
+        }
+    )
     if split is not None:
         frame = frame.with_columns(split=pl.Series(split))
         return schema.conform(frame, schema.DATASET, "dataset")
@@ -39,8 +62,7 @@ def pairs(prompts: list[str], diffs: list[float], chosen=None, rejected=None, sp
 
 def test_ties_among_candidates():
     # t1: 1, 1, 0.5, 0.5 -> 6 pairs, 2 tied, best tied. t2: 1, 0 -> 1 pair. A NaN is not usable.
-    frame = candidates([("t1", "p", [1.0, 1.0, 0.5, 0.5]), ("t2", "q", [1.0, 0.0, float("nan")])],
-                       responses={5: "  "})
+    frame = candidates([("t1", "p", [1.0, 1.0, 0.5, 0.5]), ("t2", "q", [1.0, 0.0, float("nan")])], responses={5: "  "})
     report = quality_checks(frame)
     assert (report.candidates, report.candidate_pairs, report.tied_candidate_pairs) == (6, 7, 2)
     assert report.tie_rate == pytest.approx(2 / 7)

@@ -24,8 +24,9 @@ CHARTS = ["pair_funnel", "scores_by_turn", "margins", "pairs_per_example", "reje
 def small() -> report.RunData:
     f = data.frames("r1")
     _, stats = dpo_frames.build_pairs(f["candidates"])
-    return report.RunData(candidates=f["candidates"], rejects=f["rejects"], pairs=f["pairs"], pair_stats=stats,
-                          title="small run")
+    return report.RunData(
+        candidates=f["candidates"], rejects=f["rejects"], pairs=f["pairs"], pair_stats=stats, title="small run"
+    )
 
 
 def _values(chart: alt.Chart) -> list[dict]:
@@ -47,7 +48,10 @@ def test_chart_data_on_known_run(small):
     assert [(round(v["bin_start"], 2), v["pairs"]) for v in margins] == [(0.5, 2), (0.7, 1), (0.95, 1)]
     assert [(v["example_id"], v["pairs"]) for v in _values(made["pairs_per_example"])] == [("e1", 3), ("e2", 1)]
     assert [(v["reason"], v["rejects"]) for v in _values(made["rejects"])] == [
-        ("missing score", 2), ("non-numeric score", 1), ("unparsable step", 1)]
+        ("missing score", 2),
+        ("non-numeric score", 1),
+        ("unparsable step", 1),
+    ]
     funnel = {v["outcome"]: v["pairs"] for v in _values(made["pair_funnel"])}
     assert funnel["tied"] == 1 and funnel["kept"] == 4
     scores = _values(made["scores_by_turn"])
@@ -92,7 +96,7 @@ def test_page_is_self_contained(small, tmp_path):
     assert page.startswith("<!DOCTYPE html>")
     assert _linked(page) == []  # nothing is loaded from anywhere
     assert "window.vegaEmbed=" in page
-    assert [m for m in re.findall(r'data-chart="(\w+)"', page)] == CHARTS
+    assert list(re.findall(r'data-chart="(\w+)"', page)) == CHARTS
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
@@ -101,8 +105,9 @@ def test_load_run_reads_a_run_directory(tmp_path):
 
     from dpo_frames.cli import cli
 
-    result = CliRunner().invoke(cli, ["pairs", str(data.write_steps_jsonl(tmp_path / "s.jsonl")), "--out",
-                                      str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        cli, ["pairs", str(data.write_steps_jsonl(tmp_path / "s.jsonl")), "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 0
     loaded = report.load_run(tmp_path / "run")
     assert loaded.info.run_id == "run" and loaded.pair_stats.pairs == 4 and loaded.title == "dpo_frames run run"
@@ -111,12 +116,21 @@ def test_load_run_reads_a_run_directory(tmp_path):
 
 # --- in a real browser ---------------------------------------------------------------
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage",
-                  # Any network use would fail: the page must not need it.
-                  "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-                  "--virtual-time-budget=15000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    # Any network use would fail: the page must not need it.
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--proxy-server=127.0.0.1:9",
+    "--virtual-time-budget=15000",
+]
 
 
 def _chromium() -> str:
@@ -129,8 +143,12 @@ def _chromium() -> str:
 def render_dom(page: Path) -> str:
     """The DOM of ``page`` after its scripts ran, from headless Chromium."""
     with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                               page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -201,8 +219,11 @@ def test_bundled_example_report_renders_in_chromium(tmp_path):
 
     run = tmp_path / "ttt"
     exported = run / "datasets" / "customizer"
-    for args in (["pairs", str(data.EXAMPLE_OUTPUT), "--out", str(run)], ["dataset", str(run)],
-                 ["report", str(exported)]):
+    for args in (
+        ["pairs", str(data.EXAMPLE_OUTPUT), "--out", str(run)],
+        ["dataset", str(run)],
+        ["report", str(exported)],
+    ):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
     dom = render_dom(exported / "report.html")  # a dataset's report: its run's frames and its own split

@@ -21,8 +21,11 @@ def test_views_over_frames_are_the_frames(run1):
 
 
 def test_lazy_frames_and_arrow_tables_are_accepted(run1):
-    out = sql.query("SELECT count(*) AS n FROM candidates, pairs",
-                    candidates=run1["candidates"].lazy(), pairs=run1["pairs"].to_arrow())
+    out = sql.query(
+        "SELECT count(*) AS n FROM candidates, pairs",
+        candidates=run1["candidates"].lazy(),
+        pairs=run1["pairs"].to_arrow(),
+    )
     assert out["n"].to_list() == [7 * 4]
 
 
@@ -101,8 +104,13 @@ def test_paths_with_quotes_are_escaped(tmp_path, run1):
 
 
 def test_every_example_is_documented_and_runs(run1):
-    assert set(sql.EXAMPLES) == {"pairs_per_turn", "margin_histogram", "top_prompts", "duplicate_pairs",
-                                 "rejects_by_reason"}
+    assert set(sql.EXAMPLES) == {
+        "pairs_per_turn",
+        "margin_histogram",
+        "top_prompts",
+        "duplicate_pairs",
+        "rejects_by_reason",
+    }
     for example in sql.EXAMPLES.values():
         assert example.description and set(example.needs) <= set(sql.FRAME_NAMES)
         sql.query(example.name, **{name: run1[name] for name in example.needs})
@@ -135,7 +143,11 @@ def test_duplicate_pairs_across_runs(run_dirs):
     assert set(out["runs"]) == {2} and set(out["copies"]) == {2}
     assert out["run_ids"].to_list()[0] == ["r1", "r2"]
     assert sorted(zip(out["chosen_response"], out["rejected_response"], strict=True)) == [
-        ("best", "middle"), ("best", "worst"), ("good", "bad"), ("middle", "worst")]
+        ("best", "middle"),
+        ("best", "worst"),
+        ("good", "bad"),
+        ("middle", "worst"),
+    ]
 
 
 def test_duplicate_pairs_within_one_run_are_not_listed(run1):
@@ -145,13 +157,17 @@ def test_duplicate_pairs_within_one_run_are_not_listed(run1):
 
 def test_rejects_by_reason(run1):
     out = sql.query("rejects_by_reason", **run1)
-    assert out.rows() == [("missing score", 2, "r1-bad0"), ("non-numeric score", 1, "r1-bad2"),
-                          ("unparsable step", 1, "run r1 step 11")]
+    assert out.rows() == [
+        ("missing score", 2, "r1-bad0"),
+        ("non-numeric score", 1, "r1-bad2"),
+        ("unparsable step", 1, "run r1 step 11"),
+    ]
 
 
 def test_examples_on_the_bundled_example(tmp_path):
-    steps = dpo_frames.read_steps(Path(__file__).resolve().parents[2] / "examples/tictactoe/data/workflow_output.json",
-                                  run_id="ttt")
+    steps = dpo_frames.read_steps(
+        Path(__file__).resolve().parents[2] / "examples/tictactoe/data/workflow_output.json", run_id="ttt"
+    )
     candidates, rejects = dpo_frames.extract_candidates(steps)
     pairs, stats = dpo_frames.build_pairs(candidates)
     per_turn = sql.query("pairs_per_turn", candidates=candidates, pairs=pairs)

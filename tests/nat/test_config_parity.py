@@ -17,23 +17,57 @@ from dpo_frames.nat.adapter import NeMoCustomizerTrainerAdapter
 from ._helpers import FINETUNE_YML
 
 # The reference's keys and defaults (nat/plugins/customizer/dpo/config.py, 1.9.0).
-REFERENCE_BUILDER = {"ttc_step_name": "dpo_candidate_move", "exhaustive_pairs": True, "min_score_diff": 0.0,
-                     "max_pairs_per_turn": None, "reward_from_score_diff": True, "require_multiple_candidates": True}
-REFERENCE_TRAINER = {"num_runs": 1, "continue_on_collection_error": False, "deduplicate_pairs": True,
-                     "max_pairs": None, "wait_for_completion": True}
-REFERENCE_ADAPTER = {
-    "dataset_name": "nat-dpo", "dataset_output_dir": None, "create_namespace_if_missing": True,
-    "hyperparameters": {"training_type": "dpo", "finetuning_type": "all_weights", "epochs": 3, "batch_size": 4,
-                        "learning_rate": 5e-5, "dpo": {"ref_policy_kl_penalty": 0.1, "preference_loss_weight": 1.0,
-                                                       "preference_average_log_probs": False,
-                                                       "sft_loss_weight": 0.0}},
-    "use_full_message_history": False, "deploy_on_completion": False,
-    "deployment_config": {"image_name": "nvcr.io/nim/nvidia/nemotron-3.5-lightning-30b-a3b", "image_tag": "latest",
-                          "gpu": 1, "deployment_name": None, "description": "Fine-tuned model deployment"},
-    "poll_interval_seconds": 30.0, "deployment_timeout_seconds": 1800.0, "max_consecutive_status_failures": 3,
+REFERENCE_BUILDER = {
+    "ttc_step_name": "dpo_candidate_move",
+    "exhaustive_pairs": True,
+    "min_score_diff": 0.0,
+    "max_pairs_per_turn": None,
+    "reward_from_score_diff": True,
+    "require_multiple_candidates": True,
 }
-REQUIRED_ADAPTER = {"entity_host": "https://nmp.example.com", "datastore_host": "https://datastore.example.com",
-                    "namespace": "team", "customization_config": "meta/llama-3.2-1b-instruct@v1.0.0+A100"}
+REFERENCE_TRAINER = {
+    "num_runs": 1,
+    "continue_on_collection_error": False,
+    "deduplicate_pairs": True,
+    "max_pairs": None,
+    "wait_for_completion": True,
+}
+REFERENCE_ADAPTER = {
+    "dataset_name": "nat-dpo",
+    "dataset_output_dir": None,
+    "create_namespace_if_missing": True,
+    "hyperparameters": {
+        "training_type": "dpo",
+        "finetuning_type": "all_weights",
+        "epochs": 3,
+        "batch_size": 4,
+        "learning_rate": 5e-5,
+        "dpo": {
+            "ref_policy_kl_penalty": 0.1,
+            "preference_loss_weight": 1.0,
+            "preference_average_log_probs": False,
+            "sft_loss_weight": 0.0,
+        },
+    },
+    "use_full_message_history": False,
+    "deploy_on_completion": False,
+    "deployment_config": {
+        "image_name": "nvcr.io/nim/nvidia/nemotron-3.5-lightning-30b-a3b",
+        "image_tag": "latest",
+        "gpu": 1,
+        "deployment_name": None,
+        "description": "Fine-tuned model deployment",
+    },
+    "poll_interval_seconds": 30.0,
+    "deployment_timeout_seconds": 1800.0,
+    "max_consecutive_status_failures": 3,
+}
+REQUIRED_ADAPTER = {
+    "entity_host": "https://nmp.example.com",
+    "datastore_host": "https://datastore.example.com",
+    "namespace": "team",
+    "customization_config": "meta/llama-3.2-1b-instruct@v1.0.0+A100",
+}
 
 
 def test_builder_defaults_are_the_reference_ones() -> None:
@@ -64,26 +98,29 @@ def _nested(path: str, value: object) -> dict:
     return data
 
 
-@pytest.mark.parametrize("model, key, value", [
-    (DPOTrajBuilderConfig, "min_score_diff", -0.1),
-    (DPOTrajBuilderConfig, "max_pairs_per_turn", 0),
-    (NeMoCustomizerTrainerConfig, "num_runs", 0),
-    (NeMoCustomizerTrainerConfig, "max_pairs", 0),
-    (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.training_type", "ppo"),
-    (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.finetuning_type", "qlora"),
-    (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.epochs", 0),
-    (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.batch_size", 0),
-    (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.learning_rate", 0.0),
-    (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.dpo.ref_policy_kl_penalty", -1.0),
-    (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.dpo.preference_loss_weight", -1.0),
-    (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.dpo.sft_loss_weight", -1.0),
-    (NeMoCustomizerTrainerAdapterConfig, "deployment_config.gpu", 0),
-    (NeMoCustomizerTrainerAdapterConfig, "poll_interval_seconds", 0.0),
-    (NeMoCustomizerTrainerAdapterConfig, "deployment_timeout_seconds", 0.0),
-    (NeMoCustomizerTrainerAdapterConfig, "max_consecutive_status_failures", 0),
-    (NeMoCustomizerTrainerAdapterConfig, "max_consecutive_status_failures", 11),
-    (NeMoCustomizerTrainerAdapterConfig, "validation_fraction", 1.0),
-])
+@pytest.mark.parametrize(
+    "model, key, value",
+    [
+        (DPOTrajBuilderConfig, "min_score_diff", -0.1),
+        (DPOTrajBuilderConfig, "max_pairs_per_turn", 0),
+        (NeMoCustomizerTrainerConfig, "num_runs", 0),
+        (NeMoCustomizerTrainerConfig, "max_pairs", 0),
+        (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.training_type", "ppo"),
+        (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.finetuning_type", "qlora"),
+        (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.epochs", 0),
+        (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.batch_size", 0),
+        (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.learning_rate", 0.0),
+        (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.dpo.ref_policy_kl_penalty", -1.0),
+        (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.dpo.preference_loss_weight", -1.0),
+        (NeMoCustomizerTrainerAdapterConfig, "hyperparameters.dpo.sft_loss_weight", -1.0),
+        (NeMoCustomizerTrainerAdapterConfig, "deployment_config.gpu", 0),
+        (NeMoCustomizerTrainerAdapterConfig, "poll_interval_seconds", 0.0),
+        (NeMoCustomizerTrainerAdapterConfig, "deployment_timeout_seconds", 0.0),
+        (NeMoCustomizerTrainerAdapterConfig, "max_consecutive_status_failures", 0),
+        (NeMoCustomizerTrainerAdapterConfig, "max_consecutive_status_failures", 11),
+        (NeMoCustomizerTrainerAdapterConfig, "validation_fraction", 1.0),
+    ],
+)
 def test_invalid_values_are_rejected_like_the_reference(model, key, value) -> None:
     base = dict(REQUIRED_ADAPTER) if model is NeMoCustomizerTrainerAdapterConfig else {}
     with pytest.raises(ValidationError, match=key.split(".")[-1]):
@@ -91,8 +128,9 @@ def test_invalid_values_are_rejected_like_the_reference(model, key, value) -> No
 
 
 def test_hosts_lose_trailing_slashes() -> None:
-    config = NeMoCustomizerTrainerAdapterConfig(**{**REQUIRED_ADAPTER, "entity_host": "https://nmp.example.com/",
-                                                   "datastore_host": "https://ds.example.com//"})
+    config = NeMoCustomizerTrainerAdapterConfig(
+        **{**REQUIRED_ADAPTER, "entity_host": "https://nmp.example.com/", "datastore_host": "https://ds.example.com//"}
+    )
     assert (config.entity_host, config.datastore_host) == ("https://nmp.example.com", "https://ds.example.com")
 
 
@@ -219,8 +257,9 @@ SECRET = "hf-SECRET-abcdef123456"
 
 
 def test_tokens_never_show_in_reprs_or_dumps(tmp_path: Path) -> None:
-    text = REFERENCE_STYLE_YAML.replace("namespace: nat-dpo-test", f"namespace: nat-dpo-test\n    hf_token: {SECRET}"
-                                        f"\n    api_token: {SECRET}")
+    text = REFERENCE_STYLE_YAML.replace(
+        "namespace: nat-dpo-test", f"namespace: nat-dpo-test\n    hf_token: {SECRET}\n    api_token: {SECRET}"
+    )
     config = _load_nat_config(text, tmp_path)
     adapter = config.trainer_adapters["nemo_customizer_trainer_adapter"]
     assert adapter.hf_token.get_secret_value() == SECRET
@@ -233,7 +272,8 @@ def test_api_token_comes_from_the_environment_when_unset(monkeypatch: pytest.Mon
     monkeypatch.setenv("NEMO_API_TOKEN", "from-env")
     from_env = NeMoCustomizerTrainerAdapter(NeMoCustomizerTrainerAdapterConfig(**REQUIRED_ADAPTER)).settings()
     explicit = NeMoCustomizerTrainerAdapter(
-        NeMoCustomizerTrainerAdapterConfig(**REQUIRED_ADAPTER, api_token="explicit", hf_token="hf")).settings()
+        NeMoCustomizerTrainerAdapterConfig(**REQUIRED_ADAPTER, api_token="explicit", hf_token="hf")
+    ).settings()
     assert from_env.token.get_secret_value() == "from-env" and from_env.hf_token is None
     assert explicit.token.get_secret_value() == "explicit" and explicit.hf_token.get_secret_value() == "hf"
 

@@ -28,8 +28,16 @@ from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection
 
 from ._helpers import EXAMPLE
 
-REFERENCE_METADATA = {"dpo_type", "score_diff", "example_id", "turn_id", "chosen_score", "rejected_score",
-                      "chosen_index", "rejected_index"}
+REFERENCE_METADATA = {
+    "dpo_type",
+    "score_diff",
+    "example_id",
+    "turn_id",
+    "chosen_score",
+    "rejected_score",
+    "chosen_index",
+    "rejected_index",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +67,18 @@ def test_round_trip_is_exact(pairs: pl.DataFrame) -> None:
 
 
 def test_foreign_collections_get_content_ids_and_non_dpo_items_are_counted(caplog) -> None:
-    string_prompt = Trajectory(episode=[DPOItem(prompt="2+2?", chosen_response="4", rejected_response="5")],
-                               reward=1.0)
-    message_prompt = Trajectory(episode=[DPOItem(prompt=[OpenAIMessage(role="user", content="2+2?")],
-                                                 chosen_response="4", rejected_response="5")], reward=0.5)
+    string_prompt = Trajectory(episode=[DPOItem(prompt="2+2?", chosen_response="4", rejected_response="5")], reward=1.0)
+    message_prompt = Trajectory(
+        episode=[
+            DPOItem(prompt=[OpenAIMessage(role="user", content="2+2?")], chosen_response="4", rejected_response="5")
+        ],
+        reward=0.5,
+    )
     other = Trajectory(episode=[EpisodeItem(role="user", content="hi")], reward=0.0)
     with caplog.at_level(logging.WARNING, logger="dpo_frames.nat"):
-        frame = collection_to_pairs(TrajectoryCollection(trajectories=[[string_prompt, other], [message_prompt]],
-                                                         run_id="x"))
+        frame = collection_to_pairs(
+            TrajectoryCollection(trajectories=[[string_prompt, other], [message_prompt]], run_id="x")
+        )
     assert "1 episode item" in caplog.text
     assert frame["example_id"].to_list() == ["group_0", "group_1"]
     assert frame["prompt_messages"].to_list() == [None, [{"role": "user", "content": "2+2?"}]]
@@ -76,9 +88,19 @@ def test_foreign_collections_get_content_ids_and_non_dpo_items_are_counted(caplo
         collection_to_pairs(TrajectoryCollection(trajectories=[[other]], run_id="x"))
 
 
-@pytest.mark.parametrize("platform, nat", [("created", "pending"), ("pending", "pending"), ("running", "running"),
-                                           ("cancelling", "running"), ("completed", "completed"),
-                                           ("failed", "failed"), ("cancelled", "canceled"), ("mystery", "running")])
+@pytest.mark.parametrize(
+    "platform, nat",
+    [
+        ("created", "pending"),
+        ("pending", "pending"),
+        ("running", "running"),
+        ("cancelling", "running"),
+        ("completed", "completed"),
+        ("failed", "failed"),
+        ("cancelled", "canceled"),
+        ("mystery", "running"),
+    ],
+)
 def test_platform_statuses_map_to_nat_statuses(platform: str, nat: str) -> None:
     ref = TrainingJobRef(run_id="r", backend="nemo-customizer", metadata={"job_id": "j"})
     status = to_training_status(ref, JobStatusDetails(status=platform, percentage_done=40.0, epochs_completed=1))
@@ -88,9 +110,13 @@ def test_platform_statuses_map_to_nat_statuses(platform: str, nat: str) -> None:
 
 async def test_adapter_interface_with_a_plain_collection(tmp_path: Path, pairs: pl.DataFrame) -> None:
     config = NeMoCustomizerTrainerAdapterConfig(
-        entity_host="http://placeholder", datastore_host="http://placeholder", namespace="team",
-        customization_config="meta/llama-3.2-1b-instruct@v1.0.0+A100", poll_interval_seconds=0.02,
-        validation_fraction=0.5)
+        entity_host="http://placeholder",
+        datastore_host="http://placeholder",
+        namespace="team",
+        customization_config="meta/llama-3.2-1b-instruct@v1.0.0+A100",
+        poll_interval_seconds=0.02,
+        validation_fraction=0.5,
+    )
     async with Emulator(EmulatorConfig(tick_seconds=0.01)) as emu:
         config = config.model_copy(update={"entity_host": emu.url, "datastore_host": emu.url})
         adapter = NeMoCustomizerTrainerAdapter(config)
@@ -110,8 +136,11 @@ async def test_adapter_interface_with_a_plain_collection(tmp_path: Path, pairs: 
         finally:
             await unreachable.aclose()
         (job,) = emu.state.jobs.values()
-        records = [json.loads(line) for name in ("training/training_file.jsonl", "validation/validation_file.jsonl")
-                   for line in emu.state.file_bytes("team/nat-dpo", name).decode().splitlines()]
+        records = [
+            json.loads(line)
+            for name in ("training/training_file.jsonl", "validation/validation_file.jsonl")
+            for line in emu.state.file_bytes("team/nat-dpo", name).decode().splitlines()
+        ]
     assert early.status.value in ("pending", "running") and final.status.value == "completed"
     assert again.metadata["job_id"] == ref.metadata["job_id"] == job["id"] and again.metadata["reused_job"]
     dataset_dir = tmp_path / "datasets" / "plain-run"  # default: under the finetuning output_dir, kept
@@ -123,10 +152,16 @@ async def test_adapter_interface_with_a_plain_collection(tmp_path: Path, pairs: 
 
 async def test_a_single_pair_fills_both_files(tmp_path: Path, pairs: pl.DataFrame) -> None:
     async with Emulator(EmulatorConfig(tick_seconds=0.01)) as emu:
-        adapter = NeMoCustomizerTrainerAdapter(NeMoCustomizerTrainerAdapterConfig(
-            entity_host=emu.url, datastore_host=emu.url, namespace="team",
-            customization_config="meta/llama-3.2-1b-instruct@v1.0.0+A100",
-            dataset_output_dir=str(tmp_path / "ds"), poll_interval_seconds=0.02))
+        adapter = NeMoCustomizerTrainerAdapter(
+            NeMoCustomizerTrainerAdapterConfig(
+                entity_host=emu.url,
+                datastore_host=emu.url,
+                namespace="team",
+                customization_config="meta/llama-3.2-1b-instruct@v1.0.0+A100",
+                dataset_output_dir=str(tmp_path / "ds"),
+                poll_interval_seconds=0.02,
+            )
+        )
         try:
             await adapter.initialize(FinetuneConfig(output_dir=tmp_path))
             ref = await adapter.submit(pairs_to_collection(pairs.head(1), "one"))
@@ -141,10 +176,14 @@ async def test_a_single_pair_fills_both_files(tmp_path: Path, pairs: pl.DataFram
 
 async def test_a_job_that_cannot_be_followed_is_a_clear_error(tmp_path: Path) -> None:
     async with Emulator(EmulatorConfig(tick_seconds=0.01)) as emu:
-        adapter = NeMoCustomizerTrainerAdapter(NeMoCustomizerTrainerAdapterConfig(
-            entity_host=emu.url, datastore_host=emu.url, namespace="team", customization_config="x"))
-        ref = TrainingJobRef(run_id="r", backend="nemo-customizer",
-                             metadata={"job_id": "cust-missing", "dataset_dir": str(tmp_path)})
+        adapter = NeMoCustomizerTrainerAdapter(
+            NeMoCustomizerTrainerAdapterConfig(
+                entity_host=emu.url, datastore_host=emu.url, namespace="team", customization_config="x"
+            )
+        )
+        ref = TrainingJobRef(
+            run_id="r", backend="nemo-customizer", metadata={"job_id": "cust-missing", "dataset_dir": str(tmp_path)}
+        )
         try:
             with pytest.raises(TrainingJobError, match=f"cannot follow job cust-missing.*404.*kept in {tmp_path}"):
                 await adapter.wait_until_complete(ref)

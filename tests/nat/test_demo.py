@@ -8,8 +8,14 @@ from pathlib import Path
 
 
 def test_demo_runs_the_example_end_to_end_and_summarizes(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "dpo_frames.demo", "--out", str(tmp_path / "demo")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "dpo_frames.demo", "--out", str(tmp_path / "demo")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     text = done.stdout
     assert "candidates  119 scored moves, 0 rejected" in text

@@ -21,10 +21,27 @@ from dpo_frames.nat import DPOTrajBuilderConfig
 from ._helpers import ADAPTER, DATASET, EXAMPLE, FINETUNE_YML, NAMESPACE, REPO, TRAINER, run_example
 
 FAST = EmulatorConfig(tick_seconds=0.01, deployment_ready_after=0.05)
-REFERENCE_PROGRESS_KEYS = {"run_number", "timestamp", "run_id", "num_trajectories", "num_dpo_pairs", "avg_reward",
-                           "min_reward", "max_reward"}
-REFERENCE_FINAL_KEYS = {"run_id", "timestamp", "status", "message", "progress", "num_collection_runs",
-                        "total_trajectory_groups", "collection_summary", "job_metadata"}
+REFERENCE_PROGRESS_KEYS = {
+    "run_number",
+    "timestamp",
+    "run_id",
+    "num_trajectories",
+    "num_dpo_pairs",
+    "avg_reward",
+    "min_reward",
+    "max_reward",
+}
+REFERENCE_FINAL_KEYS = {
+    "run_id",
+    "timestamp",
+    "status",
+    "message",
+    "progress",
+    "num_collection_runs",
+    "total_trajectory_groups",
+    "collection_summary",
+    "job_metadata",
+}
 
 
 def _jsonl(data: bytes) -> list[dict]:
@@ -37,7 +54,7 @@ async def test_two_runs_are_deduplicated_uploaded_trained_and_deployed(out: Path
         state = emu.state
 
         final = run.final_metrics()
-        assert REFERENCE_FINAL_KEYS <= final.keys()
+        assert final.keys() >= REFERENCE_FINAL_KEYS
         assert final["status"] == "completed" and final["num_collection_runs"] == 2
         # The workflow is deterministic: the second run repeats every pair of the first.
         per_run = [p["num_dpo_pairs"] for p in run.progress()]
@@ -56,8 +73,9 @@ async def test_two_runs_are_deduplicated_uploaded_trained_and_deployed(out: Path
             assert [m["role"] for m in record["prompt"]] == ["system", "user"]  # use_full_message_history: true
             assert record["chosen_response"] != record["rejected_response"]
         pairs = pl.read_parquet(run.run_dirs()[0] / "pairs.parquet")
-        uploaded_pairs = {(r["prompt"][-1]["content"], r["chosen_response"], r["rejected_response"])
-                          for r in train + validation}
+        uploaded_pairs = {
+            (r["prompt"][-1]["content"], r["chosen_response"], r["rejected_response"]) for r in train + validation
+        }
         assert uploaded_pairs == set(pairs.select("prompt_text", "chosen_response", "rejected_response").iter_rows())
         assert not {r["prompt"][-1]["content"] for r in train} & {r["prompt"][-1]["content"] for r in validation}
 
@@ -78,7 +96,7 @@ async def test_progress_files_and_rebuildable_frames(out: Path) -> None:
     async with Emulator(FAST) as emu:
         run = await run_example(emu.url, out)
     progress = run.progress()
-    assert len(progress) == 1 and REFERENCE_PROGRESS_KEYS <= progress[0].keys()
+    assert len(progress) == 1 and progress[0].keys() >= REFERENCE_PROGRESS_KEYS
     history = json.loads((run.finetune_dir / "collection_history.json").read_text())
     assert history == progress
     (run_dir,) = run.run_dirs()
@@ -87,7 +105,9 @@ async def test_progress_files_and_rebuildable_frames(out: Path) -> None:
     assert stats["candidates"] == 119 and stats["rejects"] == 0
     assert stats["pair_stats"]["pairs"] == progress[0]["num_dpo_pairs"]
     assert {k: v for k, v in stats["pair_stats"].items() if k in ("single_candidate_turns", "tied_pairs")} == {
-        "single_candidate_turns": 3, "tied_pairs": 100}  # counted by reason
+        "single_candidate_turns": 3,
+        "tied_pairs": 100,
+    }  # counted by reason
     assert sum(row["steps"] for row in stats["steps_by_type"]) == stats["steps"]
     # Pairs rebuild from the saved candidates, without rerunning the workflow, with any settings.
     candidates = dpo_frames.read_frame(run_dir, "candidates")
@@ -125,11 +145,23 @@ def test_nat_finetune_command_with_secrets_from_the_environment(tmp_path: Path) 
     secret = "tok-SECRET-1f2e3d4c5b6a"
     (tmp_path / "examples").symlink_to(EXAMPLE.parent, target_is_directory=True)  # relative paths of the config
     with Emulator(EmulatorConfig(tick_seconds=0.01, token=secret)) as emu:
-        env = {**os.environ, "EMULATOR_PORT": str(emu.port), "HF_TOKEN": secret, "NEMO_API_TOKEN": secret,
-               "TQDM_DISABLE": "1"}
+        env = {
+            **os.environ,
+            "EMULATOR_PORT": str(emu.port),
+            "HF_TOKEN": secret,
+            "NEMO_API_TOKEN": secret,
+            "TQDM_DISABLE": "1",
+        }
         nat = Path(sys.executable).with_name("nat")
-        done = subprocess.run([str(nat), "finetune", "--config_file", str(FINETUNE_YML)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [str(nat), "finetune", "--config_file", str(FINETUNE_YML)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         jobs = list(emu.state.jobs.values())
     assert done.returncode == 0, done.stderr[-3000:]
     assert "RecursionError" not in done.stderr

@@ -126,9 +126,15 @@ async def test_interrupted_collection_stops_with_failed_status(out: Path, bad_po
 
 async def test_continue_on_collection_error_tries_every_run(out: Path, bad_positions: Path) -> None:
     async with _emulator() as emu:
-        run = await run_example(emu.url, out, **{"eval.general.dataset.file_path": str(bad_positions),
-                                                 f"{TRAINER}.continue_on_collection_error": True,
-                                                 f"{TRAINER}.num_runs": 2})
+        run = await run_example(
+            emu.url,
+            out,
+            **{
+                "eval.general.dataset.file_path": str(bad_positions),
+                f"{TRAINER}.continue_on_collection_error": True,
+                f"{TRAINER}.num_runs": 2,
+            },
+        )
     final = run.final_metrics()
     assert (final["status"], final["message"]) == ("failed", "No preference pairs collected")
     assert [entry["run_number"] for entry in run.progress()] == [0, 1]

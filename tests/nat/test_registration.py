@@ -20,8 +20,9 @@ from dpo_frames.nat.trainer import NeMoCustomizerTrainer
 
 from ._helpers import FINETUNE_YML
 
-ADAPTER_CONFIG = NeMoCustomizerTrainerAdapterConfig(entity_host="http://127.0.0.1:9", datastore_host="http://127.0.0.1:9",
-                                                    namespace="ns", customization_config="c")
+ADAPTER_CONFIG = NeMoCustomizerTrainerAdapterConfig(
+    entity_host="http://127.0.0.1:9", datastore_host="http://127.0.0.1:9", namespace="ns", customization_config="c"
+)
 BUILDS = [
     (register.dpo_trajectory_builder, DPOTrajBuilderConfig(), DPOTrajectoryBuilder),
     (register.nemo_customizer_trainer_adapter, ADAPTER_CONFIG, NeMoCustomizerTrainerAdapter),
@@ -45,8 +46,9 @@ async def test_build_functions_only_construct(build, config, kind) -> None:
 @pytest.mark.parametrize("build, config, kind", BUILDS)
 async def test_build_functions_refuse_to_run_beside_the_reference(build, config, kind, monkeypatch) -> None:
     real = importlib.metadata.version
-    monkeypatch.setattr(importlib.metadata, "version",
-                        lambda name: "1.9.0" if name == REFERENCE_DISTRIBUTION else real(name))
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "1.9.0" if name == REFERENCE_DISTRIBUTION else real(name)
+    )
     with pytest.raises(PluginClashError, match=f"pip uninstall {REFERENCE_DISTRIBUTION}"):
         async with build(config, None):
             pass
@@ -59,8 +61,15 @@ def test_nat_finetune_fails_with_the_fix_when_the_reference_is_installed(tmp_pat
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {REFERENCE_DISTRIBUTION}\nVersion: 1.9.0\n")
     env = {**os.environ, "PYTHONPATH": str(dist.parent), "EMULATOR_PORT": "9"}
     nat = Path(sys.executable).with_name("nat")
-    done = subprocess.run([str(nat), "--log-level", "error", "finetune", "--config_file", str(FINETUNE_YML)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(nat), "--log-level", "error", "finetune", "--config_file", str(FINETUNE_YML)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 1
     assert f"{REFERENCE_DISTRIBUTION} 1.9.0 is installed" in done.stderr
     assert f"pip uninstall {REFERENCE_DISTRIBUTION}" in done.stderr

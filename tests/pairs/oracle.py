@@ -8,8 +8,19 @@ from collections import Counter
 
 import xxhash
 
-FIELDS = ("run_id", "example_id", "turn_id", "turn_index", "candidate_index", "prompt_text", "prompt_messages",
-          "response", "score", "step_uuid", "metadata")
+FIELDS = (
+    "run_id",
+    "example_id",
+    "turn_id",
+    "turn_index",
+    "candidate_index",
+    "prompt_text",
+    "prompt_messages",
+    "response",
+    "score",
+    "step_uuid",
+    "metadata",
+)
 
 
 def _prompt_key(c: dict) -> tuple:
@@ -17,16 +28,29 @@ def _prompt_key(c: dict) -> tuple:
     return (c["prompt_text"], None if msgs is None else tuple((m["role"], m["content"]) for m in msgs))
 
 
-def oracle_pairs(rows: list[dict], *, exhaustive: bool = True, min_diff: float = 0.0,
-                 cap: int | None = None, strategy: str | None = None, seed: int = 0,
-                 max_candidates: int | None = None) -> tuple[list[tuple], dict[str, int]]:
+def oracle_pairs(
+    rows: list[dict],
+    *,
+    exhaustive: bool = True,
+    min_diff: float = 0.0,
+    cap: int | None = None,
+    strategy: str | None = None,
+    seed: int = 0,
+    max_candidates: int | None = None,
+) -> tuple[list[tuple], dict[str, int]]:
     """dpo_frames' documented semantics, one candidate and one pair at a time."""
     strategy = strategy or ("exhaustive" if exhaustive else "best_vs_worst")
     stats = Counter()
     stats["candidates"] = len(rows)
-    valid = [(i, c) for i, c in enumerate(rows)
-             if c["score"] is not None and math.isfinite(c["score"]) and c["turn_id"] is not None
-             and c["response"] is not None and c["prompt_text"] is not None]
+    valid = [
+        (i, c)
+        for i, c in enumerate(rows)
+        if c["score"] is not None
+        and math.isfinite(c["score"])
+        and c["turn_id"] is not None
+        and c["response"] is not None
+        and c["prompt_text"] is not None
+    ]
     stats["invalid_candidates"] = len(rows) - len(valid)
     turns: dict[tuple, list[tuple[int, dict]]] = {}
     for i, c in valid:  # dicts keep first-appearance order
@@ -85,7 +109,7 @@ def _bounded(group: list[tuple[int, dict]], limit: int | None, stats: Counter) -
         return group
     by_score = sorted(group, key=lambda ic: (-ic[1]["score"], ic[1]["candidate_index"], ic[0]))
     top, bottom = (limit + 1) // 2, limit // 2
-    kept = by_score[:top] + (by_score[len(by_score) - bottom:] if bottom else [])
+    kept = by_score[:top] + (by_score[len(by_score) - bottom :] if bottom else [])
     n, k = len(group), len(kept)
     stats["trimmed_candidates"] += n - k
     stats["trimmed_pairs"] += n * (n - 1) // 2 - k * (k - 1) // 2
@@ -113,6 +137,7 @@ def _pick(strategy: str, eligible: list, scores: list[float], seed: int) -> list
 
         def key(p):
             return _combine64(seed, prompt, _xxh3(p[0][1]["response"]), _xxh3(p[1][1]["response"]))
+
         return [min(mine, key=lambda p: (key(p), mine.index(p)))]
     if strategy == "best_vs_mean_minus_2sd":
         target = statistics.fmean(scores) - 2 * statistics.pstdev(scores)
@@ -145,6 +170,7 @@ def _combine64(*hashes: int) -> int:
 def _prompt_hash(c: dict) -> int:
     """The documented prompt hash, computed independently (see tests/core/test_ids.py)."""
     from tests.pairs.test_ids import combine, h, messages_hash
+
     return combine(h(c["prompt_text"]), messages_hash(c["prompt_messages"]))
 
 
@@ -154,13 +180,24 @@ def _priority(pair) -> tuple:
 
 
 def describe(chosen: dict, rejected: dict, diff: float) -> tuple:
-    return (chosen["run_id"], chosen["example_id"], chosen["turn_id"], chosen["prompt_text"],
-            chosen["response"], rejected["response"], chosen["candidate_index"], rejected["candidate_index"],
-            chosen["score"], rejected["score"], diff)
+    return (
+        chosen["run_id"],
+        chosen["example_id"],
+        chosen["turn_id"],
+        chosen["prompt_text"],
+        chosen["response"],
+        rejected["response"],
+        chosen["candidate_index"],
+        rejected["candidate_index"],
+        chosen["score"],
+        rejected["score"],
+        diff,
+    )
 
 
-def reference_pairs(rows: list[dict], *, exhaustive: bool = True, min_diff: float = 0.0,
-                    cap: int | None = None) -> list[tuple]:
+def reference_pairs(
+    rows: list[dict], *, exhaustive: bool = True, min_diff: float = 0.0, cap: int | None = None
+) -> list[tuple]:
     """NAT reference builder's selection (trajectory_builder.py), transcribed: per turn, sort by
     score descending (stable), then all i<j with diff >= min_diff sorted by diff (stable, capped),
     or first vs last."""
@@ -173,8 +210,12 @@ def reference_pairs(rows: list[dict], *, exhaustive: bool = True, min_diff: floa
             continue
         s = sorted(cands, key=lambda c: c["score"], reverse=True)
         if exhaustive:
-            pairs = [(a, b, a["score"] - b["score"]) for i, a in enumerate(s) for b in s[i + 1:]
-                     if a["score"] - b["score"] >= min_diff]
+            pairs = [
+                (a, b, a["score"] - b["score"])
+                for i, a in enumerate(s)
+                for b in s[i + 1 :]
+                if a["score"] - b["score"] >= min_diff
+            ]
             pairs.sort(key=lambda p: p[2], reverse=True)
             if cap is not None:
                 pairs = pairs[:cap]

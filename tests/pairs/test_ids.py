@@ -36,8 +36,9 @@ def messages_hash(messages) -> int:
         return 0
     folded = 0
     for i, m in enumerate(messages):
-        folded ^= mix(((h(m["role"]) * 0xBF58476D1CE4E5B9) & MASK) ^ h(m["content"])
-                      ^ (((i + 1) * 0x9E3779B97F4A7C15) & MASK))
+        folded ^= mix(
+            ((h(m["role"]) * 0xBF58476D1CE4E5B9) & MASK) ^ h(m["content"]) ^ (((i + 1) * 0x9E3779B97F4A7C15) & MASK)
+        )
     return mix(folded ^ mix(len(messages) + 1))
 
 
@@ -50,11 +51,24 @@ def test_pair_ids_follow_the_documented_formula():
     rows = []
     for t, (text, messages) in enumerate([("board ü", conversation), ("plain prompt", None)]):
         for i, (resp, score) in enumerate([("a", 1.0), ("b", 0.5), ("c", 0.0)]):
-            rows.append({"run_id": "r", "example_id": "e", "turn_id": f"t{t}", "turn_index": t,
-                         "candidate_index": i, "prompt_text": text, "prompt_messages": messages,
-                         "response": resp, "score": score, "step_uuid": None, "metadata": None})
+            rows.append(
+                {
+                    "run_id": "r",
+                    "example_id": "e",
+                    "turn_id": f"t{t}",
+                    "turn_index": t,
+                    "candidate_index": i,
+                    "prompt_text": text,
+                    "prompt_messages": messages,
+                    "response": resp,
+                    "score": score,
+                    "step_uuid": None,
+                    "metadata": None,
+                }
+            )
     pairs, _ = dpo_frames.build_pairs(pl.DataFrame(rows, schema=dict(schema.CANDIDATES)))
     assert pairs.height == 6
     for p in pairs.iter_rows(named=True):
-        assert p["pair_id"] == pair_id(p["prompt_text"], p["prompt_messages"], p["chosen_response"],
-                                       p["rejected_response"])
+        assert p["pair_id"] == pair_id(
+            p["prompt_text"], p["prompt_messages"], p["chosen_response"], p["rejected_response"]
+        )

@@ -16,9 +16,22 @@ from dpo_frames.pairs.config import PairStrategy
 def turn(scores, texts=None, indexes=None, turn_id="t", prompt="p") -> list[dict]:
     texts = texts or [f"r{i}" for i in range(len(scores))]
     indexes = indexes if indexes is not None else list(range(len(scores)))
-    return [{"run_id": "r", "example_id": "e", "turn_id": turn_id, "turn_index": 0, "candidate_index": ci,
-             "prompt_text": prompt, "prompt_messages": None, "response": t, "score": s, "step_uuid": None,
-             "metadata": None} for s, t, ci in zip(scores, texts, indexes, strict=True)]
+    return [
+        {
+            "run_id": "r",
+            "example_id": "e",
+            "turn_id": turn_id,
+            "turn_index": 0,
+            "candidate_index": ci,
+            "prompt_text": prompt,
+            "prompt_messages": None,
+            "response": t,
+            "score": s,
+            "step_uuid": None,
+            "metadata": None,
+        }
+        for s, t, ci in zip(scores, texts, indexes, strict=True)
+    ]
 
 
 def build(rows, **cfg):
@@ -30,14 +43,30 @@ def build(rows, **cfg):
 FIVE = turn([1.0, 0.75, 0.5, 0.25, 0.0], ["a", "b", "c", "d", "e"])  # binary fractions: exact differences
 
 
-@pytest.mark.parametrize("strategy, expected", [
-    ("exhaustive", [("a", "e"), ("a", "d"), ("b", "e"), ("a", "c"), ("b", "d"), ("c", "e"), ("a", "b"), ("b", "c"),
-                    ("c", "d"), ("d", "e")]),
-    ("best_vs_worst", [("a", "e")]),
-    ("best_vs_all", [("a", "e"), ("a", "d"), ("a", "c"), ("a", "b")]),
-    ("best_vs_mean_minus_2sd", [("a", "e")]),  # mean - 2 sd = -0.21: the worst is closest
-    ("adjacent", [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")]),
-])
+@pytest.mark.parametrize(
+    "strategy, expected",
+    [
+        (
+            "exhaustive",
+            [
+                ("a", "e"),
+                ("a", "d"),
+                ("b", "e"),
+                ("a", "c"),
+                ("b", "d"),
+                ("c", "e"),
+                ("a", "b"),
+                ("b", "c"),
+                ("c", "d"),
+                ("d", "e"),
+            ],
+        ),
+        ("best_vs_worst", [("a", "e")]),
+        ("best_vs_all", [("a", "e"), ("a", "d"), ("a", "c"), ("a", "b")]),
+        ("best_vs_mean_minus_2sd", [("a", "e")]),  # mean - 2 sd = -0.21: the worst is closest
+        ("adjacent", [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")]),
+    ],
+)
 def test_each_strategy_on_one_turn(strategy, expected):
     got, stats = build(FIVE, strategy=strategy)
     assert got == expected
@@ -97,16 +126,23 @@ def test_max_candidates_per_turn_keeps_the_top_and_bottom_scores():
     kept = {t for pair in got for t in pair}
     assert kept == {"r5", "r1", "r2", "r6"}
     assert stats.trimmed_candidates == 3 and stats.trimmed_pairs == 21 - 6
-    assert stats.candidate_pairs == stats.trimmed_pairs + stats.tied_pairs + stats.below_margin_pairs \
-        + stats.identical_response_pairs + stats.eligible_pairs
+    assert (
+        stats.candidate_pairs
+        == stats.trimmed_pairs
+        + stats.tied_pairs
+        + stats.below_margin_pairs
+        + stats.identical_response_pairs
+        + stats.eligible_pairs
+    )
 
 
 def test_a_thousand_candidates_per_turn_is_bounded():
     n = 1000
     rows = turn([i / n for i in range(n)])
     frame = pl.DataFrame(rows, schema=dict(schema.CANDIDATES))
-    pairs, stats = dpo_frames.build_pairs(frame, dpo_frames.PairConfig(strategy="best_vs_worst",
-                                                                       max_candidates_per_turn=64))
+    pairs, stats = dpo_frames.build_pairs(
+        frame, dpo_frames.PairConfig(strategy="best_vs_worst", max_candidates_per_turn=64)
+    )
     assert stats.candidate_pairs == n * (n - 1) // 2 and stats.eligible_pairs == 64 * 63 // 2
     assert stats.trimmed_candidates == n - 64
     assert pairs.select("chosen_score", "rejected_score").row(0) == (0.999, 0.0)
@@ -117,7 +153,9 @@ def test_strategy_and_exhaustive_pairs():
     assert dpo_frames.PairConfig(exhaustive_pairs=False).pair_strategy is PairStrategy.BEST_VS_WORST
     assert dpo_frames.PairConfig(strategy="adjacent").pair_strategy is PairStrategy.ADJACENT
     assert dpo_frames.PairConfig(strategy="exhaustive", exhaustive_pairs=True).pair_strategy is PairStrategy.EXHAUSTIVE
-    with pytest.raises(ValidationError, match=r"exhaustive_pairs=True \(every pair\) disagrees with strategy 'best_vs_all'"):
+    with pytest.raises(
+        ValidationError, match=r"exhaustive_pairs=True \(every pair\) disagrees with strategy 'best_vs_all'"
+    ):
         dpo_frames.PairConfig(strategy="best_vs_all", exhaustive_pairs=True)
     with pytest.raises(ValidationError, match="disagrees with strategy 'exhaustive'"):
         dpo_frames.PairConfig(strategy="exhaustive", exhaustive_pairs=False)
@@ -140,6 +178,7 @@ def test_strategy_and_exhaustive_pairs():
 
 def test_a_self_join_too_large_is_refused_with_the_way_out(monkeypatch):
     import dpo_frames.pairs.engine as engine
+
     monkeypatch.setattr(engine, "MAX_JOIN_ROWS", 1000)
     frame = pl.DataFrame(turn([i / 40 for i in range(40)]), schema=dict(schema.CANDIDATES))
     with pytest.raises(ValueError, match="max_candidates_per_turn"):

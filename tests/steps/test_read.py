@@ -14,15 +14,32 @@ from tests.conftest import ttc_step
 
 
 def eval_output(items: dict[str, list]) -> EvaluationRunOutput:
-    eval_items = [EvalInputItem(id=k, input_obj="q", expected_output_obj=None, output_obj=None, trajectory=v,
-                                expected_trajectory=[], full_dataset_entry={}) for k, v in items.items()]
+    eval_items = [
+        EvalInputItem(
+            id=k,
+            input_obj="q",
+            expected_output_obj=None,
+            output_obj=None,
+            trajectory=v,
+            expected_trajectory=[],
+            full_dataset_entry={},
+        )
+        for k, v in items.items()
+    ]
     return EvaluationRunOutput.model_construct(eval_input=EvalInput(eval_input_items=eval_items))
 
 
 def test_reads_evaluation_run_output_with_ttc_and_stream_data():
-    out = eval_output({"q1": [ttc_step(score=0.9), ttc_step(score=0.1, as_stream=True, output="no"),
-                              ttc_step(event_type=IntermediateStepType.LLM_END, name="llm")],
-                       "q2": [ttc_step(turn_id="t9")]})
+    out = eval_output(
+        {
+            "q1": [
+                ttc_step(score=0.9),
+                ttc_step(score=0.1, as_stream=True, output="no"),
+                ttc_step(event_type=IntermediateStepType.LLM_END, name="llm"),
+            ],
+            "q2": [ttc_step(turn_id="t9")],
+        }
+    )
     steps = dpo_frames.read_steps(out, run_id="run-1")
     assert list(steps.columns) == list(schema.STEPS)
     assert steps["example_id"].to_list() == ["q1", "q1", "q1", "q2"]
@@ -48,8 +65,11 @@ def test_reads_workflow_output_json(example_output):
 
 
 def test_reads_dict_steps_flat_or_wrapped_and_jsonl_with_bad_lines(tmp_path):
-    wrapped = {"example_id": "e", "run_id": "r", "payload": {"event_type": "TTC_END", "name": "n", "UUID": "u1",
-                                                             "data": {"turn_id": "t", "score": 1}}}
+    wrapped = {
+        "example_id": "e",
+        "run_id": "r",
+        "payload": {"event_type": "TTC_END", "name": "n", "UUID": "u1", "data": {"turn_id": "t", "score": 1}},
+    }
     flat = {"event_type": "TTC_END", "name": "n", "UUID": "u2", "data": {"turn_id": "t", "score": 0}}
     path = tmp_path / "steps.jsonl"
     path.write_text(json.dumps(wrapped) + "\n\nnot json\n" + json.dumps(flat) + "\n[1, 2]\n")
@@ -67,10 +87,13 @@ def test_parquet_round_trip_and_frames(tmp_path):
     assert dpo_frames.read_steps(steps.lazy()).equals(steps)
 
 
-@pytest.mark.parametrize("source, message", [
-    (42, "cannot read steps from int"),
-    ("/nonexistent/x.jsonl", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (42, "cannot read steps from int"),
+        ("/nonexistent/x.jsonl", "does not exist"),
+    ],
+)
 def test_bad_sources_give_clear_errors(source, message):
     with pytest.raises(dpo_frames.SourceError, match=message):
         dpo_frames.read_steps(source)
@@ -79,7 +102,7 @@ def test_bad_sources_give_clear_errors(source, message):
 def test_wrong_file_shapes(tmp_path):
     (tmp_path / "a.csv").write_text("x")
     (tmp_path / "b.json").write_text('{"not": "a list"}')
-    (tmp_path / "c.json").write_text("[{\"id\": 1}]")
+    (tmp_path / "c.json").write_text('[{"id": 1}]')
     (tmp_path / "d.json").write_text("[{")
     with pytest.raises(dpo_frames.SourceError, match="unknown steps file type"):
         dpo_frames.read_steps(tmp_path / "a.csv")

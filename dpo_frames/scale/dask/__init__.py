@@ -10,8 +10,16 @@ Example (a local cluster of two worker processes)::
     result = build_dataset("runs/*.parquet", "out/r1", address="tcp://scheduler:8786")
 """
 
-from dpo_frames.scale.dask.build import ENGINES, DistributedResult, build_dataset, connect, require_extra
 from dpo_frames.errors import ClusterError, DistributedError, EngineMissingError
+from dpo_frames.scale.dask.build import ENGINES, DistributedResult, build_dataset, connect, require_extra
 
-__all__ = ["ENGINES", "ClusterError", "DistributedError", "DistributedResult", "EngineMissingError",
-           "build_dataset", "connect", "require_extra"]
+__all__ = [
+    "ENGINES",
+    "ClusterError",
+    "DistributedError",
+    "DistributedResult",
+    "EngineMissingError",
+    "build_dataset",
+    "connect",
+    "require_extra",
+]

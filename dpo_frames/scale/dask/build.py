@@ -29,12 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from dpo_frames.pairs.config import PairConfig
 from dpo_frames.dataset.finalize import TRAIN, VALIDATION, DatasetStats, DedupMode
+from dpo_frames.errors import DistributedError
+from dpo_frames.pairs.config import PairConfig
+from dpo_frames.pairs.stats import PairStats
 from dpo_frames.scale.dask import engine as dask_engine
 from dpo_frames.scale.dask.engine import CONNECT_TIMEOUT_SECONDS, DaskEngine
-from dpo_frames.errors import DistributedError
-from dpo_frames.pairs.stats import PairStats
 from dpo_frames.scale.partitioned import (
     DEFAULT_CANDIDATES_PER_PARTITION,
     build_record,
@@ -43,7 +43,6 @@ from dpo_frames.scale.partitioned import (
     decide_globally,
     merge_partition_results,
 )
-
 
 logger = logging.getLogger("dpo_frames")
 
@@ -74,8 +73,9 @@ def require_extra(engine: str = "dask") -> None:
 
 
 @contextmanager
-def connect(engine: str = "dask", address: str | None = None, *, workers: int = 2,
-            timeout: float = CONNECT_TIMEOUT_SECONDS) -> Iterator[Any]:
+def connect(
+    engine: str = "dask", address: str | None = None, *, workers: int = 2, timeout: float = CONNECT_TIMEOUT_SECONDS
+) -> Iterator[Any]:
     """An engine connected to the cluster at ``address`` (waiting up to ``timeout`` seconds),
     or to a local cluster of ``workers`` processes that it starts and stops.
 
@@ -90,13 +90,24 @@ def connect(engine: str = "dask", address: str | None = None, *, workers: int = 
         yield connected
 
 
-def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                  config: PairConfig | None = None, *, engine: str = "dask", address: str | None = None,
-                  workers: int = 2, partitions: int | None = None, deduplicate: bool = True,
-                  max_pairs: int | None = None, seed: int = 0, validation_fraction: float = 0.2,
-                  dedup_mode: DedupMode | str = DedupMode.EXACT,
-                  use_full_message_history: bool = False, storage_options: Mapping[str, Any] | None = None,
-                  split_rows: int | None = None) -> DistributedResult:
+def build_dataset(
+    candidates: str | os.PathLike | Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    config: PairConfig | None = None,
+    *,
+    engine: str = "dask",
+    address: str | None = None,
+    workers: int = 2,
+    partitions: int | None = None,
+    deduplicate: bool = True,
+    max_pairs: int | None = None,
+    seed: int = 0,
+    validation_fraction: float = 0.2,
+    dedup_mode: DedupMode | str = DedupMode.EXACT,
+    use_full_message_history: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+    split_rows: int | None = None,
+) -> DistributedResult:
     """Build pairs and the NeMo Customizer dataset on a cluster; the single-machine result.
 
     ``candidates`` is a Parquet file, a glob, a directory or a list of them, local or any
@@ -120,9 +131,14 @@ def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], o
     from dpo_frames.scale.dask.source import DEFAULT_SPLIT_ROWS, plan_source
 
     check_partitions(partitions)
-    options = dataset_options(deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
-                              validation_fraction=validation_fraction, dedup_mode=dedup_mode,
-                              use_full_message_history=use_full_message_history)
+    options = dataset_options(
+        deduplicate=deduplicate,
+        max_pairs=max_pairs,
+        seed=seed,
+        validation_fraction=validation_fraction,
+        dedup_mode=dedup_mode,
+        use_full_message_history=use_full_message_history,
+    )
     config = config or PairConfig()
     out = OutputDir(str(out_dir), dict(storage_options or {}))
     seconds: dict[str, float] = {}
@@ -133,33 +149,71 @@ def build_dataset(candidates: str | os.PathLike | Sequence[str | os.PathLike], o
         n = partitions or max(threads, math.ceil(source.rows / DEFAULT_CANDIDATES_PER_PARTITION))
         out.reset("pairs", "dataset", PARTS)
         with _timed(seconds, "pairs"):
-            results = cluster.shuffle_reduce(tasks.shuffle_split, source.splits, n, tasks.pair_task,
-                                             map_args=(n, source.storage_options),
-                                             reduce_args=(config, out, dedup_mode))
+            results = cluster.shuffle_reduce(
+                tasks.shuffle_split,
+                source.splits,
+                n,
+                tasks.pair_task,
+                map_args=(n, source.storage_options),
+                reduce_args=(config, out, dedup_mode),
+            )
         with _timed(seconds, "decide"):
             pair_stats, keys = merge_partition_results([(stats, keys) for stats, keys, _ in results])
             run_ids = {run_id for *_, ids in results for run_id in ids}
-            chosen, dataset_stats = decide_globally(keys, deduplicate=deduplicate, max_pairs=max_pairs, seed=seed,
-                                                    validation_fraction=validation_fraction,
-                                                    dedup_mode=dedup_mode)
+            chosen, dataset_stats = decide_globally(
+                keys,
+                deduplicate=deduplicate,
+                max_pairs=max_pairs,
+                seed=seed,
+                validation_fraction=validation_fraction,
+                dedup_mode=dedup_mode,
+            )
             del keys
             by_part = chosen.partition_by("part", as_dict=True, maintain_order=True)
             empty = chosen.clear()
         with _timed(seconds, "dataset"):
-            lines = cluster.map(tasks.dataset_task, range(n), [by_part.get((i,), empty) for i in range(n)],
-                                args=(out, use_full_message_history))
+            lines = cluster.map(
+                tasks.dataset_task,
+                range(n),
+                [by_part.get((i,), empty) for i in range(n)],
+                args=(out, use_full_message_history),
+            )
     _check_lines(lines, dataset_stats)
     with _timed(seconds, "jsonl"):
         files = concatenate_jsonl(out, n)
     files.update(dataset=out.url_of("dataset"), pairs=out.url_of("pairs"), record=out.url_of(RECORD))
-    record = build_record(engine, config, pair_stats, dataset_stats, options, partitions=n, run_ids=run_ids,
-                          sources=list(source.files), worker_threads=threads, seconds=seconds)
+    record = build_record(
+        engine,
+        config,
+        pair_stats,
+        dataset_stats,
+        options,
+        partitions=n,
+        run_ids=run_ids,
+        sources=list(source.files),
+        worker_threads=threads,
+        seconds=seconds,
+    )
     out.write((RECORD,), lambda handle: handle.write(record.to_json().encode()))
-    logger.info("distributed build (%s, %d worker threads): %d partitions, %d pairs, dataset %d "
-                "(%d train / %d validation)", engine, threads, n, pair_stats.pairs, dataset_stats.pairs,
-                dataset_stats.train_pairs, dataset_stats.validation_pairs)
-    return DistributedResult(pair_stats=pair_stats, dataset_stats=dataset_stats, partitions=n, engine=engine,
-                             worker_threads=threads, files=files, seconds=seconds)
+    logger.info(
+        "distributed build (%s, %d worker threads): %d partitions, %d pairs, dataset %d (%d train / %d validation)",
+        engine,
+        threads,
+        n,
+        pair_stats.pairs,
+        dataset_stats.pairs,
+        dataset_stats.train_pairs,
+        dataset_stats.validation_pairs,
+    )
+    return DistributedResult(
+        pair_stats=pair_stats,
+        dataset_stats=dataset_stats,
+        partitions=n,
+        engine=engine,
+        worker_threads=threads,
+        files=files,
+        seconds=seconds,
+    )
 
 
 def _check_lines(lines: list[dict[str, int]], stats: DatasetStats) -> None:

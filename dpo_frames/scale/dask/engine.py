@@ -43,8 +43,9 @@ class DaskEngine:
 
     @classmethod
     @contextmanager
-    def connect(cls, address: str | None = None, *, workers: int = 2,
-                timeout: float = CONNECT_TIMEOUT_SECONDS) -> Iterator[DaskEngine]:
+    def connect(
+        cls, address: str | None = None, *, workers: int = 2, timeout: float = CONNECT_TIMEOUT_SECONDS
+    ) -> Iterator[DaskEngine]:
         """Connect to the scheduler at ``address``, or start a local cluster of ``workers`` processes.
 
         A local cluster listens on loopback only, gives each worker one task thread and
@@ -63,10 +64,18 @@ class DaskEngine:
                 client.close()
             return
         polars_threads = max(1, (os.cpu_count() or 1) // workers)
-        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address="127.0.0.1:0", silence_logs=logging.WARNING,
-                                      env={"POLARS_MAX_THREADS": str(polars_threads)}) as cluster, \
-                distributed.Client(cluster, set_as_default=False) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.WARNING,
+                env={"POLARS_MAX_THREADS": str(polars_threads)},
+            ) as cluster,
+            distributed.Client(cluster, set_as_default=False) as client,
+        ):
             yield cls(client)
 
     @property
@@ -74,8 +83,16 @@ class DaskEngine:
         """Task threads over all workers (the useful number of partitions running at once)."""
         return max(1, sum(self.client.nthreads().values()))
 
-    def shuffle_reduce(self, map_fn: Callable[..., tuple], inputs: Sequence[Any], outputs: int,
-                       reduce_fn: Callable[..., Any], *, map_args: tuple = (), reduce_args: tuple = ()) -> list[Any]:
+    def shuffle_reduce(
+        self,
+        map_fn: Callable[..., tuple],
+        inputs: Sequence[Any],
+        outputs: int,
+        reduce_fn: Callable[..., Any],
+        *,
+        map_args: tuple = (),
+        reduce_args: tuple = (),
+    ) -> list[Any]:
         """``reduce_fn(i, [map_fn(x, *map_args)[i] for x in inputs], *reduce_args)`` for each ``i < outputs``.
 
         Returns the reduce results in order of ``i``; a task's exception is raised as is.
@@ -83,15 +100,21 @@ class DaskEngine:
         from dask import delayed
 
         run = uuid.uuid4().hex[:12]  # keys unique per build: a shared cluster may run several
-        mapped = [delayed(map_fn, nout=outputs, pure=False)(x, *map_args, dask_key_name=f"dpo-split-{run}-{j}")
-                  for j, x in enumerate(inputs)]
-        reduced = [delayed(reduce_fn, pure=False)(i, [m[i] for m in mapped], *reduce_args,
-                                                  dask_key_name=f"dpo-partition-{run}-{i}")
-                   for i in range(outputs)]
+        mapped = [
+            delayed(map_fn, nout=outputs, pure=False)(x, *map_args, dask_key_name=f"dpo-split-{run}-{j}")
+            for j, x in enumerate(inputs)
+        ]
+        reduced = [
+            delayed(reduce_fn, pure=False)(
+                i, [m[i] for m in mapped], *reduce_args, dask_key_name=f"dpo-partition-{run}-{i}"
+            )
+            for i in range(outputs)
+        ]
         return self._gather(self.client.compute(reduced))
 
-    def map(self, fn: Callable[..., Any], parts: Sequence[int], per_part: Sequence[Any], *, args: tuple = ()
-            ) -> list[Any]:
+    def map(
+        self, fn: Callable[..., Any], parts: Sequence[int], per_part: Sequence[Any], *, args: tuple = ()
+    ) -> list[Any]:
         """``fn(part, per_part[k], *args)`` for each ``parts[k]``; ``per_part`` items are scattered first."""
         scattered = self.client.scatter(list(per_part)) if per_part else []
         futures = self.client.map(fn, list(parts), scattered, *[[a] * len(parts) for a in args], pure=False)
@@ -104,5 +127,6 @@ class DaskEngine:
         try:
             return self.client.gather(futures)
         except KilledWorker as exc:
-            raise ClusterError(f"Dask workers died running {exc.task!r} (out of memory? more partitions "
-                               f"make smaller tasks): {exc}") from exc
+            raise ClusterError(
+                f"Dask workers died running {exc.task!r} (out of memory? more partitions make smaller tasks): {exc}"
+            ) from exc

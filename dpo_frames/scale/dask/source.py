@@ -62,8 +62,9 @@ def _expand(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
     return []
 
 
-def list_files(candidates: str | os.PathLike | Sequence[str | os.PathLike],
-               storage_options: Mapping[str, Any] | None = None) -> list[str]:
+def list_files(
+    candidates: str | os.PathLike | Sequence[str | os.PathLike], storage_options: Mapping[str, Any] | None = None
+) -> list[str]:
     """The candidates' Parquet files as URLs, in the order a Polars scan reads them.
 
     ``candidates`` is a file, a glob, a directory, or a list of those (kept in the given
@@ -86,8 +87,12 @@ def _row_groups(url: str, storage_options: Mapping[str, Any]) -> list[int]:
         return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
-def plan_source(candidates: str | os.PathLike | Sequence[str | os.PathLike], *,
-                storage_options: Mapping[str, Any] | None = None, split_rows: int = DEFAULT_SPLIT_ROWS) -> Source:
+def plan_source(
+    candidates: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    split_rows: int = DEFAULT_SPLIT_ROWS,
+) -> Source:
     """List the files, read their footers (in parallel threads) and cut them into splits."""
     options = dict(storage_options or {})
     files = list_files(candidates, options)
@@ -129,7 +134,9 @@ def read_split(split: Split, storage_options: Mapping[str, Any] | None = None) -
             columns = [c for c in schema.CANDIDATES if c in parquet.schema_arrow.names]
             frame = pl.from_arrow(parquet.read_row_groups(list(split.row_groups), columns=columns))
     if frame.height != split.rows:
-        raise SourceError(f"{split.url} changed while it was read: row groups {split.row_groups} hold "
-                          f"{frame.height} rows, its footer said {split.rows}")
+        raise SourceError(
+            f"{split.url} changed while it was read: row groups {split.row_groups} hold "
+            f"{frame.height} rows, its footer said {split.rows}"
+        )
     frame = schema.conform(frame, schema.CANDIDATES, f"candidates of {split.url}")
     return frame.with_columns(_row=pl.int_range(pl.len(), dtype=pl.UInt64) + split.first_row)

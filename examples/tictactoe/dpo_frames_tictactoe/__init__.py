@@ -12,6 +12,18 @@ from .game import AgentTurn, Candidate, GameRecord, play_game
 from .minimax import Value, move_value, score_move, solve, value_to_score
 
 __all__ = [
-    "AgentTurn", "Board", "Candidate", "GameRecord", "IllegalMoveError", "InvalidPositionError", "Move",
-    "TicTacToeError", "Value", "move_value", "play_game", "score_move", "solve", "value_to_score",
+    "AgentTurn",
+    "Board",
+    "Candidate",
+    "GameRecord",
+    "IllegalMoveError",
+    "InvalidPositionError",
+    "Move",
+    "TicTacToeError",
+    "Value",
+    "move_value",
+    "play_game",
+    "score_move",
+    "solve",
+    "value_to_score",
 ]

@@ -16,9 +16,14 @@ from .errors import IllegalMoveError, InvalidPositionError
 Mark = Literal["X", "O"]
 EMPTY = "."
 _LINES: tuple[tuple[int, int, int], ...] = (
-    (0, 1, 2), (3, 4, 5), (6, 7, 8),  # rows
-    (0, 3, 6), (1, 4, 7), (2, 5, 8),  # columns
-    (0, 4, 8), (2, 4, 6),  # diagonals
+    (0, 1, 2),
+    (3, 4, 5),
+    (6, 7, 8),  # rows
+    (0, 3, 6),
+    (1, 4, 7),
+    (2, 5, 8),  # columns
+    (0, 4, 8),
+    (2, 4, 6),  # diagonals
 )
 
 
@@ -72,7 +77,8 @@ class Board:
         flat = raw.replace("/", "")
         if len(flat) != 9 or (("/" in raw) and [len(r) for r in raw.split("/")] != [3, 3, 3]):
             raise InvalidPositionError(
-                f"a position is three rows of three cells separated by '/', e.g. 'X.O/.X./..O'; got {text!r}")
+                f"a position is three rows of three cells separated by '/', e.g. 'X.O/.X./..O'; got {text!r}"
+            )
         flat = flat.upper()
         bad = sorted(set(flat) - {"X", "O", EMPTY})
         if bad:
@@ -90,7 +96,8 @@ class Board:
         xs, os_ = self.cells.count("X"), self.cells.count("O")
         if xs not in (os_, os_ + 1):
             raise InvalidPositionError(
-                f"X moves first, so X count must equal O count or exceed it by one; got X={xs}, O={os_} in {text!r}")
+                f"X moves first, so X count must equal O count or exceed it by one; got X={xs}, O={os_} in {text!r}"
+            )
         x_won, o_won = self._has_line("X"), self._has_line("O")
         if x_won and o_won:
             raise InvalidPositionError(f"both players have three in a row in {text!r}")
@@ -136,7 +143,7 @@ class Board:
         if self.cells[move.index] != EMPTY:
             raise IllegalMoveError(f"row {move.row}, column {move.col} is already taken in {self.to_text()!r}")
         i = move.index
-        return Board(self.cells[:i] + self.to_move + self.cells[i + 1:])
+        return Board(self.cells[:i] + self.to_move + self.cells[i + 1 :])
 
     def to_text(self) -> str:
         """Compact text form, e.g. ``"X.O/.X./..O"``."""
@@ -147,7 +154,7 @@ class Board:
         """A human-readable grid with 1-based row and column numbers."""
         lines = ["    1   2   3"]
         for r in range(3):
-            row = self.cells[r * 3:(r + 1) * 3]
+            row = self.cells[r * 3 : (r + 1) * 3]
             lines.append(f"{r + 1}   " + " | ".join(row))
             if r < 2:
                 lines.append("   ---+---+---")

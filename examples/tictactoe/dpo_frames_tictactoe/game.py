@@ -92,7 +92,7 @@ def opponent_move(board: Board) -> Move:
     me = board.to_move
     for target in (me, other(me)):
         for i in sorted(legal):
-            trial = board.cells[:i] + target + board.cells[i + 1:]
+            trial = board.cells[:i] + target + board.cells[i + 1 :]
             if Board(trial).winner() == target:
                 return Move(i)
     return Move(next(i for i in _OPPONENT_ORDER if i in legal))
@@ -111,12 +111,14 @@ def sample_candidates(board: Board, *, start: Board, seed: int, turn_index: int,
     return rng.sample(legal, min(num_candidates, len(legal)))
 
 
-def play_game(start: Board,
-              *,
-              num_candidates: int = 4,
-              max_agent_turns: int = 5,
-              seed: int = 0,
-              on_turn: Callable[[AgentTurn], None] | None = None) -> GameRecord:
+def play_game(
+    start: Board,
+    *,
+    num_candidates: int = 4,
+    max_agent_turns: int = 5,
+    seed: int = 0,
+    on_turn: Callable[[AgentTurn], None] | None = None,
+) -> GameRecord:
     """Play from ``start`` (the side to move is the agent) until the game ends or the turn limit.
 
     ``on_turn`` is called with each agent turn as soon as it is decided, before the move

@@ -41,11 +41,13 @@ class SampleSummary:
     ttc_end_steps: int
 
 
-async def run_example_eval(*,
-                           output_dir: Path,
-                           config_file: Path = DEFAULT_CONFIG,
-                           dataset: Path = DEFAULT_DATASET,
-                           overrides: tuple[tuple[str, str], ...] = ()) -> EvaluationRunOutput:
+async def run_example_eval(
+    *,
+    output_dir: Path,
+    config_file: Path = DEFAULT_CONFIG,
+    dataset: Path = DEFAULT_DATASET,
+    overrides: tuple[tuple[str, str], ...] = (),
+) -> EvaluationRunOutput:
     """Run ``nat eval`` in process on the example; NAT writes (and first wipes) ``output_dir``.
 
     ``overrides`` are ``nat eval -o`` pairs, e.g. ``(("workflow.seed", "1"),)``.
@@ -65,29 +67,34 @@ async def run_example_eval(*,
     return await EvaluationRun(config=run_config).run_and_evaluate()
 
 
-def make_sample(out: Path,
-                *,
-                config_file: Path = DEFAULT_CONFIG,
-                dataset: Path = DEFAULT_DATASET,
-                overrides: tuple[tuple[str, str], ...] = ()) -> SampleSummary:
+def make_sample(
+    out: Path,
+    *,
+    config_file: Path = DEFAULT_CONFIG,
+    dataset: Path = DEFAULT_DATASET,
+    overrides: tuple[tuple[str, str], ...] = (),
+) -> SampleSummary:
     """Run the example evaluation and copy NAT's ``workflow_output.json`` to ``out``."""
     with tempfile.TemporaryDirectory(prefix="dpo_frames_tictactoe_eval_") as tmp:
         result = asyncio.run(
-            run_example_eval(output_dir=Path(tmp) / "eval",
-                             config_file=config_file,
-                             dataset=dataset,
-                             overrides=overrides))
+            run_example_eval(
+                output_dir=Path(tmp) / "eval", config_file=config_file, dataset=dataset, overrides=overrides
+            )
+        )
         if result.workflow_interrupted:
             raise SampleError("the workflow failed on at least one item; see the log above")
         written = result.workflow_output_file
         if written is None or not Path(written).is_file():
             raise SampleError("NAT wrote no workflow_output.json (it only does when an evaluator produced a result)")
         records = json.loads(Path(written).read_text(encoding="utf-8"))
-        ttc_ends = sum(1 for r in records for s in r.get("intermediate_steps", [])
-                       if s["payload"]["event_type"] == "TTC_END")
+        ttc_ends = sum(
+            1 for r in records for s in r.get("intermediate_steps", []) if s["payload"]["event_type"] == "TTC_END"
+        )
         if ttc_ends == 0:
-            raise SampleError("workflow_output.json holds no TTC_END step: does the config set "
-                              "eval.general.output.workflow_output_step_filter: [TTC_END]?")
+            raise SampleError(
+                "workflow_output.json holds no TTC_END step: does the config set "
+                "eval.general.output.workflow_output_step_filter: [TTC_END]?"
+            )
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(written, out)
@@ -96,17 +103,28 @@ def make_sample(out: Path,
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m dpo_frames_tictactoe.make_sample", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m dpo_frames_tictactoe.make_sample",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, required=True, help="where to write workflow_output.json")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="nat eval config (default: %(default)s)")
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="positions (default: %(default)s)")
-    parser.add_argument("-o", "--override", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                        help="config override as in nat eval, e.g. -o workflow.seed 1")
+    parser.add_argument(
+        "-o",
+        "--override",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="config override as in nat eval, e.g. -o workflow.seed 1",
+    )
     args = parser.parse_args(argv)
     try:
-        summary = make_sample(args.out, config_file=args.config, dataset=args.dataset,
-                              overrides=tuple(tuple(o) for o in args.override))
+        summary = make_sample(
+            args.out, config_file=args.config, dataset=args.dataset, overrides=tuple(tuple(o) for o in args.override)
+        )
     except TicTacToeError as exc:
         parser.exit(1, f"error: {exc}\n")
     print(f"wrote {summary.path}: {summary.items} items, {summary.ttc_end_steps} TTC_END steps")

@@ -17,7 +17,7 @@ ties must never make a preference pair).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Literal
 
 from .board import Board, Move
@@ -41,7 +41,7 @@ class Value:
         return (0, 0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _solve(cells: str) -> Value:
     board = Board(cells)
     if board.winner() is not None:

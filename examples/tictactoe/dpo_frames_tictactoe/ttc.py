@@ -46,22 +46,28 @@ def emit_turn(turn: AgentTurn, sink: StepSink, *, step_name: str = DEFAULT_STEP_
             IntermediateStepPayload(
                 event_type=IntermediateStepType.TTC_START,
                 name=step_name,
-                data=TTCEventData(input=turn.messages,
-                                  turn_id=turn.turn_id,
-                                  turn_index=turn.turn_index,
-                                  candidate_index=candidate.index),
+                data=TTCEventData(
+                    input=turn.messages,
+                    turn_id=turn.turn_id,
+                    turn_index=turn.turn_index,
+                    candidate_index=candidate.index,
+                ),
                 UUID=step_uuid,
-            ))
+            )
+        )
         sink.push_intermediate_step(
             IntermediateStepPayload(
                 event_type=IntermediateStepType.TTC_END,
                 name=step_name,
-                data=TTCEventData(input=turn.messages,
-                                  output=candidate.text,
-                                  turn_id=turn.turn_id,
-                                  turn_index=turn.turn_index,
-                                  candidate_index=candidate.index,
-                                  score=candidate.score),
+                data=TTCEventData(
+                    input=turn.messages,
+                    output=candidate.text,
+                    turn_id=turn.turn_id,
+                    turn_index=turn.turn_index,
+                    candidate_index=candidate.index,
+                    score=candidate.score,
+                ),
                 metadata=candidate_metadata(turn, candidate),
                 UUID=step_uuid,
-            ))
+            )
+        )

@@ -7,13 +7,12 @@ move is the agent. Every agent turn emits its scored candidates as TTC steps (se
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from nat.builder.builder import Builder
 from nat.builder.context import Context
 from nat.builder.function_info import FunctionInfo
 from nat.cli.register_workflow import register_function
 from nat.data_models.function import FunctionBaseConfig
+from pydantic import Field
 
 from .board import Board
 from .game import AgentTurn, play_game
@@ -40,14 +39,17 @@ async def tictactoe_workflow(config: TicTacToeWorkflowConfig, builder: Builder):
         def record(turn: AgentTurn) -> None:
             emit_turn(turn, manager, step_name=config.ttc_step_name)
 
-        game = play_game(Board.parse(position),
-                         num_candidates=config.num_candidates,
-                         max_agent_turns=config.max_agent_turns,
-                         seed=config.seed,
-                         on_turn=record)
+        game = play_game(
+            Board.parse(position),
+            num_candidates=config.num_candidates,
+            max_agent_turns=config.max_agent_turns,
+            seed=config.seed,
+            on_turn=record,
+        )
         return game.transcript()
 
     yield FunctionInfo.from_fn(
         _play,
         description="Play tic-tac-toe from a starting position; every turn's candidate moves are scored by minimax "
-        "and recorded as TTC steps.")
+        "and recorded as TTC steps.",
+    )

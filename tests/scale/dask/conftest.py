@@ -15,8 +15,14 @@ def scheduler() -> Iterator[str]:
     """The address of a local Dask cluster of two worker processes, shared by the whole directory."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0", env={"POLARS_MAX_THREADS": "1"}) as cluster:
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        env={"POLARS_MAX_THREADS": "1"},
+    ) as cluster:
         yield cluster.scheduler_address
 
 

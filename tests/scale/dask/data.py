@@ -25,19 +25,32 @@ def candidates(turns: int, seed: int = 0) -> pl.DataFrame:
     index = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     score = np.round(rng.random(n) * 4) / 4
     score[rng.random(n) < 0.02] = np.nan
-    frame = pl.DataFrame({"turn": turn, "ci": index, "score": score, "answer": rng.integers(0, 8, n),
-                          "null_score": rng.random(n) < 0.01, "messages": (turn % 7) == 0,
-                          "no_example": (turn % 11) == 0})
+    frame = pl.DataFrame(
+        {
+            "turn": turn,
+            "ci": index,
+            "score": score,
+            "answer": rng.integers(0, 8, n),
+            "null_score": rng.random(n) < 0.01,
+            "messages": (turn % 7) == 0,
+            "no_example": (turn % 11) == 0,
+        }
+    )
     prompt = pl.format("prompt {}", pl.col("turn") % 400)
     messages = pl.when("messages").then(pl.concat_list(pl.struct(role=pl.lit("user"), content=prompt)))
     frame = frame.select(
         run_id=pl.format("run-{}", pl.col("turn") % 2),
         example_id=pl.when(~pl.col("no_example")).then(pl.format("ex{}", pl.col("turn") // 3)),
-        turn_id=pl.format("turn{}", "turn"), turn_index=pl.col("turn") % 4, candidate_index=pl.col("ci"),
-        prompt_text=prompt, prompt_messages=messages.cast(schema.MESSAGES),
+        turn_id=pl.format("turn{}", "turn"),
+        turn_index=pl.col("turn") % 4,
+        candidate_index=pl.col("ci"),
+        prompt_text=prompt,
+        prompt_messages=messages.cast(schema.MESSAGES),
         response=pl.format("answer {}", "answer"),
         score=pl.when(~pl.col("null_score")).then("score"),
-        step_uuid=pl.format("{}-{}", "turn", "ci"), metadata=pl.lit(None, dtype=pl.String))
+        step_uuid=pl.format("{}-{}", "turn", "ci"),
+        metadata=pl.lit(None, dtype=pl.String),
+    )
     return frame[rng.permutation(n)]
 
 

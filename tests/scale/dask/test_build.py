@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+
 import dpo_frames
 from dpo_frames.scale.dask import build_dataset
 from dpo_frames.scale.partitioned import build_dataset_partitioned
@@ -66,8 +67,15 @@ def test_casefold_dedup_and_sample(scheduler, candidate_files, tmp_path):
 def assert_same_with(config, options, candidate_files, tmp_path, scheduler):
     expected = in_memory(candidate_files, tmp_path / "mem", config, full=True, **options)
     urls = [f"file://{path}" for path in candidate_files]
-    result = build_dataset(urls, f"file://{tmp_path}/out", config, address=scheduler, partitions=5,
-                           use_full_message_history=True, **options)
+    result = build_dataset(
+        urls,
+        f"file://{tmp_path}/out",
+        config,
+        address=scheduler,
+        partitions=5,
+        use_full_message_history=True,
+        **options,
+    )
     assert result.partitions == 5 and len(list((tmp_path / "out/dataset").glob("*.parquet"))) == 5
     assert result.files["train"] == f"file://{tmp_path}/out/training/training_file.jsonl"
     assert_same(result, tmp_path / "out", expected)

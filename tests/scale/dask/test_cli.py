@@ -28,8 +28,9 @@ def build(*args: object):
 
 
 def jsonl(out: Path) -> dict[str, list[str]]:
-    return {name: sorted(next(out.glob(f"{name}/*.jsonl")).read_text().splitlines())
-            for name in ("training", "validation")}
+    return {
+        name: sorted(next(out.glob(f"{name}/*.jsonl")).read_text().splitlines()) for name in ("training", "validation")
+    }
 
 
 def test_dask_by_address_equals_local(scheduler, small, tmp_path):
@@ -60,16 +61,19 @@ def test_missing_extra_is_a_one_line_usage_error(monkeypatch, small, tmp_path):
     monkeypatch.setitem(sys.modules, "distributed", None)
     result = build(small, "--out", tmp_path / "out", "--engine", "dask")
     assert result.exit_code == EXIT_USAGE
-    expected = ("dpo-frames: error: engine 'dask' needs the optional dependencies of dpo_frames[dask] "
-                "(module 'distributed' is missing): pip install 'dpo_frames[dask]'")
+    expected = (
+        "dpo-frames: error: engine 'dask' needs the optional dependencies of dpo_frames[dask] "
+        "(module 'distributed' is missing): pip install 'dpo_frames[dask]'"
+    )
     assert result.output.strip().splitlines() == [expected]
 
 
 def test_cluster_options_need_the_dask_engine(small, tmp_path):
     result = build(small, "--out", tmp_path / "out", "--address", "tcp://127.0.0.1:8786")
     assert result.exit_code == EXIT_USAGE and "--address and --workers apply to --engine dask" in result.output
-    result = build(small, "--out", tmp_path / "out", "--engine", "dask", "--address", "tcp://127.0.0.1:8786",
-                   "--workers", 3)
+    result = build(
+        small, "--out", tmp_path / "out", "--engine", "dask", "--address", "tcp://127.0.0.1:8786", "--workers", 3
+    )
     assert result.exit_code == EXIT_USAGE and "cannot be combined with --address" in result.output
 
 

@@ -8,8 +8,8 @@ import sys
 import polars as pl
 import pytest
 
-from dpo_frames.scale.dask import ClusterError, DistributedError, EngineMissingError, build_dataset, connect
 from dpo_frames.errors import DpoFramesError, SchemaError, SourceError
+from dpo_frames.scale.dask import ClusterError, DistributedError, EngineMissingError, build_dataset, connect
 
 
 @pytest.mark.parametrize("module", ["distributed", "dask"])
@@ -24,8 +24,10 @@ def test_missing_extra_names_the_install_line(monkeypatch, tmp_path, module):
 
 
 def test_unreachable_scheduler():
-    with pytest.raises(ClusterError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:9"), \
-            connect("dask", "tcp://127.0.0.1:9", timeout=1):
+    with (
+        pytest.raises(ClusterError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:9"),
+        connect("dask", "tcp://127.0.0.1:9", timeout=1),
+    ):
         pass
 
 
@@ -78,8 +80,9 @@ def test_fsspec_reader_reads_as_the_local_one(candidate_files):
     for path in candidate_files[:2]:
         fs.pipe(f"/dist-test/{path.name}", path.read_bytes())
     remote = plan_source("memory://dist-test/*.parquet", split_rows=45_000)
-    assert [(s.first_row, s.rows, s.start) for s in remote.splits] == [(s.first_row, s.rows, s.start)
-                                                                        for s in local.splits]
+    assert [(s.first_row, s.rows, s.start) for s in remote.splits] == [
+        (s.first_row, s.rows, s.start) for s in local.splits
+    ]
     assert len(local.splits) > 4 and remote.rows == local.rows
     for a, b in zip(local.splits, remote.splits):
         assert read_split(a).equals(read_split(b))
