@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench browser clean
+.PHONY: demo test check bench browser clean
 
 $(STAMP): pyproject.toml $(wildcard examples/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml $(wildcard examples/*/pyproject.toml)
 demo: $(STAMP)
 	$(PY) -m dpo_frames.demo
 
-test: $(STAMP) browser
+# The whole suite: the house rules first (one style, typed, layered), then the tests.
+test: check browser
 	$(PY) -m pytest -q
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # The HTML report is tested in headless Chromium (Debian's package; needs root to install).
 browser:

@@ -1,9 +1,11 @@
 """The import paths of dpo_frames 0.1, kept working after the package was laid out by stage.
 
 ``import dpo_frames.sql`` (0.1) finds :mod:`dpo_frames.explore.sql` (0.2) and so on: a
-finder at the end of ``sys.meta_path`` answers, for a module name of :data:`ALIASES` (or
-below one), with the module it moved to. The module is the same object under both names,
-so ``dpo_frames.sql.query is dpo_frames.explore.sql.query``.
+finder on ``sys.meta_path`` answers, for a module name of :data:`ALIASES` (or below one),
+with the module it moved to. The module is the same object under both names, so
+``dpo_frames.sql.query is dpo_frames.explore.sql.query``. The finder comes first: below an
+aliased package (``dpo_frames.customizer.emulator.server``) the path finder would otherwise
+load a second copy of the module under the old name. It answers no other name.
 """
 
 from __future__ import annotations
@@ -68,6 +70,6 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Put the finder at the end of ``sys.meta_path`` (once): real modules always come first."""
+    """Put the finder at the front of ``sys.meta_path`` (once)."""
     if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
-        sys.meta_path.append(_AliasFinder())
+        sys.meta_path.insert(0, _AliasFinder())

@@ -19,9 +19,10 @@ def _default(obj: Any) -> Any:
 _ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"), default=_default)
 # The C encoder called directly skips JSONEncoder.encode's Python layers (about 40% faster
 # per small object); same output. Falls back to the encoder where the C accelerator is missing.
+_c_make_encoder = json.encoder.c_make_encoder  # type: ignore[attr-defined]  # private: not in typeshed
 _C_ENCODE = (
-    json.encoder.c_make_encoder(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-    if json.encoder.c_make_encoder is not None
+    _c_make_encoder(None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if _c_make_encoder is not None
     else None
 )
 

@@ -7,6 +7,8 @@ the train/validation split rest on them.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace on expressions)
@@ -15,7 +17,7 @@ import pyarrow as pa
 
 def xxh3(expr: pl.Expr) -> pl.Expr:
     """xxh3-64 (seed 0) of the UTF-8 bytes of a string expression, as UInt64."""
-    return expr.nchash.xxh3_64()
+    return expr.nchash.xxh3_64()  # type: ignore[attr-defined]  # namespace registered at runtime by polars_hash
 
 
 def _in_thread_chunks(frame: pl.DataFrame) -> pl.DataFrame:
@@ -101,7 +103,8 @@ def hex64(values: pl.Series) -> pl.Series:
     """UInt64 values as 16 lower-case hex digits (big-endian), vectorized through Arrow."""
     big_endian = values.cast(pl.UInt64).to_numpy().astype(">u8", copy=False)
     array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(8), len(big_endian), [None, pa.py_buffer(big_endian)])
-    return pl.from_arrow(array).cast(pl.Binary).bin.encode("hex")
+    # from_arrow is typed DataFrame | Series for any input; an Arrow array gives a Series.
+    return cast(pl.Series, pl.from_arrow(array)).cast(pl.Binary).bin.encode("hex")
 
 
 def unit_interval(hash_u64: pl.Expr) -> pl.Expr:

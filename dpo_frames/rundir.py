@@ -342,7 +342,7 @@ def _legacy_record(path: Path, stats_file: Path) -> RunRecord:
     frames = _frames_on_disk(path)
     try:
         if isinstance(raw, dict) and {"dpo_frames_version", "source", "config", "pair_stats"} <= raw.keys():
-            return _legacy_cli_run(raw, frames)
+            return _legacy_cli_run(path, raw, frames)
         if isinstance(raw, dict) and {"run_id", "workflow_interrupted", "pair_stats"} <= raw.keys():
             return _legacy_nat_run(raw, frames)
         if isinstance(raw, dict) and {"pair_stats", "dataset_stats", "partitions"} <= raw.keys():
@@ -357,14 +357,28 @@ def _legacy_record(path: Path, stats_file: Path) -> RunRecord:
     )
 
 
-def _legacy_cli_run(raw: dict[str, Any], frames: dict[str, list[str]]) -> RunRecord:
+def _legacy_files(path: Path, out_dir: str, files: Mapping[str, str]) -> dict[str, str]:
+    """0.1.0 kept absolute paths of the split files; its default ``RUN/dataset`` is found where the run is now."""
+    found = {}
+    for split, name in files.items():
+        try:
+            relative = Path(name).relative_to(out_dir)
+        except ValueError:
+            found[split] = name
+            continue
+        moved = f"{Path(out_dir).name}/{relative.as_posix()}"
+        found[split] = moved if (path / moved).is_file() else name
+    return found
+
+
+def _legacy_cli_run(path: Path, raw: dict[str, Any], frames: dict[str, list[str]]) -> RunRecord:
     dataset = None
     if raw.get("dataset"):
         old = raw["dataset"]
         dataset = DatasetInfo(
             format=old.get("format", "customizer"),
             stats=DatasetStats(**old["stats"]),
-            files=dict(old.get("files", {})),
+            files=_legacy_files(path, old.get("out_dir", ""), old.get("files", {})),
             options={k: old[k] for k in ("deduplicate", "max_pairs", "full_message_history") if k in old},
         )
     return RunRecord(

@@ -9,10 +9,14 @@ are declared here too.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from dpo_frames.errors import SchemaError
+
+if TYPE_CHECKING:
+    from polars._typing import SchemaDict
 
 TURN_KEYS: tuple[str, ...] = ("run_id", "example_id", "turn_id")
 """The columns that identify a turn: candidates of one turn are compared with each other."""
@@ -25,7 +29,14 @@ SPLITS: tuple[str, ...] = (TRAIN, VALIDATION)
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
 MESSAGES = pl.List(MESSAGE)
 
-STEPS = pl.Schema(
+
+def _schema(columns: SchemaDict) -> pl.Schema:
+    # Typed here: in pl.Schema's union-typed parameter mypy infers a dict literal mixing
+    # dtype classes and instances as dict[str, object].
+    return pl.Schema(columns)
+
+
+STEPS = _schema(
     {
         "run_id": pl.String,
         "example_id": pl.String,
@@ -40,7 +51,7 @@ STEPS = pl.Schema(
     }
 )
 
-CANDIDATES = pl.Schema(
+CANDIDATES = _schema(
     {
         "run_id": pl.String,
         "example_id": pl.String,
@@ -56,7 +67,7 @@ CANDIDATES = pl.Schema(
     }
 )
 
-REJECTS = pl.Schema(
+REJECTS = _schema(
     {
         "source": pl.String,
         "reason": pl.String,
@@ -64,7 +75,7 @@ REJECTS = pl.Schema(
     }
 )
 
-PAIRS = pl.Schema(
+PAIRS = _schema(
     {
         "run_id": pl.String,
         "example_id": pl.String,
@@ -83,7 +94,7 @@ PAIRS = pl.Schema(
     }
 )
 
-DATASET = pl.Schema({**PAIRS, "split": pl.String})
+DATASET = _schema({**PAIRS, "split": pl.String})
 
 FRAMES: Mapping[str, pl.Schema] = {
     "steps": STEPS,
@@ -129,4 +140,5 @@ def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], name: str) -
     if wrong:
         raise SchemaError(f"{name} frame has column(s) of the wrong type: {'; '.join(wrong)}")
     extra = [c for c in frame.columns if c not in schema]
-    return frame.select([pl.col(c).cast(d) for c, d in schema.items()] + extra)
+    columns = [pl.col(c).cast(d) for c, d in schema.items()] + extra  # apart: inside select(...) mypy rejects the +
+    return frame.select(columns)

@@ -56,7 +56,7 @@ def test_partitioned_example_runs(tmp_path, monkeypatch):
     candidates, _ = dpo_frames.extract_candidates(steps)
     for run in ("r1", "r2"):
         dpo_frames.write_frames(tmp_path / "runs" / run, candidates=candidates.with_columns(run_id=pl.lit(run)))
-    block = next(b for b in python_blocks() if "build_dataset_partitioned" in b)
+    block = next(b for b in python_blocks() if "from dpo_frames.scale import build_dataset" in b)
     namespace = {"dpo_frames": dpo_frames}
     exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["result"].dataset_stats.duplicate_pairs == namespace["result"].dataset_stats.pairs > 0

@@ -80,7 +80,7 @@ class _Columns:
         """The index of the candidate's prompt: the last one's again if it is the same object."""
         if prompt is not self.last_prompt:
             self.last_prompt = prompt
-            if type(prompt) is str:
+            if isinstance(prompt, str):  # the rules give a plain str (never a subclass) or a message list
                 self.prompt_text.append(prompt)
                 self.has_messages.append(False)
             else:
@@ -128,7 +128,7 @@ def _payload_parts(step: Any) -> tuple[Any, Any, Any, Any, Any] | None:
             payload.get("data"),
             payload.get("metadata"),
         )
-    p = getattr(step, "payload", None)
+    p: Any = getattr(step, "payload", None)
     if getattr(p, "event_type", None) is None:
         return None
     return p.event_type, p.name, p.UUID, p.data, p.metadata

@@ -51,6 +51,7 @@ def parse_score(value: Any) -> tuple[float | None, str | None]:
         return None, R.MISSING_SCORE
     if isinstance(value, bool):
         return None, R.NON_NUMERIC_SCORE
+    score: float | None
     if isinstance(value, _NUMBER):
         try:
             score = float(value)
@@ -98,7 +99,7 @@ def checked_messages(value: list) -> list[Mapping[str, Any]] | None:
     """The messages as mappings with string role and content; None if any is not."""
     if all(type(m) is dict and type(m.get("role")) is str and type(m.get("content")) is str for m in value):
         return value  # the common case: plain dicts, nothing to copy
-    out = []
+    out: list[Mapping[str, Any]] = []
     for m in value:
         if not isinstance(m, Mapping):
             dump = getattr(m, "model_dump", None)

@@ -83,7 +83,7 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click types it ClassVar; click reads it off the instance
 
     def show(self, file=None) -> None:  # click's signature
         click.echo(f"dpo-frames: error: {self.format_message()}", file=file, err=True)

@@ -123,7 +123,7 @@ def _settings(host: str | None) -> Any:
     from dpo_frames.customizer import CustomizerSettings
 
     try:
-        return CustomizerSettings.from_env(**({"entity_host": host} if host else {}))
+        return CustomizerSettings.from_env(entity_host=host) if host else CustomizerSettings.from_env()
     except ValidationError as exc:
         missing = any(e["type"] == "missing" for e in exc.errors())
         if missing:

@@ -15,7 +15,7 @@ from dpo_frames._atomic import atomic_dir, atomic_path, clean_leftovers
 from dpo_frames.candidates import extract_candidates, summarize_steps
 from dpo_frames.cli.console import err_console, frame_table, mapping_table, out_console, stages
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError, one_line, reraise_as
-from dpo_frames.dataset import FORMATS, DedupMode, finalize_dataset, write_dataset
+from dpo_frames.dataset import FORMATS, DedupMode, Format, finalize_dataset, write_dataset
 from dpo_frames.explore import sql
 from dpo_frames.explore.quality import QualityReport, quality_checks
 from dpo_frames.pairs import PairConfig, PairStrategy, build_pairs
@@ -217,7 +217,7 @@ def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, 
 @click.option("--overwrite", is_flag=True, help="Replace the output directory when dpo-frames wrote it.")
 def dataset_command(
     run_dir: Path,
-    fmt: str,
+    fmt: Format,  # click.Choice(FORMATS)
     rewards: bool,
     dedup_mode: str,
     out: Path | None,
@@ -377,7 +377,7 @@ def stats_command(run_dir: Path, as_json: bool) -> None:
         for warning in quality.warnings:
             console.print(f"[yellow]warning:[/] {warning}")
     if not run.has_record and (run.path / layout.LEGACY_STATS_FILE).is_file():
-        console.print(f"note: written by dpo_frames 0.1.0; `dpo-frames upgrade {run_dir}` writes its record")
+        click.echo(f"note: written by dpo_frames 0.1.0; `dpo-frames upgrade {run_dir}` writes its record")
 
 
 @click.command("upgrade")
@@ -479,7 +479,7 @@ def report_command(run_dir: Path, out: Path | None) -> None:
     Statistics, score distribution per turn index, margin (score_diff) distribution of
     the pairs, pairs per example and rejects by reason.
     """
-    from dpo_frames import report  # altair is slow to import; only this command needs it
+    from dpo_frames.explore import report  # altair is slow to import; only this command needs it
 
     out = out or run_dir / "report.html"
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):

@@ -200,7 +200,7 @@ class DatastoreApi:
                 path_in_repo=p,
                 size=d.size,
                 sha256=d.sha256,
-                mode="skipped" if p in skipped else modes[p],  # type: ignore[arg-type]
+                mode="skipped" if p in skipped else modes[p],
                 commit=None if p in skipped else commit,
             )
             for p, d in digests.items()

@@ -272,7 +272,7 @@ class ServiceHttp:
             return response
 
         try:
-            response = await retrying(attempt)
+            response: httpx.Response = await retrying(attempt)
         except _RetryableStatus as exc:
             response = exc.response
         except httpx.TransportError as exc:

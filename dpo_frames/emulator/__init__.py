@@ -6,9 +6,17 @@ platform's paths, status codes and JSON shapes. Jobs and deployments move throug
 states on a configurable clock; datasets are validated like the real service does; faults
 (503, 429 with Retry-After, slow answers, dropped connections, failing or cancelled jobs)
 can be injected by configuration. See :class:`Emulator` for an example.
+
+Needs the ``emulator`` extra (``pip install 'dpo_frames[emulator]'``: starlette, uvicorn).
 """
 
-from dpo_frames.errors import EmulatorStartError
+from dpo_frames.errors import EmulatorStartError, MissingExtraError
+
+try:
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as exc:
+    raise MissingExtraError("the platform emulator", "emulator", exc.name or "starlette") from None
 
 from .app import create_app
 from .config import EmulatorConfig, FaultConfig, StagedFault

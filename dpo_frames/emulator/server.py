@@ -35,17 +35,17 @@ class _DroppableH11Protocol(H11Protocol):
         super().handle_events()
         # The request task was created but has not run yet: the scope can still be extended.
         if self.cycle is not None:
-            self.cycle.scope.setdefault("extensions", {})[DROP_EXTENSION] = self.transport.close  # type: ignore[typeddict-unknown-key]
+            self.cycle.scope.setdefault("extensions", {})[DROP_EXTENSION] = self.transport.close  # type: ignore[assignment]  # ASGI types want dict values; this private one is a callable
 
 
 if HttpToolsProtocol is not None:
 
-    class _DroppableHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
+    class _DroppableHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol, letting the app close the connection without answering."""
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self.scope.setdefault("extensions", {})[DROP_EXTENSION] = self.transport.close  # type: ignore[typeddict-unknown-key]
+            self.scope.setdefault("extensions", {})[DROP_EXTENSION] = self.transport.close  # type: ignore[assignment]  # ASGI types want dict values; this private one is a callable
 
     HTTP_PROTOCOL: type[Any] = _DroppableHttpToolsProtocol
 else:  # pragma: no cover - depends on the installation

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from pydantic import BaseModel, Field
@@ -59,8 +59,15 @@ class Distribution(BaseModel):
         values = values.drop_nulls().cast(pl.Float64)
         if values.len() == 0:
             return None
-        q = {f"p{int(p * 100)}": float(values.quantile(p, "linear")) for p in (0.1, 0.25, 0.5, 0.75, 0.9)}
-        return cls(count=values.len(), mean=float(values.mean()), min=float(values.min()), max=float(values.max()), **q)
+        # polars types the aggregates as any literal or None; of non-null Float64 values they are floats
+        q = {f"p{int(p * 100)}": float(cast(float, values.quantile(p, "linear"))) for p in (0.1, 0.25, 0.5, 0.75, 0.9)}
+        return cls(
+            count=values.len(),
+            mean=float(cast(float, values.mean())),
+            min=float(cast(float, values.min())),
+            max=float(cast(float, values.max())),
+            **q,
+        )
 
 
 class QualityReport(BaseModel):

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import polars as pl
 import pyarrow as pa
@@ -45,8 +45,8 @@ __all__ = ["EXAMPLES", "FRAME_NAMES", "Example", "SqlError", "connect", "describ
 FRAME_NAMES: tuple[str, ...] = tuple(schema.FRAMES)
 """The view names, in pipeline order: steps, candidates, rejects, pairs, dataset."""
 
-RunDirs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-Frame = pl.DataFrame | pl.LazyFrame | pa.Table
+RunDirs: TypeAlias = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+Frame: TypeAlias = pl.DataFrame | pl.LazyFrame | pa.Table
 
 
 def _run_dirs(run_dir: RunDirs | None) -> list[RunDir]:

@@ -11,6 +11,13 @@ Components: :class:`~dpo_frames.nat.builder.DPOTrajectoryBuilder` (``dpo_traj_bu
 (``nemo_customizer_trainer``).
 """
 
+from dpo_frames.errors import MissingExtraError
+
+try:
+    import nat  # noqa: F401
+except ImportError as exc:
+    raise MissingExtraError("the NAT plugin", "nat", exc.name or "nat") from None
+
 from dpo_frames.errors import (
     CollectionError,
     EmptyDatasetError,

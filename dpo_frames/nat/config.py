@@ -107,7 +107,7 @@ class DPOTrajBuilderConfig(TrajectoryBuilderConfig, PairConfig, name="dpo_traj_b
 # --------------------------------------------------------------------------- trainer
 
 
-class NeMoCustomizerTrainerConfig(TrainerConfig, name="nemo_customizer_trainer"):
+class NeMoCustomizerTrainerConfig(TrainerConfig, name="nemo_customizer_trainer"):  # type: ignore[call-arg]  # nat is untyped: mypy checks name= on object
     """``_type: nemo_customizer_trainer``: collect ``num_runs`` runs, build one dataset, train once.
 
     Example YAML::
@@ -182,7 +182,7 @@ class NIMDeploymentConfig(BaseModel):
     description: str = Field(default="Fine-tuned model deployment", description="Deployment description.")
 
 
-class NeMoCustomizerTrainerAdapterConfig(TrainerAdapterConfig, name="nemo_customizer_trainer_adapter"):
+class NeMoCustomizerTrainerAdapterConfig(TrainerAdapterConfig, name="nemo_customizer_trainer_adapter"):  # type: ignore[call-arg]  # nat is untyped: mypy checks name= on object
     """``_type: nemo_customizer_trainer_adapter``: upload the dataset, train, follow, deploy.
 
     Secrets (``hf_token``, ``api_token``) are :class:`~pydantic.SecretStr`: NAT logs and

@@ -14,7 +14,7 @@ import logging
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from nat.data_models.finetuning import (
@@ -300,8 +300,9 @@ def _reward_metrics(epoch: int, pairs: pl.DataFrame) -> dict[str, Any]:
         "run_number": epoch,
         "num_trajectories": n,
         "num_dpo_pairs": n,
-        "avg_reward": float(rewards.mean()) if n else 0.0,
-        "min_reward": float(rewards.min()) if n else 0.0,
-        "max_reward": float(rewards.max()) if n else 0.0,
+        # cast: polars types the aggregates as any literal or None; of the (non-null) Float64 rewards they are floats
+        "avg_reward": float(cast(float, rewards.mean())) if n else 0.0,
+        "min_reward": float(cast(float, rewards.min())) if n else 0.0,
+        "max_reward": float(cast(float, rewards.max())) if n else 0.0,
         "timestamp": datetime.now().isoformat(),
     }

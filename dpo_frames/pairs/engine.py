@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import cast
 
 import polars as pl
 
@@ -98,8 +99,9 @@ def _check_join_size(narrow: pl.DataFrame) -> None:
     sizes = narrow.group_by("grp").len()["len"].cast(pl.Int64)
     rows = int((sizes * sizes).sum() or 0)
     if rows > MAX_JOIN_ROWS:
+        # cast: polars types max() as any literal or None; of this non-empty Int64 column it is an int
         raise JoinTooLargeError(
-            f"pairing would join {rows:,} candidate rows (largest prompt group: {int(sizes.max()):,} candidates), "
+            f"pairing would join {rows:,} candidate rows (largest prompt group: {int(cast(int, sizes.max())):,} candidates), "
             f"more than the {MAX_JOIN_ROWS:,} that fit; set max_candidates_per_turn (e.g. 256) to bound each group"
         )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 
@@ -28,6 +28,18 @@ __all__ = ["ENGINES", "PartitionedResult", "build_dataset", "build_dataset_parti
 
 ENGINES: tuple[str, ...] = ("local", "dask")
 """The engines :func:`build_dataset` runs on."""
+
+
+class _BuildOptions(TypedDict):
+    """The settings :func:`build_dataset` passes on to either engine."""
+
+    partitions: int | None
+    deduplicate: bool
+    max_pairs: int | None
+    seed: int
+    validation_fraction: float
+    dedup_mode: DedupMode | str
+    use_full_message_history: bool
 
 
 def build_dataset(
@@ -63,7 +75,7 @@ def build_dataset(
         >>> build_dataset(path, f"{tempfile.mkdtemp()}/out", partitions=2).dataset_stats.pairs
         60
     """
-    options = {
+    options: _BuildOptions = {
         "partitions": partitions,
         "deduplicate": deduplicate,
         "max_pairs": max_pairs,

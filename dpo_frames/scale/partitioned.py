@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,7 +191,7 @@ def build_record(
     options: dict[str, Any],
     *,
     partitions: int,
-    run_ids: Sequence[str],
+    run_ids: Iterable[str],
     sources: Sequence[str],
     **extra: Any,
 ) -> RunRecord:
@@ -297,7 +297,8 @@ def merge_partition_results(results: Sequence[tuple[PairStats, pl.DataFrame]]) -
     for stats, _ in results:
         _add_stats(totals, stats)
     empty = pl.DataFrame(schema=KEYS_SCHEMA)
-    return totals, pl.concat([empty, *[keys.cast(KEYS_SCHEMA) for _, keys in results]])
+    # ignore: polars types cast()'s mapping keys as an invariant union (str | selector | dtype), so no str-keyed dict fits
+    return totals, pl.concat([empty, *[keys.cast(KEYS_SCHEMA) for _, keys in results]])  # type: ignore[arg-type]
 
 
 def decide_globally(

@@ -57,7 +57,7 @@ class _Rows:
         if isinstance(step, Mapping):
             self._add_dict(step, run_id, example_id, index)
             return
-        payload = getattr(step, "payload", None)
+        payload: Any = getattr(step, "payload", None)  # an object of any class; None: not a step
         event_type = getattr(payload, "event_type", None)
         if event_type is None:  # None, a number, a string...: not a step
             self.add_unparsable(run_id, example_id, index, to_json(step))
@@ -94,7 +94,7 @@ class _Rows:
             to_json(payload.get("metadata")),
         )
 
-    def add_unparsable(self, run_id: str | None, example_id: str | None, index: int, raw: str) -> None:
+    def add_unparsable(self, run_id: str | None, example_id: str | None, index: int, raw: str | None) -> None:
         """Keep something that is not a step as a row with no event type, so it can be rejected visibly."""
         self.add(run_id, example_id, index, None, None, None, None, raw, None)
 

@@ -190,3 +190,18 @@ async def test_dataset_option_given_as_a_path_is_used(out: Path, tmp_path: Path)
         await finetuning_main(FinetuneRunConfig(config_file=config, dataset=two))
     (stats_file,) = (out / "finetune" / "runs").glob("*/dpo_frames.json")
     assert json.loads(stats_file.read_text())["extra"]["items"] == 2
+
+
+async def test_its_directories_open_with_every_command(out: Path, tmp_path: Path) -> None:
+    from tests.rundir.opens import assert_opens_everywhere
+
+    async with Emulator(FAST) as emu:
+        run = await run_example(emu.url, out)
+    (run_dir,) = run.run_dirs()
+    opened = assert_opens_everywhere(run_dir, tmp_path / "a", kind="run", frames={"candidates", "rejects", "pairs"})
+    assert opened.record.producer == "dpo_traj_builder" and opened.record.extra["items"] == 12
+    (dataset_dir,) = run.dataset_dirs()
+    exported = assert_opens_everywhere(dataset_dir, tmp_path / "b", kind="dataset", frames={"dataset"})
+    assert exported.record.producer == "nemo_customizer_trainer_adapter"
+    assert exported.record.run_ids == [run_dir.name]  # the collection run its pairs came from
+    assert exported.record.dataset.stats.pairs == 60 and exported.record.dataset.format == "customizer"

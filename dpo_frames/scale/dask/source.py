@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import fsspec
 import polars as pl
@@ -132,7 +132,8 @@ def read_split(split: Split, storage_options: Mapping[str, Any] | None = None) -
         with fs.open(path, "rb") as handle:
             parquet = pq.ParquetFile(handle)
             columns = [c for c in schema.CANDIDATES if c in parquet.schema_arrow.names]
-            frame = pl.from_arrow(parquet.read_row_groups(list(split.row_groups), columns=columns))
+            # from_arrow is typed DataFrame | Series for any input; an Arrow table gives a DataFrame
+            frame = cast(pl.DataFrame, pl.from_arrow(parquet.read_row_groups(list(split.row_groups), columns=columns)))
     if frame.height != split.rows:
         raise SourceError(
             f"{split.url} changed while it was read: row groups {split.row_groups} hold "

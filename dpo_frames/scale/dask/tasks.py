@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import pyarrow as pa
@@ -54,7 +54,8 @@ def pair_task(
     dedup_mode: DedupMode | str = DedupMode.EXACT,
 ) -> tuple[PairStats, pl.DataFrame, list[str]]:
     """One partition's pairs to ``pairs/part-NNNNN.parquet``; its stats, global keys and run ids back to the driver."""
-    frames = [pl.from_arrow(piece) for piece in pieces]
+    # from_arrow is typed DataFrame | Series for any input; an Arrow table gives a DataFrame
+    frames = [cast(pl.DataFrame, pl.from_arrow(piece)) for piece in pieces]
     candidates = pl.concat([empty_piece(), *frames]).sort("_row")
     pairs, stats, keys = pair_partition(candidates, part, config, dedup_mode=dedup_mode)
     out.write(("pairs", part_name(part, "parquet")), pairs.write_parquet)

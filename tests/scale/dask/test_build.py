@@ -105,3 +105,15 @@ def test_local_cluster_started_by_the_build(candidate_files, tmp_path):
     result = build_dataset(tmp_path / "c.parquet", tmp_path / "out", workers=1)
     assert result.worker_threads == 1 and result.partitions == 1
     assert_same(result, tmp_path / "out", expected)
+
+
+def test_what_it_writes_opens_with_every_command(scheduler, tmp_path):
+    from tests.conftest import EXAMPLE_OUTPUT
+    from tests.rundir.opens import assert_opens_everywhere
+
+    candidates, _ = dpo_frames.extract_candidates(EXAMPLE_OUTPUT, run_id="r")
+    candidates.write_parquet(tmp_path / "c.parquet")
+    build_dataset(str(tmp_path / "c.parquet"), tmp_path / "out", address=scheduler, partitions=2)
+    run = assert_opens_everywhere(tmp_path / "out", tmp_path / "scratch", kind="build", frames={"pairs", "dataset"})
+    assert run.record.extra["engine"] == "dask" and run.record.extra["partitions"] == 2
+    assert run.record.run_ids == ["r"] and run.record.pair_stats.pairs == 60
