@@ -51,6 +51,7 @@ __all__ = [
     "RunDir",
     "RunRecord",
     "check_replaceable",
+    "dataset_record",
     "frame_entries",
     "now",
     "open_dir",
@@ -498,3 +499,23 @@ def check_replaceable(target: str | os.PathLike[str], *, overwrite: bool) -> Non
 def frame_entries(frames: Mapping[str, Any]) -> dict[str, list[str]]:
     """The ``frames`` field of a record for frames written with :func:`write_frames`."""
     return {name: [layout.frame_file(name)] for name in frames}
+
+
+def dataset_record(run: RunDir, info: DatasetInfo, frames: dict[str, list[str]], *, producer: str) -> RunRecord:
+    """The record of a dataset made from the pairs of ``run``: its own files, the run's provenance
+    (run ids, settings, counts and pair statistics), so it describes itself even when moved."""
+    source = run.record
+    return RunRecord(
+        kind=DirKind.DATASET,
+        producer=producer,
+        run_ids=source.run_ids,
+        sources=[str(run.path.resolve())],
+        config=source.config,
+        steps=source.steps,
+        candidates=source.candidates,
+        rejects=source.rejects,
+        rejects_by_reason=source.rejects_by_reason,
+        pair_stats=source.pair_stats,
+        dataset=info,
+        frames=frames,
+    )

@@ -27,16 +27,13 @@ import click
 
 from dpo_frames._version import __version__
 from dpo_frames.cli.build import build_command
+from dpo_frames.cli.dataset import dataset_command
 from dpo_frames.cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, CliError, exit_code_for, one_line
+from dpo_frames.cli.pairs import pairs_command
 from dpo_frames.cli.platform import emulator_command, status_command, submit_command
-from dpo_frames.cli.run import (
-    dataset_command,
-    pairs_command,
-    report_command,
-    sql_command,
-    stats_command,
-    upgrade_command,
-)
+from dpo_frames.cli.report import report_command
+from dpo_frames.cli.sql import sql_command
+from dpo_frames.cli.stats import stats_command, upgrade_command
 from dpo_frames.errors import DpoFramesError
 
 __all__ = ["cli", "main"]

@@ -11,8 +11,10 @@ import click
 from dpo_frames import layout, rundir
 from dpo_frames._atomic import clean_leftovers
 from dpo_frames.cli.console import err_console, mapping_table, out_console, stages
+from dpo_frames.cli.dataset import dataset_command
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_USAGE, CliError, reraise_as
-from dpo_frames.cli.run import INPUT_ERRORS, _pair_config, dataset_command, pairs_command
+from dpo_frames.cli.options import INPUT_ERRORS, pair_config
+from dpo_frames.cli.pairs import pairs_command
 from dpo_frames.errors import EngineMissingError, OutputExistsError
 from dpo_frames.pairs.config import PairConfig
 
@@ -119,7 +121,7 @@ def build_command(
         raise click.UsageError("--address and --workers apply to --engine dask")
     if address and ctx.get_parameter_source("workers") == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--workers starts a local cluster; it cannot be combined with --address")
-    config = _pair_config(options)
+    config = pair_config(options)
     if engine == "local" and "://" in out:
         raise click.UsageError("--engine local writes to a local directory; URLs need --engine dask")
     if engine != "local":

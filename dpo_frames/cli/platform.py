@@ -28,6 +28,13 @@ DEFAULT_CONFIG = "meta/llama-3.2-1b-instruct@v1.0.0+A100"
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option(
+    "--clock",
+    type=click.Choice(["wall", "request"]),
+    default=None,
+    help="What moves the job clock: wall time, or one tick per request received (deterministic dry runs) "
+    "[default: wall].",
+)
+@click.option(
     "--tick-seconds",
     type=click.FloatRange(min=0.0, min_open=True),
     default=None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -16,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import customizer, datastore, deployments, entity, hf, lfs
+from .clock import ManualClock, clock_for
 from .config import EmulatorConfig
 from .faults import PlatformMiddleware
 from .http import ApiError, error_response
@@ -25,8 +25,9 @@ from .state import EmulatorState
 logger = logging.getLogger(__name__)
 
 
-class Clock:
-    """Advances jobs and deployments; called before each request and by a background ticker."""
+class Simulation:
+    """Plays jobs and deployments up to the clock's time: before each request and, on wall
+    time, from a background ticker. With ``clock="request"`` each request is one tick."""
 
     def __init__(self, state: EmulatorState, config: EmulatorConfig) -> None:
         self.state = state
@@ -36,9 +37,26 @@ class Clock:
 
     def advance(self) -> None:
         """Play everything that is due now."""
-        now = time.monotonic()
-        self.jobs.advance(now)
-        self.deployments.advance(now)
+        with self.state.lock:
+            now = self.state.clock.now()
+            self.jobs.advance(now)
+            self.deployments.advance(now)
+
+    def on_request(self) -> None:
+        """A request came in: one tick passes on the request clock, then everything due is played."""
+        if self.config.clock == "request":
+            self.tick(1)
+        else:
+            self.advance()
+
+    def tick(self, ticks: int) -> None:
+        """Move a request or manual clock by ``ticks`` ticks, playing each one in order."""
+        clock = self.state.clock
+        if not isinstance(clock, ManualClock):
+            raise RuntimeError(f"the emulator runs on {self.config.clock} time; only a request or manual clock ticks")
+        for _ in range(ticks):
+            clock.advance(self.config.tick_seconds)
+            self.advance()
 
     async def run(self) -> None:
         """Tick forever, so jobs progress (and output models appear) without being polled."""
@@ -85,21 +103,22 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
     when set); it is also reachable as ``app.state.emulator``.
     """
     config = config or EmulatorConfig()
-    state = state or EmulatorState(config.persist_dir, config.request_log_limit)
+    state = state or EmulatorState(config.persist_dir, config.request_log_limit, clock=clock_for(config.clock))
     state.rebase_clock(config.tick_seconds)
-    clock = Clock(state, config)
+    simulation = Simulation(state, config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with state.lock:  # resume from the saved tick once actually serving, not at construction
             state.rebase_clock(config.tick_seconds)
-        ticker = asyncio.create_task(clock.run())
+        ticker = asyncio.create_task(simulation.run()) if config.clock == "wall" else None
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
             state.save_if_dirty()
 
     routes = [
@@ -108,14 +127,15 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
         *datastore.routes(state),
         *hf.routes(state, config),
         *lfs.routes(state),
-        *customizer.routes(state, config, clock.jobs),
+        *customizer.routes(state, config, simulation.jobs),
         *deployments.routes(state),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(PlatformMiddleware, state=state, config=config, advance_clock=clock.advance)],
+        middleware=[Middleware(PlatformMiddleware, state=state, config=config, advance_clock=simulation.on_request)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.emulator = state
+    app.state.simulation = simulation
     return app

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from .clock import ClockMode
+
 FaultKind = Literal["503", "429", "drop", "slow"]
 """An HTTP fault: a 503 answer, a 429 answer with ``Retry-After``, a connection closed without
 any answer, or a normal answer delayed by :attr:`FaultConfig.slow_seconds`."""
@@ -71,6 +73,11 @@ class EmulatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tick_seconds: float = Field(default=0.05, gt=0.0, description="One step of the job clock, in seconds.")
+    clock: ClockMode = Field(
+        default="wall",
+        description="What moves the job clock: 'wall' time, each 'request' (one tick each: deterministic "
+        "for tests), or only Emulator.advance ('manual').",
+    )
     job_steps: int = Field(default=10, ge=1, description="Training steps from 0% to 100%.")
     epochs: int = Field(default=2, ge=1, description="Epochs of a job whose hyperparameters give none.")
     deployment_ready_after: float = Field(

@@ -184,7 +184,7 @@ def routes(state: EmulatorState, config: EmulatorConfig, simulator: JobSimulator
             state.jobs_created += 1
             faults_apply = faults.job_fault_max_jobs is None or state.jobs_created <= faults.job_fault_max_jobs
             state.jobs[job_id] = job
-            state.job_runs[job_id] = JobRun(faults_apply=faults_apply, epochs=epochs)
+            state.job_runs[job_id] = JobRun(faults_apply=faults_apply, epochs=epochs, origin=state.clock.now())
             state.mark_dirty()
         return JSONResponse(job, status_code=201)
 

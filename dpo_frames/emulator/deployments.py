@@ -7,7 +7,6 @@ A model deployment is ``pending``, then ``running`` (starting) after half of
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -100,7 +99,7 @@ class DeploymentSimulator:
 
     def advance(self, now: float | None = None) -> None:
         """Update every deployment that has not settled."""
-        now = time.monotonic() if now is None else now
+        now = self.state.clock.now() if now is None else now
         ready_after = self.config.deployment_ready_after
         with self.state.lock:
             for key, deployment in self.state.deployments.items():
@@ -165,7 +164,7 @@ def routes(state: EmulatorState) -> list[Route]:
                 "status_details": {"status": "pending", "description": "Waiting for GPU resources."},
             }
             state.deployments[key] = document
-            state.deployment_runs[key] = DeploymentRun()
+            state.deployment_runs[key] = DeploymentRun(origin=state.clock.now())
             state.mark_dirty()
         return JSONResponse(document, status_code=201)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from typing import Any
 
 from .config import EmulatorConfig
@@ -64,11 +63,12 @@ class JobSimulator:
 
     def advance(self, now: float | None = None) -> None:
         """Play the ticks that are due for every job that has not finished."""
-        now = time.monotonic() if now is None else now
+        now = self.state.clock.now() if now is None else now
         with self.state.lock:
             for job_id, job in self.state.jobs.items():
                 run = self.state.job_runs[job_id]
-                due = int((now - run.origin) / self.config.tick_seconds)
+                # a hair of tolerance: 6 ticks of 0.1 s sum to 0.5999999999999999 s, which is six ticks
+                due = int((now - run.origin) / self.config.tick_seconds + 1e-9)
                 while run.ticks_done < due and job["status"] not in TERMINAL:
                     run.ticks_done += 1
                     self._tick(job, run)

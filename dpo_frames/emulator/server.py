@@ -17,6 +17,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from dpo_frames.errors import EmulatorStartError
 
 from .app import create_app
+from .clock import clock_for
 from .config import EmulatorConfig
 from .faults import DROP_EXTENSION
 from .hf import HF_PREFIX
@@ -92,6 +93,7 @@ class Emulator:
         self.startup_timeout = startup_timeout
         self.port: int | None = None
         self._state: EmulatorState | None = None
+        self._simulation: Any = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -111,6 +113,16 @@ class Emulator:
         """The ``endpoint`` to give ``huggingface_hub.HfApi``."""
         return self.url + HF_PREFIX
 
+    def advance(self, ticks: int = 1) -> None:
+        """Move a ``clock="manual"`` (or ``"request"``) emulator on by ``ticks`` ticks of the job clock.
+
+        Each tick is played in order, as the wall clock would: a job created, then pending,
+        then validated and running, then one training step per tick.
+        """
+        if self._simulation is None:
+            raise RuntimeError("the emulator has not been started")
+        self._simulation.tick(ticks)
+
     @property
     def state(self) -> EmulatorState:
         """The live state of the running emulator."""
@@ -122,8 +134,11 @@ class Emulator:
     def _launch(self) -> None:
         if self._thread is not None:
             raise RuntimeError("the emulator is already running")
-        self._state = EmulatorState(self.config.persist_dir, self.config.request_log_limit)
+        self._state = EmulatorState(
+            self.config.persist_dir, self.config.request_log_limit, clock=clock_for(self.config.clock)
+        )
         app = create_app(self.config, state=self._state)
+        self._simulation = app.state.simulation
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))

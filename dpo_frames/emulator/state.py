@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .blobs import BlobStore
+from .clock import Clock, WallClock
 
 STATE_FILE = "state.json"
 _FORMAT_VERSION = 1
@@ -107,8 +108,8 @@ class JobRun:
     step: int = 0
     faults_apply: bool = False
     epochs: int = 1
-    origin: float = field(default_factory=time.monotonic)
-    """Monotonic time of tick 0; rebuilt from ``ticks_done`` after a restart."""
+    origin: float = 0.0
+    """Clock time of tick 0 (:attr:`EmulatorState.clock`); rebuilt from ``ticks_done`` after a restart."""
 
 
 @dataclass
@@ -117,7 +118,8 @@ class DeploymentRun:
 
     elapsed_before: float = 0.0
     """Seconds of life before the last restart."""
-    origin: float = field(default_factory=time.monotonic)
+    origin: float = 0.0
+    """Clock time of the start (or of the last restart)."""
 
     def elapsed(self, now: float) -> float:
         return self.elapsed_before + (now - self.origin)
@@ -171,8 +173,12 @@ class EmulatorState:
     ``jobs`` by job id, ``repos`` by ``"datasets/ns/name"``. ``requests`` is the request log.
     """
 
-    def __init__(self, persist_dir: Path | None = None, request_log_limit: int = 10_000) -> None:
+    def __init__(
+        self, persist_dir: Path | None = None, request_log_limit: int = 10_000, clock: Clock | None = None
+    ) -> None:
         self.lock = threading.RLock()
+        self.clock: Clock = clock or WallClock()
+        """Where jobs and deployments read the time (see :mod:`~dpo_frames.emulator.clock`)."""
         self.persist_dir = persist_dir
         self._remove_scratch: weakref.finalize | None = None
         if persist_dir is None:
@@ -219,7 +225,7 @@ class EmulatorState:
         os.replace(tmp, target)
 
     def _to_json(self) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self.clock.now()
         return {
             "version": _FORMAT_VERSION,
             "namespaces": self.namespaces,
@@ -260,14 +266,15 @@ class EmulatorState:
         self.job_runs = {key: JobRun(**run) for key, run in data["job_runs"].items()}
         self.deployment_configs = data["deployment_configs"]
         self.deployments = data["deployments"]
+        now = self.clock.now()
         self.deployment_runs = {
-            key: DeploymentRun(elapsed_before=elapsed) for key, elapsed in data["deployment_runs"].items()
+            key: DeploymentRun(elapsed_before=elapsed, origin=now) for key, elapsed in data["deployment_runs"].items()
         }
         self.jobs_created = data["jobs_created"]
 
     def rebase_clock(self, tick_seconds: float) -> None:
         """Make every job resume from its last tick, as if the downtime never happened."""
-        now = time.monotonic()
+        now = self.clock.now()
         for run in self.job_runs.values():
             run.origin = now - run.ticks_done * tick_seconds
 

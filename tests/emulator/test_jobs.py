@@ -73,20 +73,21 @@ def client(emu: Emulator) -> Iterator[httpx.Client]:
 
 def test_job_lifecycle_advances_on_the_clock() -> None:
     with (
-        Emulator(EmulatorConfig(tick_seconds=0.1, job_steps=4, epochs=2)) as emu,
+        Emulator(EmulatorConfig(tick_seconds=0.1, job_steps=4, epochs=2, clock="manual")) as emu,
         httpx.Client(base_url=emu.url) as client,
     ):
         job = create_job(client, seed(emu, "lifecycle"))
-        seen = []
-        while not seen or seen[-1]["status"] != "completed":
+        seen = [client.get(f"/v1/customization/jobs/{job['id']}/status").json()]
+        while seen[-1]["status"] != "completed":
+            emu.advance()  # one tick of the job clock, and nothing moves in between
             seen.append(client.get(f"/v1/customization/jobs/{job['id']}/status").json())
-            assert len(seen) < 500
-            time.sleep(0.01)
-
+            assert len(seen) < 20
+    assert [(s["status"], s["percentage_done"]) for s in seen] == [
+        ("created", 0.0), ("pending", 0.0), ("running", 0.0), ("running", 25.0), ("running", 50.0),
+        ("running", 75.0), ("completed", 100.0)]  # fmt: skip
     lifecycle = ["created", "pending", "running", "completed"]
     statuses = [s["status"] for s in seen]
     assert statuses == sorted(statuses, key=lifecycle.index)  # never back, never out of order
-    assert "running" in statuses  # polled every 10 ms, each step lasts 100 ms
     assert seen[0]["percentage_done"] == 0.0 and isinstance(seen[0]["percentage_done"], float)
     progress = [
         (s["percentage_done"], s["steps_completed"], s["epochs_completed"], len(s["status_logs"])) for s in seen
@@ -272,3 +273,27 @@ def test_job_create_is_validated(client: httpx.Client) -> None:
     assert bad_dpo.json()["detail"][0]["loc"] == ["body", "hyperparameters", "dpo", "ref_policy_kl_penalty"]
     assert client.get("/v1/customization/jobs/cust-missing/status").status_code == 404
     assert client.post("/v1/customization/jobs/cust-missing/cancel").status_code == 404
+
+
+def test_the_request_clock_ticks_once_per_request() -> None:
+    with (
+        Emulator(EmulatorConfig(tick_seconds=3600.0, job_steps=2, epochs=1, clock="request")) as emu,
+        httpx.Client(base_url=emu.url) as client,
+    ):
+        job = create_job(client, seed(emu, "per-request"))  # seeding is no request; creating is one
+        statuses = [client.get(f"/v1/customization/jobs/{job['id']}/status").json()["status"] for _ in range(5)]
+        assert statuses == ["pending", "running", "running", "completed", "completed"]  # an hour a tick, no waiting
+
+
+def test_manual_time_only_moves_when_told() -> None:
+    with (
+        Emulator(EmulatorConfig(tick_seconds=0.001, clock="manual")) as emu,
+        httpx.Client(base_url=emu.url) as client,
+    ):
+        job = create_job(client, seed(emu, "manual"))
+        for _ in range(3):
+            assert client.get(f"/v1/customization/jobs/{job['id']}/status").json()["status"] == "created"
+        emu.advance(2)
+        assert client.get(f"/v1/customization/jobs/{job['id']}/status").json()["status"] == "running"
+    with Emulator(EmulatorConfig()) as wall, pytest.raises(RuntimeError, match="only a request or manual clock"):
+        wall.advance()
