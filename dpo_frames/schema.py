@@ -9,7 +9,7 @@ are declared here too.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -142,3 +142,43 @@ def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], name: str) -
     extra = [c for c in frame.columns if c not in schema]
     columns = [pl.col(c).cast(d) for c, d in schema.items()] + extra  # apart: inside select(...) mypy rejects the +
     return frame.select(columns)
+
+
+def is_frame(obj: object) -> bool:
+    """Whether ``obj`` is a frame :func:`collect_frame` takes (Polars, pandas or Arrow)."""
+    if isinstance(obj, (pl.DataFrame, pl.LazyFrame)):
+        return True
+    module = type(obj).__module__
+    return (module.startswith("pandas") and type(obj).__name__ == "DataFrame") or (
+        module.startswith("pyarrow") and type(obj).__name__ in ("Table", "RecordBatch")
+    )
+
+
+def collect_frame(obj: Any, name: str) -> pl.DataFrame:
+    """``obj`` as a Polars DataFrame: a Polars DataFrame as is, a LazyFrame collected, a pandas
+    DataFrame or a pyarrow Table converted once; anything else a :class:`SchemaError` that says
+    what is taken.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> collect_frame(pa.table({"a": [1, 2]}), "pairs").shape
+        (2, 1)
+        >>> collect_frame([{"a": 1}], "pairs")
+        Traceback (most recent call last):
+        ...
+        dpo_frames.errors.SchemaError: pairs: expected a frame (Polars DataFrame or LazyFrame, pandas DataFrame or pyarrow Table), got list
+    """
+    if isinstance(obj, pl.DataFrame):
+        return obj
+    if isinstance(obj, pl.LazyFrame):
+        return obj.collect()
+    if is_frame(obj):
+        if type(obj).__module__.startswith("pandas"):
+            return pl.from_pandas(obj)
+        converted = pl.from_arrow(obj)
+        assert isinstance(converted, pl.DataFrame)  # a Table or RecordBatch converts to a frame
+        return converted
+    raise SchemaError(
+        f"{name}: expected a frame (Polars DataFrame or LazyFrame, pandas DataFrame or pyarrow "
+        f"Table), got {type(obj).__name__}"
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from dpo_frames import schema
 from dpo_frames.candidates.rules import DEFAULT_STEP_NAME
 from dpo_frames.steps import read_steps
 
@@ -45,13 +46,13 @@ def extract_candidates(
     """
     if isinstance(steps, (str, PathLike)):
         steps = read_steps(steps, run_id=run_id)
-    elif not isinstance(steps, (pl.DataFrame, pl.LazyFrame)):
+    elif not schema.is_frame(steps):
         from dpo_frames.candidates.objects import candidates_from_objects
 
         return candidates_from_objects(steps, step_name, run_id)
     from dpo_frames.candidates.sql import candidates_from_frame
 
-    frame = steps.collect() if isinstance(steps, pl.LazyFrame) else steps
+    frame = schema.collect_frame(steps, "steps")
     if run_id is not None:
         frame = frame.with_columns(pl.col("run_id").fill_null(run_id))
     return candidates_from_frame(frame, step_name)

@@ -16,6 +16,8 @@ from types import TracebackType
 
 import httpx
 
+from dpo_frames.errors import ConfigError
+
 from .datastore import DatastoreApi
 from .deployments import DeploymentApi
 from .entity import EntityStoreApi
@@ -157,6 +159,6 @@ class CustomizerClient:
         }
         unknown = set(services) - set(probes)
         if unknown:
-            raise ValueError(f"unknown services {sorted(unknown)}; known: {list(probes)}")
+            raise ConfigError(f"unknown services {sorted(unknown)}; known: {list(probes)}")
         results = await asyncio.gather(*(probes[name]() for name in services))
         return HealthReport(services=list(results))

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import tenacity
 
 from dpo_frames.errors import (
+    ConfigError,
     CustomizerError,
     DeploymentFailedError,
     DeploymentTimeoutError,
@@ -304,7 +305,7 @@ async def wait_for_job(
     ``timeout`` seconds (the job is cancelled first when ``cancel_on_timeout``).
     """
     if max_consecutive_status_failures < 1:
-        raise ValueError("max_consecutive_status_failures must be >= 1")
+        raise ConfigError("max_consecutive_status_failures must be >= 1")
     where = f"; local dataset files are kept in {dataset_dir}" if dataset_dir else ""
     deadline = None if timeout is None else clock() + timeout
     failures = 0

@@ -92,7 +92,7 @@ def finalize_dataset(
         (1, ['train', 'validation'])
     """
     mode = dedup_mode_of(dedup_mode)
-    frame = pairs.collect() if isinstance(pairs, pl.LazyFrame) else pairs
+    frame = schema.collect_frame(pairs, "pairs")
     frame = schema.conform(frame, schema.PAIRS, "pairs").select(list(schema.PAIRS))
     kept, stats = decide(
         pair_keys(frame, dedup_mode=mode),

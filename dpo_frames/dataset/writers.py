@@ -58,7 +58,7 @@ def _write_splits(
 
 def checked_dataset(dataset: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The dataset, checked: every row must be on a side, or it would not be written."""
-    frame = dataset.collect() if isinstance(dataset, pl.LazyFrame) else dataset
+    frame = schema.collect_frame(dataset, "dataset")
     frame = schema.conform(frame, schema.DATASET, "dataset")
     unknown = frame.filter(~pl.col("split").is_in(SPLITS) | pl.col("split").is_null())
     if unknown.height:

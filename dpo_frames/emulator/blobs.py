@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from dpo_frames.layout import temp_name
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -27,7 +28,7 @@ class BlobWriter:
 
     def __init__(self, store: BlobStore) -> None:
         self._store = store
-        self._tmp = store.root / "tmp" / uuid.uuid4().hex
+        self._tmp = store.root / "tmp" / temp_name("blob")  # its name (the digest) is known at the end
         self._file: BinaryIO = self._tmp.open("wb")
         self._hash = hashlib.sha256()
         self.size = 0

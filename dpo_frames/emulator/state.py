@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -20,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from dpo_frames._atomic import write_text
 
 from .blobs import BlobStore
 from .clock import Clock, WallClock
@@ -219,10 +220,7 @@ class EmulatorState:
         with self.lock:
             self._dirty = False
             text = json.dumps(self._to_json(), indent=1)
-        target = self.persist_dir / STATE_FILE
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        write_text(self.persist_dir / STATE_FILE, text)
 
     def _to_json(self) -> dict[str, Any]:
         now = self.clock.now()

@@ -119,8 +119,9 @@ class QualityReport(BaseModel):
 
 
 def _collect(frame: Frame, columns: list[str]) -> pl.DataFrame:
-    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-    return lf.select(columns).collect()
+    if isinstance(frame, pl.LazyFrame):  # a scan: only these columns are read
+        return frame.select(columns).collect()
+    return schema.collect_frame(frame, "frame").select(columns)
 
 
 def _blank(col: str) -> pl.Expr:

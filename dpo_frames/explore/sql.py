@@ -65,15 +65,14 @@ def _literal(text: str) -> str:
 
 
 def _arrow(name: str, frame: Frame) -> pa.Table:
-    if isinstance(frame, pl.LazyFrame):
-        frame = frame.collect()
-    if isinstance(frame, pl.DataFrame):
-        return frame.to_arrow()
     if isinstance(frame, pa.Table):
         return frame
-    raise SqlError(
-        f"frame {name!r} is a {type(frame).__name__}; expected a Polars DataFrame/LazyFrame or a PyArrow Table"
-    )
+    if not schema.is_frame(frame):
+        raise SqlError(
+            f"frame {name!r} is a {type(frame).__name__}; expected a Polars DataFrame/LazyFrame, a pandas "
+            "DataFrame or a pyarrow Table"
+        )
+    return schema.collect_frame(frame, name).to_arrow()
 
 
 def connect(run_dir: RunDirs | None = None, **frames: Frame) -> duckdb.DuckDBPyConnection:

@@ -61,7 +61,7 @@ def build_pairs(
         ([('4', '5'), ('5', '22')], 1)
     """
     config = config or PairConfig()
-    frame = candidates.collect() if isinstance(candidates, pl.LazyFrame) else candidates
+    frame = schema.collect_frame(candidates, "candidates")
     frame = schema.conform(frame, schema.CANDIDATES, "candidates")
     usable = frame.select(usable_candidates()).to_series().fill_null(False)  # a null score is not usable
     valid = (frame if usable.all() else frame.filter(usable)).select(_USED)

@@ -18,6 +18,7 @@ from dpo_frames import schema
 from dpo_frames._gc import collector_paused
 from dpo_frames._json import to_json
 from dpo_frames.errors import SourceError
+from dpo_frames.steps.sources import SourceKind, _load_json, eval_items_of, source_kind
 
 StepsSource = Any  # EvaluationRunOutput | Iterable[IntermediateStep | dict] | str | PathLike | pl.DataFrame
 
@@ -144,10 +145,8 @@ def read_steps(source: StepsSource, *, run_id: str | None = None) -> pl.DataFram
         >>> steps.select("example_id", "event_type", "event_category").row(0)
         ('q1', 'TTC_END', 'TTC')
     """
-    if isinstance(source, pl.LazyFrame):
-        source = source.collect()
-    if isinstance(source, pl.DataFrame):
-        return schema.conform(source, schema.STEPS, "steps")
+    if schema.is_frame(source):  # a steps frame: Polars, pandas or Arrow
+        return schema.conform(schema.collect_frame(source, "steps"), schema.STEPS, "steps")
     if isinstance(source, (str, PathLike)):
         return _read_path(Path(source), run_id)
     items = getattr(getattr(source, "eval_input", source), "eval_input_items", None)
@@ -176,19 +175,34 @@ def _read_eval_items(items: Iterable[Any], run_id: str | None) -> pl.DataFrame:
 
 
 def _read_path(path: Path, run_id: str | None) -> pl.DataFrame:
-    if not path.is_file():
-        raise SourceError(f"steps source {path} does not exist or is not a file")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
+    kind = source_kind(path)
+    if kind is SourceKind.STEPS_PARQUET:
         frame = pl.read_parquet(path)
-        if run_id is not None:
+        if run_id is not None and "run_id" in frame.columns:
             frame = frame.with_columns(pl.col("run_id").fill_null(run_id))
         return schema.conform(frame, schema.STEPS, f"steps ({path})")
-    if suffix == ".jsonl":
+    if kind is SourceKind.CANDIDATES_PARQUET:
+        raise SourceError(
+            f"{path} holds candidates, not steps: pair them directly (extract_candidates and dpo-frames pairs take it)"
+        )
+    if kind is SourceKind.STEPS_JSONL:
         return _read_jsonl(path, run_id)
-    if suffix == ".json":
-        return _read_workflow_output(path, run_id)
-    raise SourceError(f"unknown steps file type {suffix!r} for {path}: expected .json, .jsonl or .parquet")
+    if kind is SourceKind.EVAL_ITEMS:
+        return _read_eval_item_file(path, run_id)
+    return _read_workflow_output(path, run_id)
+
+
+def _read_eval_item_file(path: Path, run_id: str | None) -> pl.DataFrame:
+    """Serialized eval items: each item's trajectory, its id the example id."""
+    rows = _Rows()
+    for position, item in eval_items_of(path):
+        if not isinstance(item, Mapping) or not isinstance(item.get("trajectory", []), list):
+            rows.add_unparsable(run_id, None, position, item if isinstance(item, str) else to_json(item))
+            continue
+        example_id = _str_or_none(item.get("id"))
+        for index, step in enumerate(item.get("trajectory") or []):
+            rows.add_step(step, _str_or_none(item.get("run_id")) or run_id, example_id, index)
+    return rows.frame()
 
 
 def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
@@ -215,10 +229,7 @@ def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
 
 
 def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
-    try:
-        items = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    items = _load_json(path)
     if not isinstance(items, list):
         raise SourceError(f"{path} is not a NAT workflow_output.json: expected a JSON list of items")
     rows = _Rows()
@@ -233,7 +244,9 @@ def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
                 "[TTC_END] to keep TTC steps)"
             )
         example_id = _str_or_none(item.get("id"))
-        steps = item.get("intermediate_steps") or ()
+        steps = item.get("intermediate_steps")
+        if steps is None:  # an item without its steps: nothing of it to read
+            steps = []
         if not isinstance(steps, list):
             raise SourceError(f"{path}: item {position} ('{example_id}') has intermediate_steps that are not a list")
         for index, step in enumerate(steps):
