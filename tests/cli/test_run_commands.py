@@ -153,7 +153,7 @@ def test_pairs_missing_source_and_bad_parquet(invoke, tmp_path):
     wrong = tmp_path / "wrong.parquet"
     pl.DataFrame({"a": [1]}).write_parquet(wrong)
     result = invoke("pairs", wrong, "--out", tmp_path / "r")
-    assert result.exit_code == EXIT_BAD_INPUT and "steps frame is missing column(s) ['run_id'" in result.stderr
+    assert result.exit_code == EXIT_BAD_INPUT and "frame is missing column(s) ['run_id'" in result.stderr
     assert not (tmp_path / "r").exists()
 
 
