@@ -65,10 +65,15 @@ def test_sft_formats_round_trip_and_load(sft, tmp_path, fmt):
             if fmt == "trl-sft":
                 assert record == {"prompt": row["prompt_text"], "completion": row["completion"]}
             else:  # messages: the whole prompt, then the answer as the assistant's last message
-                assert record["messages"] == [*row["prompt_messages"], {"role": "assistant", "content": row["completion"]}]
+                assert record["messages"] == [
+                    *row["prompt_messages"],
+                    {"role": "assistant", "content": row["completion"]},
+                ]
     features = loaded["train"].features
     if fmt == "trl-sft":
-        assert features == datasets.Features({"prompt": datasets.Value("string"), "completion": datasets.Value("string")})
+        assert features == datasets.Features(
+            {"prompt": datasets.Value("string"), "completion": datasets.Value("string")}
+        )
     else:
         assert list(features) == ["messages"] and message_features(features["messages"])
         assert all(m[-1]["role"] == "assistant" for m in loaded["train"]["messages"])

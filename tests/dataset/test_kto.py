@@ -38,7 +38,9 @@ def test_by_rank_the_best_is_desirable_the_worst_undesirable_and_ties_never_unde
 
 
 def test_by_score_single_candidate_turns_count():
-    rows = turn([1.0, 0.5, 0.0], ["a", "b", "c"]) + turn([0.9], ["solo"], turn_id="w") + turn([0.1], ["low"], turn_id="x")
+    rows = (
+        turn([1.0, 0.5, 0.0], ["a", "b", "c"]) + turn([0.9], ["solo"], turn_id="w") + turn([0.1], ["low"], turn_id="x")
+    )
     got, stats = kto(rows, label_by="score", desirable_min_score=0.8, undesirable_max_score=0.2)
     assert labels(got) == [("t", "a", True), ("t", "c", False), ("w", "solo", True), ("x", "low", False)]
     assert (stats.single_candidate_groups, stats.single_candidate_records, stats.unlabelled) == (2, 2, 1)
@@ -71,7 +73,10 @@ def test_class_balance_and_weights_for_kto_trainer():
     validation = got.filter(pl.col("split") == "validation")
     assert stats.validation_desirable == int(validation["label"].sum()) > 0
     mostly_good, s2 = kto(rows, label_by="score", undesirable_max_score=0.0)  # 3 desirable : 1
-    assert s2.undesirable_weight > 1 and 1.0 <= s2.train_desirable / (s2.undesirable_weight * s2.train_undesirable) <= 4 / 3
+    assert (
+        s2.undesirable_weight > 1
+        and 1.0 <= s2.train_desirable / (s2.undesirable_weight * s2.train_undesirable) <= 4 / 3
+    )
     assert mostly_good.height == len(rows)
 
 

@@ -26,7 +26,9 @@ def test_the_best_of_each_turn_with_the_pair_engines_tie_break():
     rows = turn([1.0, 1.0, 0.0], ["x", "y", "z"], indexes=[2, 1, 0]) + turn([0.2, 0.7], turn_id="u")
     got, stats = sft(rows)
     assert sorted(zip(got["turn_id"], got["completion"], got["candidate_index"])) == [("t", "y", 1), ("u", "r1", 1)]
-    pairs, _ = dpo_frames.build_pairs(pl.DataFrame(rows, schema=dict(schema.CANDIDATES)), dpo_frames.PairConfig(strategy="best_vs_all"))
+    pairs, _ = dpo_frames.build_pairs(
+        pl.DataFrame(rows, schema=dict(schema.CANDIDATES)), dpo_frames.PairConfig(strategy="best_vs_all")
+    )
     assert set(pairs.filter(pl.col("turn_id") == "t")["chosen_index"]) == {1}  # the pair engine's best too
     assert (stats.turns, stats.prompt_groups, stats.tied_best_groups, stats.selected) == (2, 2, 1, 2)
     assert got.filter(pl.col("turn_id") == "t")["margin"].item() == 0.0
@@ -44,7 +46,10 @@ def test_min_score_and_margin_partition_the_groups():
     got, stats = sft(rows, min_score=0.5, min_margin=0.5)
     assert got["turn_id"].to_list() == ["a"]
     assert (stats.below_min_score, stats.below_margin, stats.single_candidate_skipped, stats.selected) == (1, 2, 1, 1)
-    assert stats.prompt_groups == stats.below_min_score + stats.below_margin + stats.single_candidate_skipped + stats.selected
+    assert (
+        stats.prompt_groups
+        == stats.below_min_score + stats.below_margin + stats.single_candidate_skipped + stats.selected
+    )
     alone, _ = sft(turn([0.95], turn_id="d"), min_score=0.5)  # without a margin a lone candidate is fine
     assert alone["completion"].to_list() == ["r0"]
     tie, _ = sft(turn([0.7, 0.7]), min_margin=0.0)  # margin 0 admits a tie for best
