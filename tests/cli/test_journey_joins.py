@@ -194,3 +194,11 @@ def test_python_m_runs_the_command(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert pl.read_parquet(tmp_path / "r" / "pairs.parquet").height == 60
+
+
+def test_stats_of_several_directories(invoke, run, tmp_path):
+    assert invoke("dataset", run, "--out", tmp_path / "d").exit_code == 0
+    shown = invoke("stats", run, tmp_path / "d")
+    assert shown.exit_code == 0 and "run r1" in shown.output and "dataset r1" in shown.output
+    records = json.loads(invoke("stats", run, tmp_path / "d", "--json").stdout)
+    assert [r["kind"] for r in records] == ["run", "dataset"]
