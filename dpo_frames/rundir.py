@@ -358,6 +358,18 @@ def _legacy_record(path: Path, stats_file: Path) -> RunRecord:
     )
 
 
+def _legacy_counts(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What the two run shapes of 0.1.0 counted, in the same keys."""
+    return {
+        "steps": raw.get("steps"),
+        "candidates": raw.get("candidates"),
+        "rejects": raw.get("rejects"),
+        "rejects_by_reason": raw.get("rejects_by_reason", {}),
+        "steps_by_type": raw.get("steps_by_type", []),
+        "pair_stats": PairStats(**raw["pair_stats"]),
+    }
+
+
 def _legacy_files(path: Path, out_dir: str, files: Mapping[str, str]) -> dict[str, str]:
     """0.1.0 kept absolute paths of the split files; its default ``RUN/dataset`` is found where the run is now."""
     found = {}
@@ -390,12 +402,7 @@ def _legacy_cli_run(path: Path, raw: dict[str, Any], frames: dict[str, list[str]
         run_ids=[raw["run_id"]] if raw.get("run_id") else [],
         sources=[raw["source"]],
         config=PairConfig(**raw["config"]),
-        steps=raw.get("steps"),
-        candidates=raw.get("candidates"),
-        rejects=raw.get("rejects"),
-        rejects_by_reason=raw.get("rejects_by_reason", {}),
-        steps_by_type=raw.get("steps_by_type", []),
-        pair_stats=PairStats(**raw["pair_stats"]),
+        **_legacy_counts(raw),
         dataset=dataset,
         frames=frames,
         seconds=raw.get("seconds", {}),
@@ -411,12 +418,7 @@ def _legacy_nat_run(raw: dict[str, Any], frames: dict[str, list[str]]) -> RunRec
         producer="dpo_traj_builder (0.1.0)",
         run_ids=[str(raw["run_id"])],
         config=PairConfig(**config) if config else None,
-        steps=raw.get("steps"),
-        candidates=raw.get("candidates"),
-        rejects=raw.get("rejects"),
-        rejects_by_reason=raw.get("rejects_by_reason", {}),
-        steps_by_type=raw.get("steps_by_type", []),
-        pair_stats=PairStats(**raw["pair_stats"]),
+        **_legacy_counts(raw),
         frames=frames,
         extra={"items": raw.get("items"), "workflow_interrupted": raw.get("workflow_interrupted")},
     )
