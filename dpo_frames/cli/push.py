@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dpo_frames.cli.console import mapping_table, out_console
+from dpo_frames.cli.dataset import FORMAT_HELP, FULL_HISTORY_HELP, LAST_MESSAGE_HELP
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, reraise_as
 from dpo_frames.cli.options import INPUT_ERRORS
 from dpo_frames.dataset import FORMATS, PromptContext
@@ -22,8 +23,7 @@ __all__ = ["push_command"]
     "fmt",
     type=click.Choice(FORMATS),
     default=None,
-    help="The records' format [default: the recipe's TRL conversational one: trl-conversational, "
-    "trl-sft-conversational, trl-kto-conversational].",
+    help=FORMAT_HELP,
 )
 @click.option(
     "--endpoint",
@@ -32,8 +32,8 @@ __all__ = ["push_command"]
     help="A Hub-compatible API, e.g. a NeMo Data Store's http://host/v1/hf [env HF_ENDPOINT; default: the Hub].",
 )
 @click.option("--private", is_flag=True, default=None, help="Create the repository private.")
-@click.option("--full-message-history", is_flag=True, help="customizer, customizer-sft: prompts as messages.")
-@click.option("--last-message-only", is_flag=True, help="Plain formats: keep the last message of prompts (counted).")
+@click.option("--full-message-history", is_flag=True, help=FULL_HISTORY_HELP)
+@click.option("--last-message-only", is_flag=True, help=LAST_MESSAGE_HELP)
 @click.option("--message", "commit_message", default=None, help="The commit message.")
 def push_command(
     run_dir: Path,
