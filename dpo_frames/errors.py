@@ -11,6 +11,7 @@ work never swallows a refused upload::
     ├── SchemaError (ValueError)              a frame lacks the columns or dtypes of its contract
     ├── ConfigError (ValueError)              an invalid setting or combination of settings
     ├── JoinTooLargeError (ConfigError)       a self-join that cannot fit; the way out is a setting
+    ├── PromptContextError (ConfigError)      a plain export would drop messages of multi-message prompts
     ├── FrameNotFoundError (FileNotFoundError)  no such frame file
     ├── RunDirError (ValueError)              not a directory dpo_frames wrote, or its record is unreadable
     │   └── LegacyRunDirError                 written by 0.1.0: readable, but `dpo-frames upgrade` it to write into it
@@ -42,6 +43,7 @@ work never swallows a refused upload::
     │       ├── DeploymentFailedError
     │       └── DeploymentTimeoutError (TimeoutError)
     ├── EmulatorStartError (RuntimeError)     the local platform emulator could not start
+    ├── HubError                              a Hugging Face Hub (compatible) endpoint refused or failed a push
     └── NatPluginError                        the NAT finetuning plugin (:mod:`dpo_frames.nat`)
         ├── PluginClashError (RuntimeError)   NVIDIA's reference plugin is installed too
         ├── CollectionError (RuntimeError)    a data collection run did not complete
@@ -75,6 +77,7 @@ __all__ = [
     "EmulatorStartError",
     "EngineMissingError",
     "FrameNotFoundError",
+    "HubError",
     "InvalidRequestError",
     "JobCancelledError",
     "JobError",
@@ -89,6 +92,7 @@ __all__ = [
     "OutputExistsError",
     "PlatformUnavailableError",
     "PluginClashError",
+    "PromptContextError",
     "RateLimitError",
     "ResponseFormatError",
     "RunConflictError",
@@ -132,6 +136,13 @@ class ConfigError(DpoFramesError, ValueError):
 
 class JoinTooLargeError(ConfigError):
     """Pairing would join more candidate rows than fit; ``max_candidates_per_turn`` bounds it."""
+
+
+class PromptContextError(ConfigError):
+    """A plain (string-prompt) export of prompts of several messages would keep only the last message.
+
+    The message names the choices: a format that keeps the messages, or dropping them on purpose.
+    """
 
 
 class FrameNotFoundError(DpoFramesError, FileNotFoundError):
@@ -329,6 +340,10 @@ class DeploymentTimeoutError(DeploymentError, TimeoutError):
 
 class EmulatorStartError(DpoFramesError, RuntimeError):
     """The local platform emulator could not start (e.g. the port is taken)."""
+
+
+class HubError(DpoFramesError):
+    """A Hugging Face Hub (or Hub-compatible) endpoint refused or failed a push; the message says which call."""
 
 
 # --- the NAT plugin -----------------------------------------------------------------------------

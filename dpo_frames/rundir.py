@@ -33,7 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dpo_frames import layout, schema
 from dpo_frames._atomic import atomic_path, write_text
 from dpo_frames._version import __version__
+from dpo_frames.dataset.context import ContextStats
 from dpo_frames.dataset.finalize import DatasetStats
+from dpo_frames.dataset.kto import KtoStats
+from dpo_frames.dataset.sft import SftStats
 from dpo_frames.errors import (
     ConfigError,
     FrameNotFoundError,
@@ -90,6 +93,10 @@ class DatasetInfo(BaseModel):
     )
     options: dict[str, Any] = Field(default_factory=dict, description="The settings it was made with.")
     source: str | None = Field(None, description="The directory of the pairs it was made from.")
+    selection: SftStats | KtoStats | None = Field(
+        None, discriminator="recipe", description="sft, kto: how the completions were chosen and labelled."
+    )
+    context: ContextStats | None = Field(None, description="What the export did with prompts of several messages.")
 
 
 class RunRecord(BaseModel):

@@ -69,6 +69,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (e.CustomizerError, EXIT_PLATFORM),
     (e.ClusterError, EXIT_PLATFORM),
     (e.EmulatorStartError, EXIT_PLATFORM),
+    (e.HubError, EXIT_PLATFORM),
     (e.ScaleError, EXIT_FAILURE),
 )
 """dpo_frames' errors and their exit codes, most specific first; any other is a bug (1)."""

@@ -98,8 +98,8 @@ def test_exports_sit_side_by_side_and_the_run_is_not_rewritten(invoke, run, tmp_
 
     shutil.copytree(run, local)
     before = {p.name: p.stat().st_mtime_ns for p in local.iterdir()}
-    assert invoke("dataset", local).exit_code == 0
-    assert invoke("dataset", local, "--format", "trl").exit_code == 0
+    assert invoke("dataset", local, "--full-message-history").exit_code == 0  # system + user prompts: keep them
+    assert invoke("dataset", local, "--format", "trl", "--last-message-only").exit_code == 0
     assert sorted(p.name for p in (local / "datasets").iterdir()) == ["customizer", "trl"]
     assert {p.name: p.stat().st_mtime_ns for p in local.iterdir() if p.name != "datasets"} == before
     assert rundir.open_dir(local).record.dataset is None  # the run describes the run, not an export
@@ -107,7 +107,7 @@ def test_exports_sit_side_by_side_and_the_run_is_not_rewritten(invoke, run, tmp_
 
 def test_train_only_with_validation_fraction_zero(invoke, run, tmp_path):
     out = tmp_path / "d"
-    result = invoke("dataset", run, "--validation-fraction", "0", "--out", out)
+    result = invoke("dataset", run, "--validation-fraction", "0", "--out", out, "--full-message-history")
     assert result.exit_code == 0, result.output
     assert len(_jsonl(out / "training/training_file.jsonl")) == 60 and not (out / "validation").exists()
     info = rundir.open_dir(out).record.dataset
@@ -119,7 +119,7 @@ def test_dataset_of_several_runs(invoke, run, tmp_path):
     assert invoke("pairs", EXAMPLE_OUTPUT, "--out", second, "--run-id", "r2").exit_code == 0
     assert invoke("dataset", run, second).exit_code == EXIT_USAGE  # where would it go
     out = tmp_path / "both"
-    result = invoke("dataset", run, second, "--out", out)
+    result = invoke("dataset", run, second, "--out", out, "--full-message-history")
     assert result.exit_code == 0, result.output
     record = rundir.open_dir(out).record
     assert record.run_ids == ["r1", "r2"] and record.pair_stats.pairs == 120
@@ -197,7 +197,7 @@ def test_python_m_runs_the_command(tmp_path):
 
 
 def test_stats_of_several_directories(invoke, run, tmp_path):
-    assert invoke("dataset", run, "--out", tmp_path / "d").exit_code == 0
+    assert invoke("dataset", run, "--out", tmp_path / "d", "--full-message-history").exit_code == 0
     shown = invoke("stats", run, tmp_path / "d")
     assert shown.exit_code == 0 and "run r1" in shown.output and "dataset r1" in shown.output
     records = json.loads(invoke("stats", run, tmp_path / "d", "--json").stdout)

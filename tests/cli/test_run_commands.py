@@ -223,7 +223,7 @@ def _jsonl(path: Path) -> list[dict]:
 def test_dataset_customizer(invoke, example_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(example_run, run)
-    result = invoke("dataset", run)
+    result = invoke("dataset", run, "--full-message-history")  # system + user prompts: keep them
     assert result.exit_code == 0, result.output
     assert {p.name for p in run.iterdir()} == RUN_FILES | {"datasets"}  # the run's own files are unchanged
     out = run / "datasets" / "customizer"

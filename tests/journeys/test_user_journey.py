@@ -61,7 +61,7 @@ def test_from_nat_finetune_to_a_customizer_job(tmp_path: Path) -> None:
         run(dpo, "pairs", run_dir, EXAMPLE / "data/workflow_output.json", "--out", both, cwd=tmp_path, env=env)
         assert len(rundir.open_dir(both).record.run_ids) == 2
 
-        run(dpo, "dataset", r2, cwd=tmp_path, env=env)
+        run(dpo, "dataset", r2, "--full-message-history", cwd=tmp_path, env=env)  # system + user prompts: keep them
         run(dpo, "dataset", r2, "--format", "trl-conversational", cwd=tmp_path, env=env)
         exports = sorted(p.name for p in (r2 / "datasets").iterdir())
         assert exports == ["customizer", "trl-conversational"]
