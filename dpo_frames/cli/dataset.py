@@ -19,6 +19,7 @@ from dpo_frames.dataset import (
     FORMATS,
     RECIPES,
     REGISTRY,
+    DatasetFormat,
     DatasetStats,
     DedupMode,
     Format,
@@ -230,6 +231,14 @@ def dataset_command(
         with stage("finalizing dataset" if spec.recipe == "dpo" else f"selecting {spec.recipe} records") as finalizing:
             dataset, dataset_stats, selection = _build(spec.recipe, pairs, selection_config, max_pairs, dataset_options)
             finalizing.note(f"{dataset_stats.train_pairs:,} train, {dataset_stats.validation_pairs:,} validation")
+            if _keeps_history_by_default(spec, dataset, full_message_history, last_message_only):
+                full_message_history = True
+                options["use_full_message_history"] = True
+                click.echo(
+                    "dpo-frames: prompts of several messages are written whole (--full-message-history); "
+                    "--last-message-only keeps the last message of each",
+                    err=True,
+                )
             context_stats = export_context(
                 dataset, fmt, use_full_message_history=full_message_history, prompt_context=context
             )
@@ -273,6 +282,14 @@ def dataset_command(
         )
     for split, path in written.items():
         click.echo(f"{split}: {out / path.relative_to(tmp)}")
+
+
+def _keeps_history_by_default(spec: DatasetFormat, dataset: pl.DataFrame, full: bool, last_only: bool) -> bool:
+    """A format that can carry the message list (customizer, customizer-sft) carries it when a prompt has
+    several messages and neither choice was made: nothing is cut, and nothing is refused for want of a flag."""
+    if full or last_only or spec.full_history is None or "prompt_messages" not in dataset.columns:
+        return False
+    return bool((dataset["prompt_messages"].list.len() > 1).any())
 
 
 def _read_pairs(run_dirs: tuple[Path, ...], what: str = "pairs") -> tuple[list[RunDir], pl.DataFrame]:

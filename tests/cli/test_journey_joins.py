@@ -202,3 +202,17 @@ def test_stats_of_several_directories(invoke, run, tmp_path):
     assert shown.exit_code == 0 and "run r1" in shown.output and "dataset r1" in shown.output
     records = json.loads(invoke("stats", run, tmp_path / "d", "--json").stdout)
     assert [r["kind"] for r in records] == ["run", "dataset"]
+
+
+def test_a_customizer_export_keeps_prompts_of_several_messages_whole_by_default(invoke, run, tmp_path):
+    out = tmp_path / "d"
+    result = invoke("dataset", run, "--out", out)  # the example's prompts: system + user
+    assert result.exit_code == 0, result.output
+    assert "written whole (--full-message-history)" in result.stderr
+    first = _jsonl(out / "training/training_file.jsonl")[0]
+    assert [m["role"] for m in first["prompt"]] == ["system", "user"]  # nothing cut, nothing refused
+    assert rundir.open_dir(out).record.dataset.options["use_full_message_history"] is True
+    cut = invoke("dataset", run, "--out", tmp_path / "cut", "--last-message-only")
+    assert cut.exit_code == 0 and isinstance(_jsonl(tmp_path / "cut/training/training_file.jsonl")[0]["prompt"], str)
+    plain = invoke("dataset", run, "--out", tmp_path / "trl", "--format", "trl")
+    assert plain.exit_code == EXIT_USAGE and "trl-conversational" in plain.stderr  # the plain strings refuse

@@ -44,9 +44,9 @@ def test_sft_dataset(run, tmp_path):
 
 
 def test_customizer_sft_default_and_its_context_choice(run, tmp_path):
-    refused = invoke("dataset", run, "--recipe", "sft", "--out", tmp_path / "x")
-    assert refused.exit_code == EXIT_USAGE and "--full-message-history" in refused.output
-    assert "--last-message-only" in refused.output and not (tmp_path / "x").exists()
+    default = invoke("dataset", run, "--recipe", "sft", "--out", tmp_path / "x")  # system + user prompts
+    assert default.exit_code == 0 and "written whole (--full-message-history)" in default.output
+    assert all(set(r) == {"messages"} for r in lines(tmp_path / "x"))  # kept whole: nothing cut, nothing refused
     kept = invoke("dataset", run, "--recipe", "sft", "--full-message-history", "--out", tmp_path / "full")
     assert kept.exit_code == 0, kept.output
     assert (tmp_path / "full/training/training_file.jsonl").is_file()
