@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from dpo_frames.cli.console import err_console, out_console, stages
-from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, reraise_as
+from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_OUTPUT, reraise_as
 from dpo_frames.cli.options import INPUT_ERRORS
 
 __all__ = ["report_command"]
@@ -49,7 +49,7 @@ def report_command(run_dirs: tuple[Path, ...], out: Path | None, max_pairs: int)
     with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=prefix):
         runs = report.load_runs(run_dirs)
     with (
-        reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "),
+        reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "),
         stages(err_console()) as stage,
         stage("drawing the report"),
     ):

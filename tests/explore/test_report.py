@@ -261,3 +261,10 @@ def test_the_example_page_is_small(tmp_path: Path):
     page = report.write_report(run, run / "report.html")
     bundle = len(report._vega_bundle().encode())
     assert page.stat().st_size - bundle < 200_000
+
+
+def test_an_unwritable_page_is_exit_6(run_dirs, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    result = CliRunner().invoke(cli, ["report", str(run_dirs[0]), "--out", str(blocked / "r.html")])
+    assert result.exit_code == 6 and "cannot write" in result.output
