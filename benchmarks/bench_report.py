@@ -1,6 +1,6 @@
 """The HTML report at size: how long it takes to write, how large the page is, how fast Chromium opens it.
 
-    .venv/bin/python benchmarks/bench_report.py --candidates 100k [--max-pairs 2000]
+    .venv/bin/python benchmarks/bench_report.py --candidates 100k [--embed-pairs 2000]
 
 Generates the synthetic NAT steps of ``synth.py`` (seed 0), runs ``dpo-frames pairs`` and
 ``dpo-frames dataset`` on them, then ``dpo-frames report`` on the dataset export, and opens the
@@ -53,7 +53,7 @@ def open_seconds(page: Path) -> tuple[float, int, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", default="100k")
-    parser.add_argument("--max-pairs", default="2000")
+    parser.add_argument("--embed-pairs", default="2000")
     parser.add_argument("--out", type=Path, default=ROOT / ".tmp" / "bench-report")
     args = parser.parse_args()
     n = synth.parse_size(args.candidates)
@@ -65,7 +65,7 @@ def main() -> None:
     pairs_s = run("pairs", str(steps), "--out", str(out / "run"), "--overwrite")
     dataset_s = run("dataset", str(out / "run"), "--overwrite")
     exported = out / "run" / "datasets" / "customizer"
-    report_s = run("report", str(exported), "--max-pairs", args.max_pairs)
+    report_s = run("report", str(exported), "--embed-pairs", args.embed_pairs)
     page = exported / "report.html"
     seconds, embedded, errors = open_seconds(page)
     record = json.loads((exported / "dpo_frames.json").read_text())

@@ -12,7 +12,7 @@ from dpo_frames.cli.options import INPUT_ERRORS
 
 __all__ = ["report_command"]
 
-DEFAULT_MAX_PAIRS = 2_000  # dpo_frames.explore._report_pairs.PAIR_SAMPLE (not imported: altair is slow to import)
+DEFAULT_EMBED_PAIRS = 2_000  # dpo_frames.explore._report_pairs.PAIR_SAMPLE (not imported: altair is slow to import)
 
 
 @click.command("report")
@@ -25,14 +25,15 @@ DEFAULT_MAX_PAIRS = 2_000  # dpo_frames.explore._report_pairs.PAIR_SAMPLE (not i
     help="HTML file to write [default: DIR/report.html; required with several directories].",
 )
 @click.option(
-    "--max-pairs",
+    "--embed-pairs",
+    "embed_pairs",
     type=click.IntRange(min=1),
-    default=DEFAULT_MAX_PAIRS,
+    default=DEFAULT_EMBED_PAIRS,
     show_default=True,
     help="Pairs the page embeds per directory for its pair browser; a larger frame is sampled "
     "(the widest and closest margins, then a content-hash draw). Charts and numbers count every pair.",
 )
-def report_command(run_dirs: tuple[Path, ...], out: Path | None, max_pairs: int) -> None:
+def report_command(run_dirs: tuple[Path, ...], out: Path | None, embed_pairs: int) -> None:
     """Write a self-contained HTML page about DIR (works offline): several DIRs side by side.
 
     The funnel from steps to the dataset, a health panel (what is wrong or unusual), a
@@ -53,5 +54,5 @@ def report_command(run_dirs: tuple[Path, ...], out: Path | None, max_pairs: int)
         stages(err_console()) as stage,
         stage("drawing the report"),
     ):
-        report.write_report(runs, out, max_pairs=max_pairs)
+        report.write_report(runs, out, embed_pairs=embed_pairs)
     out_console().print(f"wrote {out}")

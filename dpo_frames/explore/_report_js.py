@@ -123,8 +123,8 @@ SCRIPT = r"""
       const what = r.source ? r.source + " frame" : "no pairs";
       const how = r.sampled
         ? fmtN(r.embedded) + " of its " + fmtN(r.total) + " pairs embedded: the " + fmtN(D.limits.extremes)
-          + " widest and closest margins and a content-hash sample of the rest (bound: --max-pairs "
-          + fmtN(D.limits.max_pairs) + "; query every pair with dpo-frames sql)"
+          + " widest and closest margins and a content-hash sample of the rest (bound: --embed-pairs "
+          + fmtN(D.limits.embed_pairs) + "; query every pair with dpo-frames sql)"
         : "all " + fmtN(r.total) + " pairs embedded";
       return (RUNS.length > 1 ? r.label + ": " : "") + what + ", " + how;
     });

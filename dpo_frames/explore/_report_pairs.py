@@ -1,7 +1,7 @@
 """The pairs a report page embeds for its pair browser: all of them up to a bound, else a
 documented sample, encoded compactly (each distinct text once).
 
-The sample (when a frame holds more than ``max_pairs`` pairs): the :data:`EXTREMES` widest
+The sample (when a frame holds more than ``embed_pairs`` pairs): the :data:`EXTREMES` widest
 and closest margins, then the rest in the order of the xxh3 hash of the pair id (a seeded,
 content-defined draw: the same pairs give the same sample, whatever their row order).
 Texts longer than :data:`MAX_TEXT_CHARS` characters are cut, and say so.
@@ -22,7 +22,7 @@ from dpo_frames.hashing import prompt_hash, xxh3
 __all__ = ["EXTREMES", "MAX_TEXT_CHARS", "PAIR_SAMPLE", "PairSample", "encode", "sample_pairs"]
 
 PAIR_SAMPLE = 2_000
-"""Pairs a page embeds per run (``dpo-frames report --max-pairs``); a larger frame is sampled."""
+"""Pairs a page embeds per run (``dpo-frames report --embed-pairs``); a larger frame is sampled."""
 EXTREMES = 50
 """When sampling: this many of the widest and as many of the closest margins are always embedded."""
 MAX_TEXT_CHARS = 20_000
@@ -59,27 +59,27 @@ class PairSample:
         return self.frame.height < self.total
 
 
-def _selected_rows(lf: pl.LazyFrame, max_pairs: int) -> tuple[pl.Series, int]:
+def _selected_rows(lf: pl.LazyFrame, embed_pairs: int) -> tuple[pl.Series, int]:
     narrow = lf.select("_row", h=xxh3(pl.col("pair_id")), m=pl.col("score_diff")).collect()
-    if narrow.height <= max_pairs:
+    if narrow.height <= embed_pairs:
         return narrow.sort("h")["_row"], narrow.height
-    k = min(EXTREMES, max_pairs // 10)
+    k = min(EXTREMES, embed_pairs // 10)
     widest = narrow.sort(["m", "h"], descending=[True, False], nulls_last=True).head(k)["_row"]
     closest = narrow.sort(["m", "h"], nulls_last=True).head(k)["_row"]
     extremes = pl.concat([widest, closest]).unique()
-    rest = narrow.filter(~pl.col("_row").is_in(extremes.implode())).sort("h").head(max_pairs - extremes.len())
+    rest = narrow.filter(~pl.col("_row").is_in(extremes.implode())).sort("h").head(embed_pairs - extremes.len())
     picked = narrow.filter(pl.col("_row").is_in(pl.concat([extremes, rest["_row"]]).implode())).sort("h")
     return picked["_row"], narrow.height
 
 
-def sample_pairs(data: RunData, max_pairs: int = PAIR_SAMPLE) -> PairSample | None:
+def sample_pairs(data: RunData, embed_pairs: int = PAIR_SAMPLE) -> PairSample | None:
     """The pairs of ``data``'s trained frame (the dataset, else the pairs) to embed; None without one."""
     trained = data.trained()
     if trained is None:
         return None
     source, frame = trained
     lf = frame.lazy().with_row_index("_row")
-    rows, total = _selected_rows(lf, max(1, max_pairs))
+    rows, total = _selected_rows(lf, max(1, embed_pairs))
     split = pl.col("split") if source == "dataset" else pl.lit(None, dtype=pl.String).alias("split")
     picked = lf.filter(pl.col("_row").is_in(rows.implode())).select("_row", *_COLUMNS, split).collect()
     picked = picked.join(pl.DataFrame({"_row": rows}).with_row_index("_order"), on="_row").sort("_order")

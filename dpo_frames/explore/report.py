@@ -4,7 +4,7 @@ The page has, per run: the funnel from steps to the dataset (:func:`~dpo_frames.
 the health panel (:func:`~dpo_frames.explore.health.health_checks`), a pair browser (chosen and
 rejected side by side, the differing words marked, filters, sorting, paging) and the charts
 (Altair, each drawn from a small aggregate computed with Polars, each saying which frame it
-shows). The pair browser embeds every pair up to ``max_pairs`` per run, else a sample
+shows). The pair browser embeds every pair up to ``embed_pairs`` per run, else a sample
 (:mod:`~dpo_frames.explore._report_pairs`: the widest and closest margins plus a content-hash
 draw); charts and numbers always describe whole frames. The page inlines the Vega, Vega-Lite
 and Vega-Embed JavaScript (the bundle shipped by ``vl-convert-python``) and its own script.
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dpo_frames._atomic import write_text
-from dpo_frames.errors import MissingExtraError
+from dpo_frames.errors import ConfigError, MissingExtraError
 from dpo_frames.explore import _report_charts as ch
 from dpo_frames.explore._report_html import PAGE, SCRIPT
 from dpo_frames.explore._report_pairs import EXTREMES, MAX_TEXT_CHARS, PAIR_SAMPLE, encode, sample_pairs
@@ -171,18 +171,18 @@ def _sample_note(samples: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def render_html(data: RunData | Sequence[RunData], max_pairs: int = PAIR_SAMPLE) -> str:
+def render_html(data: RunData | Sequence[RunData], embed_pairs: int = PAIR_SAMPLE) -> str:
     """The report page of one run, or of several compared side by side, as one HTML string
-    (scripts and data inline; no network needed). ``max_pairs``: pairs embedded per run."""
+    (scripts and data inline; no network needed). ``embed_pairs``: pairs embedded per run."""
     runs = [data] if isinstance(data, RunData) else list(data)
     if not runs:
-        raise ValueError("render_html needs at least one run")
+        raise ConfigError("a report needs at least one run")
     views = [_view(r) for r in runs]
     chart_html, specs = _chart_cells(runs)
-    samples = [sample_pairs(r, max_pairs) for r in runs]
+    samples = [sample_pairs(r, embed_pairs) for r in runs]
     payload = {
         "runs": [{"label": r.name, **note} for r, note in zip(runs, _sample_note(samples), strict=True)],
-        "limits": {"max_pairs": max_pairs, "extremes": EXTREMES, "max_text": MAX_TEXT_CHARS},
+        "limits": {"embed_pairs": embed_pairs, "extremes": EXTREMES, "max_text": MAX_TEXT_CHARS},
         **encode(samples),
     }
     title = runs[0].title if len(runs) == 1 else f"dpo_frames: {len(runs)} runs compared"
@@ -207,7 +207,7 @@ def render_html(data: RunData | Sequence[RunData], max_pairs: int = PAIR_SAMPLE)
 def write_report(
     data: RunData | Sequence[RunData] | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
-    max_pairs: int = PAIR_SAMPLE,
+    embed_pairs: int = PAIR_SAMPLE,
 ) -> Path:
     """Write the report of ``data`` (a RunData, a run directory, or a list of either: compared side
     by side) to ``out``, atomically. Returns the path."""
@@ -220,4 +220,4 @@ def write_report(
         paths = [d for d in items if not isinstance(d, RunData)]
         loaded = iter(load_runs(paths))
         runs = [d if isinstance(d, RunData) else next(loaded) for d in items]
-    return write_text(out, render_html(runs, max_pairs))
+    return write_text(out, render_html(runs, embed_pairs))

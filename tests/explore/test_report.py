@@ -220,7 +220,7 @@ def test_load_runs_labels_are_distinct(run_dirs):
 def test_the_report_command_compares_several_directories(run_dirs, tmp_path):
     r1, r2 = run_dirs
     out = tmp_path / "compare.html"
-    result = CliRunner().invoke(cli, ["report", str(r1), str(r2), "--out", str(out), "--max-pairs", "3"])
+    result = CliRunner().invoke(cli, ["report", str(r1), str(r2), "--out", str(out), "--embed-pairs", "3"])
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert re.findall(r'data-chart="pair_funnel" data-run="(\d)"', page) == ["0", "1"]
@@ -239,7 +239,7 @@ def test_the_report_command_needs_out_for_several(run_dirs):
 
 
 def test_the_commands_default_is_the_modules():
-    assert report_cli.DEFAULT_MAX_PAIRS == _report_pairs.PAIR_SAMPLE == report.PAIR_SAMPLE
+    assert report_cli.DEFAULT_EMBED_PAIRS == _report_pairs.PAIR_SAMPLE == report.PAIR_SAMPLE
 
 
 def test_a_dataset_report_uses_its_runs_frames(tmp_path):

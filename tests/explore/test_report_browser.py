@@ -209,7 +209,7 @@ def sampled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFram
     run = root / "run"
     result = CliRunner().invoke(cli, ["pairs", str(root / "steps.parquet"), "--out", str(run)])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(cli, ["report", str(run), "--max-pairs", "500"])
+    result = CliRunner().invoke(cli, ["report", str(run), "--embed-pairs", "500"])
     assert result.exit_code == 0, result.output
     return run / "report.html", pl.read_parquet(run / "pairs.parquet")
 

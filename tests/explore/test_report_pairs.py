@@ -19,7 +19,7 @@ def _many(n: int) -> pl.DataFrame:
 
 def test_every_pair_up_to_the_bound():
     f = data.frames("r1")
-    sample = rp.sample_pairs(RunData(candidates=f["candidates"], pairs=f["pairs"]), max_pairs=4)
+    sample = rp.sample_pairs(RunData(candidates=f["candidates"], pairs=f["pairs"]), embed_pairs=4)
     assert not sample.sampled and sample.total == 4 and sample.source == "pairs"
     assert sorted(sample.frame["pair_id"]) == sorted(f["pairs"]["pair_id"])
     assert dict(zip(sample.frame["turn_id"], sample.frame["turn_index"], strict=True)) == {"t0": 0}
@@ -27,7 +27,7 @@ def test_every_pair_up_to_the_bound():
 
 def test_a_larger_frame_is_sampled_with_its_extremes():
     frame = _many(5_000)
-    sample = rp.sample_pairs(RunData(pairs=frame), max_pairs=300)
+    sample = rp.sample_pairs(RunData(pairs=frame), embed_pairs=300)
     assert sample.sampled and sample.frame.height == 300 and sample.total == 5_000
     assert sample.frame["pair_id"].n_unique() == 300
     widest = frame.sort("score_diff", descending=True).head(30)["score_diff"].min()
@@ -42,8 +42,8 @@ def test_a_larger_frame_is_sampled_with_its_extremes():
 def test_the_sample_depends_on_the_pairs_not_their_order(seed):
     frame = _many(800)
     shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
-    a = rp.sample_pairs(RunData(pairs=frame), max_pairs=100).frame["pair_id"]
-    b = rp.sample_pairs(RunData(pairs=shuffled), max_pairs=100).frame["pair_id"]
+    a = rp.sample_pairs(RunData(pairs=frame), embed_pairs=100).frame["pair_id"]
+    b = rp.sample_pairs(RunData(pairs=shuffled), embed_pairs=100).frame["pair_id"]
     assert a.to_list() == b.to_list()
 
 
