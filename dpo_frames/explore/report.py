@@ -1,9 +1,13 @@
-"""Charts of a run (Altair) and a self-contained HTML report of them.
+"""The HTML report of one run, or of several side by side: one self-contained page that works offline.
 
-Every chart is drawn from a small aggregate computed with Polars (at most a few
-hundred rows, whatever the size of the run), so the page stays small and a large run
-directory is scanned, not loaded. The page inlines the Vega, Vega-Lite and Vega-Embed
-JavaScript (the bundle shipped by ``vl-convert-python``), so it opens offline.
+The page has, per run: the funnel from steps to the dataset (:func:`~dpo_frames.explore.summary.funnel`),
+the health panel (:func:`~dpo_frames.explore.health.health_checks`), a pair browser (chosen and
+rejected side by side, the differing words marked, filters, sorting, paging) and the charts
+(Altair, each drawn from a small aggregate computed with Polars, each saying which frame it
+shows). The pair browser embeds every pair up to ``embed_pairs`` per run, else a sample
+(:mod:`~dpo_frames.explore._report_pairs`: the widest and closest margins plus a content-hash
+draw); charts and numbers always describe whole frames. The page inlines the Vega, Vega-Lite
+and Vega-Embed JavaScript (the bundle shipped by ``vl-convert-python``) and its own script.
 
 Example:
     >>> import dpo_frames
@@ -12,8 +16,9 @@ Example:
     >>> candidates, rejects = dpo_frames.extract_candidates(steps)                    # doctest: +SKIP
     >>> pairs, stats = dpo_frames.build_pairs(candidates)                             # doctest: +SKIP
     >>> data = report.RunData(candidates=candidates, rejects=rejects, pairs=pairs, pair_stats=stats)  # doctest: +SKIP
-    >>> report.charts(data)["margins"]    # an altair.Chart, shown inline in Jupyter  # doctest: +SKIP
+    >>> report.charts(data)["margins"]    # an altair chart, shown inline in Jupyter  # doctest: +SKIP
     >>> report.write_report(data, "report.html")                                      # doctest: +SKIP
+    >>> report.write_report(["runs/a", "runs/b"], "compare.html")  # two runs side by side  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,297 +26,101 @@ from __future__ import annotations
 import html
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from dpo_frames._atomic import write_text
-from dpo_frames.errors import MissingExtraError, RunDirError
-from dpo_frames.explore._report_html import PAGE
-from dpo_frames.rundir import RunDir, RunRecord, open_dir
+from dpo_frames.errors import ConfigError, MissingExtraError
+from dpo_frames.explore import _report_charts as ch
+from dpo_frames.explore._report_html import PAGE, SCRIPT
+from dpo_frames.explore._report_pairs import EXTREMES, MAX_TEXT_CHARS, PAIR_SAMPLE, encode, sample_pairs
+from dpo_frames.explore._report_sections import RunView, funnel_html, health_html, numbers_html, summary_html
+from dpo_frames.explore.health import health_checks
+from dpo_frames.explore.quality import quality_checks
+from dpo_frames.explore.summary import RunData, height, load_run, load_runs
 
 try:
     import altair as alt
 except ImportError as exc:
     raise MissingExtraError("the HTML report", "report", exc.name or "altair") from None
-from dpo_frames.dataset.finalize import DatasetStats
-from dpo_frames.explore.quality import quality_checks
-from dpo_frames.pairs.stats import PairStats
 
-__all__ = ["CHART_TITLES", "RunData", "charts", "load_run", "render_html", "write_report"]
+__all__ = [
+    "CHART_TITLES",
+    "PAIR_SAMPLE",
+    "RunData",
+    "charts",
+    "load_run",
+    "load_runs",
+    "render_html",
+    "write_report",
+]
 
-BINS = 20
-"""Bins of the score and margin histograms."""
-TOP_EXAMPLES = 30
-"""Examples shown in the pairs-per-example chart (the ones with the most pairs)."""
-MAX_TURN_INDEX = 40
-"""Turn indexes from this one on are drawn as one row ``40+``."""
+BINS, MAX_TURN_INDEX, TOP_EXAMPLES = ch.BINS, ch.MAX_TURN_INDEX, ch.TOP_EXAMPLES
+scores_by_turn, margins, pairs_per_example = ch.scores_by_turn, ch.margins, ch.pairs_per_example
+rejects_by_reason, pair_funnel, pairs_per_prompt = ch.rejects_by_reason, ch.pair_funnel, ch.pairs_per_prompt
+chosen_vs_rejected = ch.chosen_vs_rejected
 
 CHART_TITLES: dict[str, str] = {
     "pair_funnel": "What became of the candidate pairs",
-    "scores_by_turn": "Candidate scores per turn index",
-    "margins": "Score margin (score_diff) of the pairs",
+    "margins": "Margin (score_diff) of the pairs",
+    "scores_by_turn": "Candidate scores per turn position",
+    "chosen_vs_rejected": "Chosen against rejected score",
+    "pairs_per_prompt": "Pairs per prompt",
     "pairs_per_example": "Pairs per example",
     "rejects": "Rejected candidate steps by reason",
 }
 """The charts, in page order, by name."""
 
-Frame = pl.DataFrame | pl.LazyFrame
-_COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)
+Domains = dict[str, ch.Domain]
 
 
-@dataclass
-class RunData:
-    """What the charts are drawn from; any part may be missing (its chart then says so)."""
-
-    candidates: Frame | None = None
-    rejects: Frame | None = None
-    pairs: Frame | None = None
-    dataset: Frame | None = None
-    pair_stats: PairStats | None = None
-    dataset_stats: DatasetStats | None = None
-    info: RunRecord | None = None
-    title: str = "dpo_frames run"
-
-
-def load_run(run_dir: str | os.PathLike[str]) -> RunData:
-    """The frames (scanned lazily) and the record of a directory dpo_frames wrote.
-
-    A dataset export holds only its dataset frame: the candidates, rejects and pairs it
-    was made from are read from the run its record names, when that is still there.
-    """
-    run = open_dir(run_dir)
-    info = run.record
-    frames = {name: run.frame(name) for name in ("candidates", "rejects", "pairs", "dataset")}
-    source = _source_run(run)
-    if source is not None:
-        frames.update({name: source.frame(name) for name in ("candidates", "rejects", "pairs") if frames[name] is None})
-    return RunData(
-        **frames,
-        pair_stats=info.pair_stats,
-        dataset_stats=info.dataset.stats if info.dataset else None,
-        info=info,
-        title=f"dpo_frames {info.kind.value} {run.title}",
-    )
-
-
-def _source_run(run: RunDir) -> RunDir | None:
-    """The run a dataset export was made from, if it still opens."""
-    source = run.record.dataset.source if run.record.dataset else None
-    if source is None or Path(source).resolve() == run.path.resolve():
-        return None
-    try:
-        return open_dir(source)
-    except RunDirError:
-        return None
-
-
-def _lazy(frame: Frame) -> pl.LazyFrame:
-    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-
-
-def _values(frame: pl.DataFrame) -> alt.Data:
-    return alt.Data(values=frame.to_dicts())
-
-
-def _message(text: str) -> alt.Chart:
-    """A chart that only says ``text`` (no data of that kind)."""
-    return (
-        alt.Chart(alt.Data(values=[{"text": text}]))
-        .mark_text(size=14, color="#666")
-        .encode(text="text:N")
-        .properties(width=400, height=60)
-    )
-
-
-def _bins(frame: pl.LazyFrame, column: str, lower: float | None = None) -> tuple[pl.Expr, pl.Expr] | None:
-    """Equal-width bins over the column's range: (bin start, bin end) expressions."""
-    lo, hi = frame.select(lo=pl.col(column).min(), hi=pl.col(column).max()).collect().row(0)
-    if lo is None:
-        return None
-    lo = lower if lower is not None and lower <= lo else lo
-    width = (hi - lo) / BINS if hi > lo else 1.0
-    index = ((pl.col(column) - lo) / width).floor().clip(0, BINS - 1)
-    start = lo + index * width
-    return start.alias("bin_start"), (start + width).alias("bin_end")
-
-
-def scores_by_turn(candidates: Frame | None) -> alt.Chart:
-    """Heat map: candidates per (turn index, score bin)."""
-    if candidates is None:
-        return _message("no candidates frame")
-    lf = _lazy(candidates).filter(pl.col("score").is_finite())
-    bins = _bins(lf, "score")
-    if bins is None:
-        return _message("no candidates")
-    turn = (
-        pl.when(pl.col("turn_index").is_null())
-        .then(pl.lit("none"))
-        .when(pl.col("turn_index") >= MAX_TURN_INDEX)
-        .then(pl.lit(f"{MAX_TURN_INDEX}+"))
-        .otherwise(pl.col("turn_index").cast(pl.String))
-    )
-    order = (
-        pl.when(pl.col("turn_index").is_null())
-        .then(MAX_TURN_INDEX + 1)
-        .otherwise(pl.col("turn_index").clip(upper_bound=MAX_TURN_INDEX))
-    )
-    counts = (
-        lf.group_by(turn.alias("turn"), order.alias("order"), *bins)
-        .agg(candidates=pl.len())
-        .sort("order", "bin_start")
-        .collect()
-    )
-    turn_order = counts.unique("turn", maintain_order=True)["turn"].to_list()
-    return (
-        alt.Chart(_values(counts))
-        .mark_rect()
-        .encode(
-            x=alt.X("bin_start:Q", title="score", bin="binned"),
-            x2="bin_end:Q",
-            y=alt.Y("turn:O", title="turn index", sort=turn_order),
-            color=alt.Color("candidates:Q", scale=alt.Scale(scheme="blues"), title="candidates"),
-            tooltip=[
-                alt.Tooltip("turn:O", title="turn index"),
-                alt.Tooltip("bin_start:Q", title="score from", format=".3g"),
-                alt.Tooltip("bin_end:Q", title="score to", format=".3g"),
-                alt.Tooltip("candidates:Q"),
-            ],
-        )
-        .properties(width=480, height=alt.Step(22))
-    )
-
-
-def margins(pairs: Frame | None) -> alt.Chart:
-    """Histogram of the pairs' score differences."""
-    if pairs is None:
-        return _message("no pairs frame")
-    lf = _lazy(pairs)
-    bins = _bins(lf, "score_diff", lower=0.0)
-    if bins is None:
-        return _message("no pairs")
-    counts = lf.group_by(*bins).agg(pairs=pl.len()).sort("bin_start").collect()
-    return (
-        alt.Chart(_values(counts))
-        .mark_bar(color="#4c78a8")
-        .encode(
-            x=alt.X("bin_start:Q", title="score_diff (chosen - rejected)", bin="binned"),
-            x2="bin_end:Q",
-            y=alt.Y("pairs:Q", title="pairs", axis=_COUNT_AXIS),
-            tooltip=[
-                alt.Tooltip("bin_start:Q", title="from", format=".3g"),
-                alt.Tooltip("bin_end:Q", title="to", format=".3g"),
-                alt.Tooltip("pairs:Q"),
-            ],
-        )
-        .properties(width=480, height=220)
-    )
-
-
-def pairs_per_example(pairs: Frame | None, candidates: Frame | None = None) -> alt.Chart:
-    """Bars: pairs of the examples with the most pairs (examples without pairs count in the title)."""
-    if pairs is None:
-        return _message("no pairs frame")
-    per = _lazy(pairs).group_by(pl.col("example_id").fill_null("none")).agg(pairs=pl.len())
-    if candidates is not None:
-        examples = _lazy(candidates).select(pl.col("example_id").fill_null("none")).unique()
-        per = examples.join(per, on="example_id", how="full", coalesce=True).with_columns(pl.col("pairs").fill_null(0))
-    per_df = per.sort(["pairs", "example_id"], descending=[True, False]).collect()
-    if per_df.height == 0:
-        return _message("no pairs")
-    without = int((per_df["pairs"] == 0).sum())
-    top = per_df.head(TOP_EXAMPLES)
-    title = f"{min(TOP_EXAMPLES, per_df.height)} of {per_df.height} examples"
-    if without:
-        title += f"; {without} without pairs"
-    return (
-        alt.Chart(_values(top))
-        .mark_bar(color="#72b7b2")
-        .encode(
-            x=alt.X("pairs:Q", title="pairs", axis=_COUNT_AXIS),
-            y=alt.Y("example_id:N", title="example", sort=top["example_id"].to_list()),
-            tooltip=["example_id:N", "pairs:Q"],
-        )
-        .properties(width=480, height=alt.Step(16), title=title)
-    )
-
-
-def rejects_by_reason(rejects: Frame | None) -> alt.Chart:
-    """Bars: rejected candidate steps by reason."""
-    if rejects is None:
-        return _message("no rejects frame")
-    counts = (
-        _lazy(rejects)
-        .group_by("reason")
-        .agg(rejects=pl.len())
-        .sort(["rejects", "reason"], descending=[True, False])
-        .collect()
-    )
-    if counts.height == 0:
-        return _message("no rejects: every candidate step was usable")
-    return (
-        alt.Chart(_values(counts))
-        .mark_bar(color="#e45756")
-        .encode(
-            x=alt.X("rejects:Q", title="rejected steps", axis=_COUNT_AXIS),
-            y=alt.Y("reason:N", title=None, sort=counts["reason"].to_list()),
-            tooltip=["reason:N", "rejects:Q"],
-        )
-        .properties(width=480, height=alt.Step(22))
-    )
-
-
-def pair_funnel(stats: PairStats | None) -> alt.Chart:
-    """Bars: how the candidate pairs split into skips by reason and kept pairs."""
-    if stats is None:
-        return _message("no pair statistics")
-    optional = {"over max_candidates_per_turn", "not selected by the strategy"}  # bars shown when non-zero
-    parts = [
-        ("over max_candidates_per_turn", stats.trimmed_pairs),
-        ("tied", stats.tied_pairs),
-        ("below min_score_diff", stats.below_margin_pairs),
-        ("identical responses", stats.identical_response_pairs),
-        ("not best vs worst", stats.not_best_vs_worst_pairs),
-        ("not selected by the strategy", stats.not_selected_pairs),
-        ("over max_pairs_per_turn", stats.capped_pairs),
-        ("kept", stats.pairs),
-    ]
-    parts = [(name, n) for name, n in parts if n or name not in optional]
-    frame = pl.DataFrame({"outcome": [p[0] for p in parts], "pairs": [p[1] for p in parts]})
-    return (
-        alt.Chart(_values(frame))
-        .mark_bar()
-        .encode(
-            x=alt.X("pairs:Q", title=f"candidate pairs ({stats.candidate_pairs} in all)", axis=_COUNT_AXIS),
-            y=alt.Y("outcome:N", title=None, sort=frame["outcome"].to_list()),
-            color=alt.condition(alt.datum.outcome == "kept", alt.value("#54a24b"), alt.value("#bab0ac")),
-            tooltip=["outcome:N", "pairs:Q"],
-        )
-        .properties(width=480, height=alt.Step(22))
-    )
-
-
-def charts(data: RunData) -> dict[str, alt.Chart]:
-    """Every chart of :data:`CHART_TITLES`, titled, by name."""
-    made = {
-        "pair_funnel": pair_funnel(data.pair_stats),
-        "scores_by_turn": scores_by_turn(data.candidates),
-        "margins": margins(data.pairs),
-        "pairs_per_example": pairs_per_example(data.pairs, data.candidates),
-        "rejects": rejects_by_reason(data.rejects),
-    }
+def _shared_domains(runs: Sequence[RunData]) -> Domains:
+    """The x ranges the charts of several runs share, so that they compare on one scale."""
+    if len(runs) < 2:
+        return {}
+    trained = [t[1] if (t := r.trained()) else None for r in runs]
+    margin = ch.value_range(trained, "score_diff")
+    top = max((ch.most_pairs_per_prompt(ch.prompt_counts(f)) for f in trained if f is not None), default=0)
     return {
-        name: chart.properties(title=alt.Title(CHART_TITLES[name], subtitle=_subtitle(chart)))
-        for name, chart in made.items()
+        "margins": (min(0.0, margin[0]), margin[1]) if margin else None,
+        "scores": ch.value_range([r.candidates for r in runs], "score"),
+        "pair_scores": ch.value_range(trained, "chosen_score", "rejected_score"),
+        "prompts": (1.0, float(top)) if top else None,
     }
 
 
-def _subtitle(chart: alt.Chart) -> str:
-    title = chart.to_dict(validate=False).get("title")
-    return title if isinstance(title, str) else ""
+def _subtitle(what: str, frame: Any, unit: str) -> str:
+    n = height(frame)
+    return f"{what} · {n:,} {unit}" if n is not None else what
+
+
+def charts(data: RunData, domains: Domains | None = None) -> dict[str, alt.TopLevelMixin]:
+    """Every chart of :data:`CHART_TITLES`, titled, the subtitle naming the frame it shows, by name."""
+    d = domains or {}
+    trained = data.trained()
+    name, frame = trained if trained else ("pairs", None)
+    threshold = data.info.config.min_score_diff if data.info is not None and data.info.config is not None else 0.0
+    pairs_sub = _subtitle(f"{name} frame", frame, "pairs")
+    made: dict[str, tuple[alt.TopLevelMixin, str]] = {
+        "pair_funnel": (ch.pair_funnel(data.pair_stats), "pair statistics (PairStats) of the pairs stage"),
+        "margins": (ch.margins(frame, d.get("margins"), threshold), pairs_sub),
+        "scores_by_turn": (
+            ch.scores_by_turn(data.candidates, d.get("scores")),
+            _subtitle("candidates frame", data.candidates, "candidates"),
+        ),
+        "chosen_vs_rejected": (ch.chosen_vs_rejected(frame, d.get("pair_scores")), pairs_sub),
+        "pairs_per_prompt": (ch.pairs_per_prompt(frame, d.get("prompts")), pairs_sub),
+        "pairs_per_example": (ch.pairs_per_example(frame, data.candidates), pairs_sub),
+        "rejects": (ch.rejects_by_reason(data.rejects), _subtitle("rejects frame", data.rejects, "rejected steps")),
+    }
+    titled = {}
+    for key, (chart, sub) in made.items():
+        own = chart.to_dict(validate=False).get("title")
+        lines = [sub] + ([own] if isinstance(own, str) else [])
+        titled[key] = chart.properties(title=alt.Title(CHART_TITLES[key], subtitle=lines, anchor="start"))
+    return titled
 
 
 @cache
@@ -327,68 +136,88 @@ def _vega_bundle() -> str:
     return vl_convert.javascript_bundle(vl_version=version).replace("</script", "<\\/script")  # type: ignore[call-arg]
 
 
-def _table(rows: dict[str, Any], caption: str) -> str:
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in rows.items())
-    return f'<table class="stats"><caption>{html.escape(caption)}</caption>{body}</table>'
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _stats_html(data: RunData) -> str:
-    parts = []
-    if data.info is not None:
-        info = data.info
-        run = {
-            "run id": ", ".join(info.run_ids) or None,
-            "source": ", ".join(info.sources) or None,
-            "created": info.created_at,
-            "steps": info.steps,
-            "candidates": info.candidates,
-            "rejects": info.rejects,
-        }
-        if info.config is not None:
-            run.update({f"config: {k}": v for k, v in info.config.model_dump().items()})
-        parts.append(_table(run, "run"))
-    if data.pair_stats is not None:
-        parts.append(_table(data.pair_stats.model_dump(), "pairs"))
-    if data.dataset_stats is not None:
-        parts.append(_table(data.dataset_stats.model_dump(), "dataset"))
-    if any(frame is not None for frame in (data.candidates, data.pairs, data.dataset)):
-        quality = quality_checks(data.candidates, data.pairs, data.dataset)
-        rows = quality.rows()
-        rows.update({f"warning {i}": w for i, w in enumerate(quality.warnings, 1)})
-        parts.append(_table(rows, "quality checks"))
-    return "\n".join(parts) or "<p>no statistics</p>"
-
-
 def _json_for_script(value: Any) -> str:
-    return json.dumps(value).replace("</", "<\\/")
+    """JSON that is safe inside ``<script>``: no ``<`` at all (``</script>``, ``<!--``)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def render_html(data: RunData) -> str:
-    """The report page as one HTML string (scripts and data inline; no network needed)."""
-    made = charts(data)
-    specs = {name: chart.to_dict() for name, chart in made.items()}
-    divs = "\n".join(
-        f'<section class="chart"><div id="chart-{name}" data-chart="{name}"></div></section>' for name in made
+def _view(data: RunData) -> RunView:
+    quality = quality_checks(data.candidates, data.pairs, data.dataset)
+    return RunView(data, quality, health_checks(data, quality))
+
+
+def _chart_cells(runs: Sequence[RunData]) -> tuple[str, dict[str, Any]]:
+    domains = _shared_domains(runs)
+    specs: dict[str, Any] = {}
+    per_run = [charts(r, domains) for r in runs]
+    rows = []
+    for key in CHART_TITLES:
+        cells = []
+        for i, made in enumerate(per_run):
+            ident = f"chart-{i}-{key}"
+            specs[ident] = made[key].properties(width="container").to_dict()
+            cells.append(f'<figure class="chart"><div id="{ident}" data-chart="{key}" data-run="{i}"></div></figure>')
+        rows.append("".join(cells))
+    klass = "charts several" if len(runs) > 1 else "charts"
+    return f'<div class="{klass}" style="--runs: {len(runs)}">{"".join(rows)}</div>', specs
+
+
+def _sample_note(samples: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {"source": s.source, "total": s.total, "embedded": s.frame.height, "sampled": s.sampled}
+        if s is not None
+        else {"source": None, "total": 0, "embedded": 0, "sampled": False}
+        for s in samples
+    ]
+
+
+def render_html(data: RunData | Sequence[RunData], embed_pairs: int = PAIR_SAMPLE) -> str:
+    """The report page of one run, or of several compared side by side, as one HTML string
+    (scripts and data inline; no network needed). ``embed_pairs``: pairs embedded per run."""
+    runs = [data] if isinstance(data, RunData) else list(data)
+    if not runs:
+        raise ConfigError("a report needs at least one run")
+    views = [_view(r) for r in runs]
+    chart_html, specs = _chart_cells(runs)
+    samples = [sample_pairs(r, embed_pairs) for r in runs]
+    payload = {
+        "runs": [{"label": r.name, **note} for r, note in zip(runs, _sample_note(samples), strict=True)],
+        "limits": {"embed_pairs": embed_pairs, "extremes": EXTREMES, "max_text": MAX_TEXT_CHARS},
+        **encode(samples),
+    }
+    title = runs[0].title if len(runs) == 1 else f"dpo_frames: {len(runs)} runs compared"
+    summaries = "".join(
+        f'<div class="summary-run"><span class="run-name">{html.escape(v.data.name)}</span>{summary_html(v)}</div>'
+        for v in views
     )
     return PAGE.substitute(
-        title=html.escape(data.title),
-        stats=_stats_html(data),
-        charts=divs,
+        title=html.escape(title),
+        summaries=summaries,
+        funnel=funnel_html(views),
+        health=health_html(views),
+        charts=chart_html,
+        numbers=numbers_html(views),
         specs=_json_for_script(specs),
+        pairs=_json_for_script(payload),
         vega_bundle=_vega_bundle(),
+        script=SCRIPT,
     )
 
 
-def write_report(data: RunData | str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
-    """Write the report of ``data`` (or of a run directory) to ``out``, atomically. Returns the path."""
-    if not isinstance(data, RunData):
-        data = load_run(data)
-    return write_text(out, render_html(data))
+def write_report(
+    data: RunData | Sequence[RunData] | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    embed_pairs: int = PAIR_SAMPLE,
+) -> Path:
+    """Write the report of ``data`` (a RunData, a run directory, or a list of either: compared side
+    by side) to ``out``, atomically. Returns the path."""
+    if isinstance(data, RunData):
+        runs: list[RunData] = [data]
+    elif isinstance(data, str | os.PathLike):
+        runs = [load_run(data)]
+    else:
+        items = list(data)
+        paths = [d for d in items if not isinstance(d, RunData)]
+        loaded = iter(load_runs(paths))
+        runs = [d if isinstance(d, RunData) else next(loaded) for d in items]
+    return write_text(out, render_html(runs, embed_pairs))
