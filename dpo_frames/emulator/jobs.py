@@ -72,7 +72,8 @@ class JobSimulator:
                 while run.ticks_done < due and job["status"] not in TERMINAL:
                     run.ticks_done += 1
                     self._tick(job, run)
-                    self.state.mark_dirty()
+                    self.state.touch("jobs", job_id)
+                    self.state.touch("job_runs", job_id)
 
     def cancel(self, job: dict[str, Any]) -> None:
         """Ask to cancel ``job``: it becomes ``cancelling``, then ``cancelled`` on the next tick."""
