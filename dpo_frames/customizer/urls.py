@@ -13,10 +13,11 @@
 Example:
     >>> segment("cust-7Xk2", "job id")
     'cust-7Xk2'
-    >>> segment("../../v1/namespaces", "job id")
-    Traceback (most recent call last):
-    ...
-    dpo_frames.errors.ConfigError: invalid job id '../../v1/namespaces': ...
+    >>> try:
+    ...     segment("../../v1/namespaces", "job id")
+    ... except ValueError as exc:
+    ...     print(str(exc).split(":")[0])
+    invalid job id '../../v1/namespaces'
     >>> repo_path("training/training_file.jsonl")
     'training/training_file.jsonl'
     >>> redact_query("PUT http://blobs.example/o/1?X-Amz-Signature=abc done")

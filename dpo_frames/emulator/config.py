@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .clock import ClockMode
 
-FaultKind = Literal["503", "429", "drop", "slow", "503_after", "drop_after", "late", "trickle", "fake_ok"]
+FaultKind = Literal["503", "429", "drop", "slow", "503_after", "429_after", "drop_after", "late", "trickle", "fake_ok"]
 """An HTTP fault. Refused before the service sees the request: ``503``, ``429`` (with
 ``Retry-After``), ``drop`` (the connection closed without an answer), ``fake_ok`` (a 200 with a
 body that is no answer, :attr:`StagedFault.body`, as a misconfigured proxy gives). After the
 service did the work: ``503_after`` (its answer replaced by a 503, as a gateway that timed out
-gives), ``drop_after`` (the answer lost). Later: ``late`` (the connection closed at once, the
+gives), ``429_after`` (by a 429), ``drop_after`` (the answer lost). Later: ``late`` (the connection closed at once, the
 request served after :attr:`FaultConfig.late_after_requests` further requests, as a queue that
 creates a job a moment after its client gave up). Slow: ``slow`` (the answer delayed by
 :attr:`FaultConfig.slow_seconds`), ``trickle`` (its body sent one byte every

@@ -24,7 +24,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .config import EmulatorConfig, FaultConfig, FaultKind
+from .config import EmulatorConfig, FaultConfig, FaultKind, StagedFault
 from .lfs import is_ticketed_upload
 from .state import EmulatorState, RequestRecord
 
@@ -72,6 +72,12 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.injected = 0
         """How many requests got a fault so far."""
+
+    def stage(self, rule: StagedFault) -> None:
+        """Add a staged fault while serving (e.g. after a test has set something up)."""
+        with self._lock:
+            self.faults.fail_first.append(rule)
+            self._staged_left.append(rule.count)
 
     def decide(self, method: str, path: str) -> FaultKind | None:
         """The fault for this request, or None to serve it normally."""
@@ -186,13 +192,17 @@ class PlatformMiddleware:
             await self.app(scope, receive, send)
             return
         await self._serve_late_requests()
+        with self.state.following_changes() as changes:
+            await self._serve(scope, receive, send, changes)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, changes: list[int]) -> None:
         method, path = scope["method"], scope["path"]
         answered: list[int] = []
 
         async def durable_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 answered.append(message["status"])
-                await self.state.flush()  # the answer never precedes the write it acknowledges
+                await self.state.flush(changes[0])  # the answer never precedes the write it acknowledges
             await send(message)
 
         fault: str | None = None
@@ -217,7 +227,7 @@ class PlatformMiddleware:
                 at=time.time(),
             )
             self.state.log_request(record)
-            await self.state.flush()
+            await self.state.flush(changes[0])
 
     async def _apply(self, decision: Decision, scope: Scope, receive: Receive, send: Send) -> None:
         fault = decision.kind
@@ -235,14 +245,14 @@ class PlatformMiddleware:
                 _LateRequest(self.config.faults.late_after_requests, scope, body, scope["method"], scope["path"])
             )
             await self._drop(scope, _replay(b""))
-        elif fault in ("503_after", "drop_after"):
+        elif fault in ("503_after", "429_after", "drop_after"):
             self.advance_clock()
             await self.app(scope, receive, _discard)  # the work is done; its answer is lost
             await self.state.flush()
-            if fault == "503_after":
-                await self._refuse("503", scope, receive, send)
-            else:
+            if fault == "drop_after":
                 await self._drop(scope, _replay(b""))
+            else:
+                await self._refuse(fault.removesuffix("_after"), scope, receive, send)
         else:
             if fault == "slow":
                 await asyncio.sleep(self.config.faults.slow_seconds)

@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from .blobs import BlobMismatch, is_sha256
 from .config import EmulatorConfig
-from .http import ApiError, loads, parse_body
+from .http import CLOSE, ApiError, loads, parse_body
 from .state import EmulatorState, Repo, RepoFile, commit_oid, git_blob_id, hf_time, lfs_pointer, new_repo, repo_key
 
 HF_PREFIX = "/v1/hf"
@@ -42,7 +42,8 @@ class HfError(ApiError):
     """
 
     def __init__(self, status_code: int, message: str, code: str | None = None) -> None:
-        headers = {"X-Error-Message": message}
+        shown = " ".join(message.encode("ascii", "backslashreplace").decode().split())[:1000]  # a header line
+        headers = {"X-Error-Message": shown, **(CLOSE if status_code == 413 else {})}
         if code is not None:
             headers["X-Error-Code"] = code
         super().__init__(status_code, message, headers, {"error": message})

@@ -79,11 +79,15 @@ class Unprocessable(ApiError):
         super().__init__(422, detail)
 
 
+CLOSE = {"Connection": "close"}
+"""Headers of an answer given before the body was read: the connection goes, and the rest with it."""
+
+
 class PayloadTooLarge(ApiError):
-    """413: the body is larger than the service accepts."""
+    """413: the body is larger than the service accepts (the connection is closed: the rest unread)."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request body too large: at most {limit} bytes are accepted.")
+        super().__init__(413, f"Request body too large: at most {limit} bytes are accepted.", CLOSE)
 
 
 def error_response(error: ApiError) -> JSONResponse:

@@ -14,6 +14,8 @@ for it. Writes are O(change), not O(state): a large state is rewritten only on c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import hashlib
 import json
 import shutil
@@ -22,6 +24,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +36,10 @@ from .persist import STATE_FILE as STATE_FILE
 from .persist import Change, Store
 
 _FORMAT_VERSION = 1
+_CHANGES_OF_REQUEST: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "dpo_frames_emulator_changes", default=None
+)
+"""The sequence number of the last change the request being served made (see :meth:`EmulatorState.serving`)."""
 _DOCUMENTS = (
     "namespaces",
     "datastore_namespaces",
@@ -244,24 +251,44 @@ class EmulatorState:
         """Note that ``collection[key]`` changed (or was removed): it is journalled at the next flush."""
         with self.lock:
             self._touched[(collection, key)] = None
-            self._seq += 1
+            self._noted()
 
     def mark_dirty(self) -> None:
         """Note that anything may have changed: the next flush writes a whole snapshot."""
         with self.lock:
             self._full = True
-            self._seq += 1
+            self._noted()
+
+    def _noted(self) -> None:
+        self._seq += 1
+        mine = _CHANGES_OF_REQUEST.get()
+        if mine is not None:
+            mine[0] = self._seq
+
+    @staticmethod
+    @contextlib.contextmanager
+    def following_changes() -> Iterator[list[int]]:
+        """Follow the changes of the request served in this block: the holder's item is the
+        sequence number its answer must wait for (0: it changed nothing, it waits for nobody)."""
+        holder = [0]
+        token = _CHANGES_OF_REQUEST.set(holder)
+        try:
+            yield holder
+        finally:
+            _CHANGES_OF_REQUEST.reset(token)
 
     @property
     def durable(self) -> bool:
         """Whether every change noted so far is on disk (always True without a ``persist_dir``)."""
         return self._store is None or self._saved_seq >= self._seq
 
-    async def flush(self) -> None:
-        """Make every change noted so far durable, writing in a worker thread (no-op when not persisted)."""
-        if self._store is None or self._saved_seq >= self._seq:
+    async def flush(self, through: int | None = None) -> None:
+        """Make the changes noted so far (up to ``through``, default all) durable, writing in a
+        worker thread, so the event loop keeps serving (no-op when not persisted)."""
+        target = self._seq if through is None else through
+        if self._store is None or self._saved_seq >= target:
             return
-        await asyncio.to_thread(self._persist_through, self._seq)
+        await asyncio.to_thread(self._persist_through, target)
 
     def save_if_dirty(self) -> None:
         """Make every change noted so far durable, in this thread."""
