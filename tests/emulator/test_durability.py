@@ -36,6 +36,8 @@ threading.Event().wait()
 """
 CONFIG = "meta/llama-3.2-1b-instruct@v1.0.0+A100"
 HYPER = {"training_type": "dpo", "finetuning_type": "lora"}
+BULK = 6
+ACKS = 30
 
 
 @contextmanager
@@ -126,8 +128,8 @@ class Writers:
 def _prepare(url: str) -> None:
     with httpx.Client(base_url=url, timeout=10) as client:
         client.post("/v1/hf/api/repos/create", json={"name": "pairs", "organization": "keep", "type": "dataset"})
-        for index in range(300):  # a state of some size: saving it takes a while
-            client.post("/v1/namespaces", json={"id": f"bulk-{index}", "description": "y" * 2000}).raise_for_status()
+        for index in range(BULK):  # a state of some megabytes: saving all of it takes a while
+            client.post("/v1/namespaces", json={"id": f"bulk-{index}", "description": "y" * 900_000}).raise_for_status()
 
 
 def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
@@ -135,7 +137,7 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
     with emulator_process(persist) as (process, url):
         _prepare(url)
         with Writers(url) as writers:
-            while writers.count() < 60 and process.poll() is None:
+            while writers.count() < ACKS and process.poll() is None:
                 threading.Event().wait(0.01)
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
@@ -154,9 +156,9 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
                     lost.append((kind, path))
         bulk = sum(1 for name in state.namespaces if name.startswith("bulk-"))
 
-    assert len(acked) >= 60 and {kind for kind, _ in acked} == {"namespace", "file", "job"}
+    assert len(acked) >= ACKS and {kind for kind, _ in acked} == {"namespace", "file", "job"}
     assert lost == [], f"{len(lost)} of {len(acked)} acknowledged writes lost: {lost[:5]}"
-    assert bulk == 300
+    assert bulk == BULK
 
 
 def test_a_second_emulator_on_one_directory_is_refused(tmp_path: Path) -> None:
