@@ -7,6 +7,7 @@ The flow, each step a function on frames, each stage a subpackage::
     pairs, pair_stats = build_pairs(candidates, PairConfig())          # pairs/
     dataset, dataset_stats = finalize_dataset(pairs, max_pairs=10_000, seed=0)   # dataset/
     write_customizer_jsonl(dataset, "out/dataset")      # NeMo Customizer DPO files
+    sft, sft_stats = build_sft(candidates, SftConfig(min_score=0.5))    # or build_kto: other recipes
 
 Then the edges: ``scale`` (beyond memory, on Dask), ``explore`` (SQL, quality, report),
 ``customizer`` (the platform client), ``emulator`` (a local platform), ``nat`` (the NAT
@@ -21,6 +22,10 @@ from dpo_frames.dataset import (
     FORMATS,
     DatasetStats,
     DedupMode,
+    KtoConfig,
+    SftConfig,
+    build_kto,
+    build_sft,
     finalize_dataset,
     to_customizer_records,
     to_records,
@@ -42,15 +47,19 @@ __all__ = [
     "DatasetStats",
     "DedupMode",
     "DpoFramesError",
+    "KtoConfig",
     "PairConfig",
     "PairStats",
     "PairStrategy",
     "QualityReport",
     "RejectReason",
     "SchemaError",
+    "SftConfig",
     "SourceError",
     "__version__",
+    "build_kto",
     "build_pairs",
+    "build_sft",
     "extract_candidates",
     "finalize_dataset",
     "open_dir",

@@ -11,10 +11,12 @@ work never swallows a refused upload::
     ├── SchemaError (ValueError)              a frame lacks the columns or dtypes of its contract
     ├── ConfigError (ValueError)              an invalid setting or combination of settings
     ├── JoinTooLargeError (ConfigError)       a self-join that cannot fit; the way out is a setting
+    ├── PromptContextError (ConfigError)      a plain export would drop messages of multi-message prompts
     ├── FrameNotFoundError (FileNotFoundError)  no such frame file
     ├── RunDirError (ValueError)              not a directory dpo_frames wrote, or its record is unreadable
     │   └── LegacyRunDirError                 written by 0.1.0: readable, but `dpo-frames upgrade` it to write into it
     ├── OutputExistsError (FileExistsError)   an output is in the way and may not be replaced
+    ├── EmptyResultError (ValueError)         nothing to build from: no candidates, or every pair filtered away
     ├── SqlError (ValueError)                 a query failed
     ├── MissingExtraError (ImportError)       an optional dependency is not installed
     ├── ScaleError                            the out-of-core or cluster build failed
@@ -43,6 +45,7 @@ work never swallows a refused upload::
     │       ├── DeploymentFailedError
     │       └── DeploymentTimeoutError (TimeoutError)
     ├── EmulatorStartError (RuntimeError)     the local platform emulator could not start
+    ├── HubError                              a Hugging Face Hub (compatible) endpoint refused or failed a push
     └── NatPluginError                        the NAT finetuning plugin (:mod:`dpo_frames.nat`)
         ├── PluginClashError (RuntimeError)   NVIDIA's reference plugin is installed too
         ├── CollectionError (RuntimeError)    a data collection run did not complete
@@ -73,9 +76,11 @@ __all__ = [
     "DistributedError",
     "DpoFramesError",
     "EmptyDatasetError",
+    "EmptyResultError",
     "EmulatorStartError",
     "EngineMissingError",
     "FrameNotFoundError",
+    "HubError",
     "InvalidRequestError",
     "JobCancelledError",
     "JobError",
@@ -90,6 +95,7 @@ __all__ = [
     "OutputExistsError",
     "PlatformUnavailableError",
     "PluginClashError",
+    "PromptContextError",
     "RateLimitError",
     "ResponseFormatError",
     "RunConflictError",
@@ -136,6 +142,13 @@ class JoinTooLargeError(ConfigError):
     """Pairing would join more candidate rows than fit; ``max_candidates_per_turn`` bounds it."""
 
 
+class PromptContextError(ConfigError):
+    """A plain (string-prompt) export of prompts of several messages would keep only the last message.
+
+    The message names the choices: a format that keeps the messages, or dropping them on purpose.
+    """
+
+
 class FrameNotFoundError(DpoFramesError, FileNotFoundError):
     """There is no file of the frame asked for."""
 
@@ -150,6 +163,10 @@ class LegacyRunDirError(RunDirError):
 
 class OutputExistsError(DpoFramesError, FileExistsError):
     """An output path is in the way: it exists and may not be replaced (the message says why)."""
+
+
+class EmptyResultError(DpoFramesError, ValueError):
+    """A result would be empty (no candidates, no pairs); the message names what was found instead."""
 
 
 class SqlError(DpoFramesError, ValueError):
@@ -378,6 +395,10 @@ class DeploymentTimeoutError(DeploymentError, TimeoutError):
 
 class EmulatorStartError(DpoFramesError, RuntimeError):
     """The local platform emulator could not start (e.g. the port is taken)."""
+
+
+class HubError(DpoFramesError):
+    """A Hugging Face Hub (or Hub-compatible) endpoint refused or failed a push; the message says which call."""
 
 
 # --- the NAT plugin -----------------------------------------------------------------------------

@@ -96,12 +96,32 @@ PAIRS = _schema(
 
 DATASET = _schema({**PAIRS, "split": pl.String})
 
+COMPLETIONS = _schema(
+    {
+        "run_id": pl.String,
+        "example_id": pl.String,
+        "turn_id": pl.String,
+        "prompt_text": pl.String,
+        "prompt_messages": MESSAGES,
+        "completion": pl.String,
+        "score": pl.Float64,
+        "candidate_index": pl.Int64,
+        "margin": pl.Float64,
+        "label": pl.Boolean,
+        "record_id": pl.String,
+        "split": pl.String,
+    }
+)
+"""The dataset of an SFT or KTO export: one scored completion per row, ``label`` True for a desirable
+one (every row of SFT), ``margin`` its score above the best other candidate of its turn (null alone)."""
+
 FRAMES: Mapping[str, pl.Schema] = {
     "steps": STEPS,
     "candidates": CANDIDATES,
     "rejects": REJECTS,
     "pairs": PAIRS,
     "dataset": DATASET,
+    "completions": COMPLETIONS,
 }
 
 

@@ -20,6 +20,7 @@ EXTRA_HOMES = {
     "emulator": ("emulator/", "demo.py"),
     "report": ("explore/report.py",),
     "dask": ("scale/dask/", "cli/build.py"),  # cli/build.py: fsspec for an output URL, only with --engine dask
+    "hf": ("hub/",),
 }
 """Where each extra's modules may be imported (always inside a check that says which extra is missing)."""
 

@@ -35,7 +35,7 @@ def test_each_stage_takes_the_frame_in_any_kind(frames, kind, tmp_path):
     assert dpo_frames.extract_candidates(convert(frames["steps"]))[0].equals(frames["candidates"])
     assert dpo_frames.build_pairs(convert(frames["candidates"]))[0].equals(frames["pairs"])
     assert dpo_frames.finalize_dataset(convert(frames["pairs"]))[0].equals(frames["dataset"])
-    written = dpo_frames.write_dataset(convert(frames["dataset"]), tmp_path, "trl")
+    written = dpo_frames.write_dataset(convert(frames["dataset"]), tmp_path, "trl-conversational")
     assert written["train"].read_text().count("\n") == frames["dataset"]["split"].eq("train").sum()
     report = dpo_frames.quality_checks(convert(frames["candidates"]), convert(frames["pairs"]))
     assert report.pairs == frames["pairs"].height

@@ -53,7 +53,7 @@ def test_the_core_journey_runs_without_the_extras(tmp_path: Path) -> None:
         ("pairs", steps, "--out", tmp_path / "run"),
         ("stats", tmp_path / "run"),
         ("sql", tmp_path / "run", "pairs_per_turn"),
-        ("dataset", tmp_path / "run"),
+        ("dataset", tmp_path / "run", "--full-message-history"),
         ("build", tmp_path / "run" / "candidates.parquet", "--out", tmp_path / "build"),
     ):
         done = slim(*args)

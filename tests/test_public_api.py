@@ -15,7 +15,7 @@ PUBLIC = {
     "FORMATS", "DatasetStats", "DedupMode", "DpoFramesError", "PairConfig", "PairStats", "PairStrategy",
     "QualityReport", "RejectReason", "SchemaError", "SourceError", "__version__", "build_pairs",
     "extract_candidates", "finalize_dataset", "open_dir", "quality_checks", "read_frame", "read_steps",
-    "summarize_steps", "to_customizer_records", "to_records", "to_trl_records", "write_customizer_jsonl",
+    "summarize_steps", "to_customizer_records", "build_sft", "build_kto", "SftConfig", "KtoConfig", "to_records", "to_trl_records", "write_customizer_jsonl",
     "write_dataset", "write_frames", "write_trl_jsonl",
 }  # fmt: skip
 

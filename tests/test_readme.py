@@ -61,3 +61,37 @@ def test_partitioned_example_runs(tmp_path, monkeypatch):
     exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["result"].dataset_stats.duplicate_pairs == namespace["result"].dataset_stats.pairs > 0
     assert (tmp_path / "out/big/training/training_file.jsonl").is_file()
+
+
+def _after_core(tmp_path, monkeypatch, marker: str) -> dict:
+    """Run the core example, then the README block that contains ``marker``, in one namespace."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    namespace: dict = {"__name__": "readme"}
+    exec(compile(python_blocks()[0], "README.md", "exec"), namespace)
+    block = next(b for b in python_blocks() if marker in b)
+    exec(compile(block, "README.md", "exec"), namespace)
+    return namespace
+
+
+def test_sft_and_kto_example_runs(tmp_path, monkeypatch, capsys):
+    import json
+
+    namespace = _after_core(tmp_path, monkeypatch, "build_sft(")
+    capsys.readouterr()
+    sft_lines = (tmp_path / "out/sft/train.jsonl").read_text().splitlines()
+    assert len(sft_lines) == namespace["sft_stats"].split.train_pairs > 0
+    assert json.loads(sft_lines[0])["messages"][-1]["role"] == "assistant"
+    kto = [json.loads(line) for line in (tmp_path / "out/kto/train.jsonl").read_text().splitlines()]
+    assert {r["label"] for r in kto} == {True, False} and namespace["kto_stats"].train_desirable > 0
+
+
+@pytest.mark.timeout(120)
+def test_hub_example_runs_against_the_emulator(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("datasets")
+    namespace = _after_core(tmp_path, monkeypatch, "build_sft(")
+    hub_block = next(b for b in python_blocks() if "push_to_hub" in b)
+    exec(compile(hub_block, "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert result.rows["train"] == namespace["splits"]["train"].num_rows > 0
+    assert "README.md" in result.files and "datasets/team/ttt-sft" in capsys.readouterr().out

@@ -3,7 +3,7 @@
 ::
 
     dpo-frames pairs SOURCE --out RUN_DIR      steps -> candidates, rejects, pairs (Parquet) + the run's record
-    dpo-frames dataset RUN_DIR                 dedup, sample, split -> Customizer or TRL JSONL
+    dpo-frames dataset RUN_DIR                 dedup, sample, split -> DPO, SFT or KTO JSONL (Customizer, TRL, ...)
     dpo-frames stats RUN_DIR                   what was read, kept and skipped
     dpo-frames sql RUN_DIR... "QUERY"          DuckDB SQL over the run's frames
     dpo-frames upgrade RUN_DIR                 write the record of a directory made by dpo_frames 0.1.0
@@ -12,6 +12,7 @@
     dpo-frames emulator                        the local NeMo platform emulator
     dpo-frames submit DATASET_DIR ...          upload a dataset and start a DPO job
     dpo-frames status JOB_ID                   a job's status
+    dpo-frames push DIR REPO_ID                a dataset and its card to the Hugging Face Hub (or Data Store)
 
 Exit codes (:mod:`dpo_frames.cli.errors`): 0 ok, 2 usage, 3 bad input, 4 platform
 error, 5 job failed / cancelled / timed out, 1 internal error. Every expected failure
@@ -28,9 +29,10 @@ import click
 from dpo_frames._version import __version__
 from dpo_frames.cli.build import build_command
 from dpo_frames.cli.dataset import dataset_command
-from dpo_frames.cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, CliError, exit_code_for, one_line
+from dpo_frames.cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, CliError, exit_code_for, one_line
 from dpo_frames.cli.pairs import pairs_command
 from dpo_frames.cli.platform import emulator_command, status_command, submit_command
+from dpo_frames.cli.push import push_command
 from dpo_frames.cli.report import report_command
 from dpo_frames.cli.sql import sql_command
 from dpo_frames.cli.stats import stats_command, upgrade_command
@@ -47,6 +49,8 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except DpoFramesError as exc:
             raise CliError(one_line(exc, all_lines=True), exit_code_for(exc)) from exc
+        except KeyboardInterrupt:
+            raise CliError("interrupted; an output being written was left as it was before", EXIT_INTERRUPTED) from None
 
 
 @click.group(
@@ -55,7 +59,8 @@ class _Commands(click.Group):
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, prog_name="dpo-frames")
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines (results and errors still show).")
+def cli(quiet: bool) -> None:
     """Turn NeMo Agent Toolkit runs into DPO preference data, explore it, ship it to NeMo Customizer.
 
     \b
@@ -79,6 +84,7 @@ for command in (
     emulator_command,
     submit_command,
     status_command,
+    push_command,
 ):
     command.epilog = EXIT_CODES_HELP
     cli.add_command(command)

@@ -35,7 +35,15 @@ One record per pair, one file per split. The formats (:data:`FORMATS`, written b
      "preferred_output": [{"role": "assistant", "content": "4"}],
      "non_preferred_output": [{"role": "assistant", "content": "5"}]}
 
-With ``rewards=True`` every format but ``openai`` also carries ``"chosen_reward"`` and
+The SFT and KTO formats (``customizer-sft``, ``trl-sft``, ``trl-sft-conversational``, ``trl-kto``,
+``trl-kto-conversational``) are made from a completions frame; their records are in
+:mod:`~dpo_frames.dataset.completion_formats`.
+
+A format whose prompt is one string (``customizer`` without ``use_full_message_history``, ``trl``)
+refuses prompts of several messages unless asked to keep the last one (see
+:mod:`~dpo_frames.dataset.context`).
+
+With ``rewards=True`` every DPO format but ``openai`` also carries ``"chosen_reward"`` and
 ``"rejected_reward"`` (the two candidates' scores) for reward-aware losses; readers that
 do not use them ignore extra keys. A string prompt becomes one user message wherever a
 format wants messages.
@@ -60,18 +68,13 @@ from typing import Literal
 import polars as pl
 
 from dpo_frames import layout
+from dpo_frames.dataset.completion_formats import to_customizer_sft_records, to_trl_kto_records, to_trl_sft_records
+from dpo_frames.dataset.context import ContextStats, PromptContext, check_prompt_context
+from dpo_frames.dataset.exprs import assistant, messages_prompt
 from dpo_frames.errors import ConfigError
 
-
-def _messages_prompt() -> pl.Expr:
-    """The prompt as a message list; a string prompt becomes one user message."""
-    as_user = pl.concat_list(pl.struct(role=pl.lit("user"), content=pl.col("prompt_text")))
-    return pl.coalesce(pl.col("prompt_messages"), as_user)
-
-
-def _assistant(col: str) -> pl.Expr:
-    """A response as a one-message assistant turn."""
-    return pl.concat_list(pl.struct(role=pl.lit("assistant"), content=pl.col(col)))
+_messages_prompt = messages_prompt
+_assistant = assistant
 
 
 def _rewards() -> list[pl.Expr]:
@@ -134,13 +137,29 @@ class DatasetFormat:
 
     name: str
     records: Callable[[pl.DataFrame], pl.DataFrame]
-    """Dataset frame -> one row per pair, the columns of one JSON object."""
+    """Dataset frame -> one row per record, the columns of one JSON object."""
     files: Mapping[str, PurePosixPath]
     """The file of each split, relative to the output directory."""
     description: str
     rewards: bool = True
     """Whether ``rewards=True`` (``chosen_reward``/``rejected_reward``) applies."""
+    recipe: str = "dpo"
+    """The training recipe: ``dpo`` (a dataset frame of pairs), ``sft`` or ``kto`` (a completions frame)."""
+    plain_prompt: bool = False
+    """Whether the prompt is one string (a message prompt keeps its last message only)."""
+    keep_hint: str = ""
+    """How to keep every message of a prompt when ``plain_prompt`` (for the refusal's message)."""
+    full_history: Callable[[pl.DataFrame], pl.DataFrame] | None = None
+    """The records with ``use_full_message_history`` (the prompt as messages), for the formats that take it."""
 
+    @property
+    def frame_name(self) -> str:
+        """The frame its records are made from: ``dataset`` (pairs) or ``completions``."""
+        return "dataset" if self.recipe == "dpo" else "completions"
+
+
+_KEEP_TRL = "use --format trl-conversational (prompt, chosen and rejected as messages)"
+_KEEP_CUSTOMIZER = "pass use_full_message_history=True (CLI: --full-message-history; the prompt as messages)"
 
 REGISTRY: Mapping[str, DatasetFormat] = {
     f.name: f
@@ -150,9 +169,17 @@ REGISTRY: Mapping[str, DatasetFormat] = {
             to_customizer_records,
             layout.CUSTOMIZER_FILES,
             "NeMo Customizer DPO files (prompt, chosen_response, rejected_response)",
+            plain_prompt=True,
+            keep_hint=_KEEP_CUSTOMIZER,
+            full_history=lambda d: to_customizer_records(d, use_full_message_history=True),
         ),
         DatasetFormat(
-            "trl", to_trl_records, layout.TRAIN_VALIDATION_FILES, "TRL preference, prompt/chosen/rejected strings"
+            "trl",
+            to_trl_records,
+            layout.TRAIN_VALIDATION_FILES,
+            "TRL preference, prompt/chosen/rejected strings",
+            plain_prompt=True,
+            keep_hint=_KEEP_TRL,
         ),
         DatasetFormat(
             "trl-conversational",
@@ -175,13 +202,76 @@ REGISTRY: Mapping[str, DatasetFormat] = {
         DatasetFormat(
             "openai", to_openai_records, layout.TRAIN_VALIDATION_FILES, "OpenAI preference fine-tuning", rewards=False
         ),
+        DatasetFormat(
+            "customizer-sft",
+            to_customizer_sft_records,
+            layout.CUSTOMIZER_FILES,
+            "NeMo Customizer SFT files (prompt, completion; messages with the full message history)",
+            rewards=False,
+            recipe="sft",
+            plain_prompt=True,
+            keep_hint=_KEEP_CUSTOMIZER,
+            full_history=lambda d: to_customizer_sft_records(d, use_full_message_history=True),
+        ),
+        DatasetFormat(
+            "trl-sft",
+            to_trl_sft_records,
+            layout.TRAIN_VALIDATION_FILES,
+            "TRL SFT prompt/completion strings",
+            rewards=False,
+            recipe="sft",
+            plain_prompt=True,
+            keep_hint="use --format trl-sft-conversational (messages)",
+        ),
+        DatasetFormat(
+            "trl-sft-conversational",
+            lambda d: to_trl_sft_records(d, conversational=True),
+            layout.TRAIN_VALIDATION_FILES,
+            "TRL SFT conversational messages",
+            rewards=False,
+            recipe="sft",
+        ),
+        DatasetFormat(
+            "trl-kto",
+            to_trl_kto_records,
+            layout.TRAIN_VALIDATION_FILES,
+            "TRL KTO prompt/completion/label, strings",
+            rewards=False,
+            recipe="kto",
+            plain_prompt=True,
+            keep_hint="use --format trl-kto-conversational (prompt and completion as messages)",
+        ),
+        DatasetFormat(
+            "trl-kto-conversational",
+            lambda d: to_trl_kto_records(d, conversational=True),
+            layout.TRAIN_VALIDATION_FILES,
+            "TRL KTO with message lists",
+            rewards=False,
+            recipe="kto",
+        ),
     )
 }
 """Every format :func:`~dpo_frames.write_dataset` writes, by name."""
 
-Format = Literal["customizer", "trl", "trl-conversational", "nemo-rl-binary", "nemo-rl-rank", "openai"]
+Format = Literal[
+    "customizer",
+    "trl",
+    "trl-conversational",
+    "nemo-rl-binary",
+    "nemo-rl-rank",
+    "openai",
+    "customizer-sft",
+    "trl-sft",
+    "trl-sft-conversational",
+    "trl-kto",
+    "trl-kto-conversational",
+]
 FORMATS: tuple[str, ...] = tuple(REGISTRY)
 """The format names (see the module docstring for one record of each)."""
+RECIPES: Mapping[str, tuple[str, ...]] = {
+    recipe: tuple(name for name, f in REGISTRY.items() if f.recipe == recipe) for recipe in ("dpo", "sft", "kto")
+}
+"""The formats of each training recipe."""
 
 
 def dataset_format(name: str) -> DatasetFormat:
@@ -195,14 +285,42 @@ def dataset_format(name: str) -> DatasetFormat:
 def check_options(format: str, use_full_message_history: bool = False, rewards: bool = False) -> DatasetFormat:
     """The format, after checking that the options apply to it."""
     spec = dataset_format(format)
-    if use_full_message_history and format != "customizer":
+    if use_full_message_history and spec.full_history is None:
+        with_history = [name for name, f in REGISTRY.items() if f.full_history is not None]
         raise ConfigError(
-            "use_full_message_history only applies to the customizer format "
+            f"use_full_message_history only applies to the {' and '.join(with_history)} formats "
             "(the message formats always carry the whole message list)"
         )
     if rewards and not spec.rewards:
         raise ConfigError(f"the {format} format has no reward fields; write it without rewards")
     return spec
+
+
+def check_records(
+    frame: pl.DataFrame,
+    spec: DatasetFormat,
+    *,
+    use_full_message_history: bool = False,
+    prompt_context: PromptContext | str = PromptContext.REFUSE,
+) -> ContextStats:
+    """Check that ``frame`` suits ``spec`` (an SFT format takes desirable completions only) and that no
+    message of a prompt is dropped unasked (:func:`~dpo_frames.dataset.context.check_prompt_context`)."""
+    if spec.recipe == "sft" and "label" in frame.columns:
+        undesirable = int((~frame["label"].fill_null(False)).sum())
+        if undesirable:
+            raise ConfigError(
+                f"{undesirable} of {frame.height} completions are labelled undesirable; the {spec.name} format "
+                "(SFT) would train on them as good answers: write a KTO format, or build the data with build_sft"
+            )
+    responses = ["chosen_response", "rejected_response"] if spec.recipe == "dpo" else ["completion", "label"]
+    return check_prompt_context(
+        frame,
+        format=spec.name,
+        plain_prompt=spec.plain_prompt and not use_full_message_history,
+        responses=responses,
+        keep_hint=spec.keep_hint,
+        prompt_context=prompt_context,
+    )
 
 
 def to_records(
@@ -211,16 +329,22 @@ def to_records(
     *,
     use_full_message_history: bool = False,
     rewards: bool = False,
+    prompt_context: PromptContext | str = PromptContext.REFUSE,
 ) -> pl.DataFrame:
-    """The records of ``format`` (one row per pair, the columns of one JSON object).
+    """The records of ``format`` (one row per record, the columns of one JSON object).
 
+    ``dataset`` is a dataset frame (pairs and their split) for the DPO formats and a completions
+    frame (:func:`~dpo_frames.build_sft`, :func:`~dpo_frames.build_kto`) for the SFT and KTO formats.
     Raises :class:`~dpo_frames.errors.ConfigError` (a ``ValueError``) for an unknown format,
-    ``use_full_message_history`` with a format other than ``customizer``, and ``rewards``
-    with ``openai`` (not a field of OpenAI's format, whose files are validated on upload).
+    ``use_full_message_history`` with a format that does not take it, ``rewards`` with a format
+    that has no reward fields, undesirable completions in an SFT format, and
+    (:class:`~dpo_frames.errors.PromptContextError`) a plain format of prompts of several messages
+    unless ``prompt_context="last_message"`` (see :mod:`~dpo_frames.dataset.context`).
     """
     spec = check_options(format, use_full_message_history, rewards)
-    if format == "customizer":
-        records = to_customizer_records(dataset, use_full_message_history=use_full_message_history)
+    check_records(dataset, spec, use_full_message_history=use_full_message_history, prompt_context=prompt_context)
+    if use_full_message_history and spec.full_history is not None:
+        records = spec.full_history(dataset)
     else:
         records = spec.records(dataset)
     if rewards:

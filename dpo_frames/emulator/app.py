@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import customizer, datastore, deployments, entity, hf, lfs
+from . import cards, customizer, datastore, deployments, entity, hf, lfs
 from .clock import ManualClock, clock_for
 from .config import EmulatorConfig
 from .faults import PlatformMiddleware
@@ -125,6 +125,7 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
         *_health_routes(),
         *entity.routes(state),
         *datastore.routes(state),
+        *cards.routes(),
         *hf.routes(state, config),
         *lfs.routes(state, config),
         *customizer.routes(state, config, simulation.jobs),

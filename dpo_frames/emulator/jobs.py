@@ -1,6 +1,6 @@
 """The simulated life of a customization job, one clock tick at a time.
 
-Tick 1: ``created`` -> ``pending``. Tick 2: the dataset is validated; ``failed`` (with a
+Tick 1: ``created`` -> ``pending``. Tick 2: the dataset is validated for the job's training type; ``failed`` (with a
 status log naming the file and line) or ``running`` at 0%. Each further tick is one training
 step: ``percentage_done``, ``steps_completed``, ``epochs_completed``, losses and metrics
 advance and ``status_logs`` grows, until 100% and ``completed``, when the output model is
@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from .config import EmulatorConfig
-from .dataset_check import DatasetInvalid, validate_dpo_dataset
+from .dataset_check import DatasetInvalid, validate_dataset
 from .entity import register_model
 from .http import ApiError, now_iso
 from .state import EmulatorState, JobRun
@@ -100,10 +100,11 @@ class JobSimulator:
         dataset = job["dataset"]
         batch = job["hyperparameters"].get("batch_size") or DEFAULT_BATCH_SIZE
         try:
-            summary = validate_dpo_dataset(
+            summary = validate_dataset(
                 self.state,
                 dataset["namespace"],
                 dataset["name"],
+                training_type=job["hyperparameters"].get("training_type", "sft"),
                 min_records=batch if self.config.require_full_batch else 1,
             )
         except DatasetInvalid as exc:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import dpo_frames
 from dpo_frames.cli import cli
-from dpo_frames.dataset import FORMATS
+from dpo_frames.dataset import FORMATS, REGISTRY
 from tests.conftest import EXAMPLE_OUTPUT
 
 
@@ -56,9 +56,11 @@ def test_conflicting_flags_are_a_usage_error(tmp_path):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_dataset_writes_every_format(run_dir, tmp_path, fmt):
-    rewards = [] if fmt == "openai" else ["--rewards"]
+    spec = REGISTRY[fmt]
+    rewards = ["--rewards"] if spec.rewards else []
+    plain = ["--last-message-only"] if spec.plain_prompt else []  # the example's prompts are system + user
     result = invoke(
-        "dataset", run_dir, "--format", fmt, "--out", tmp_path / fmt, "--dedup-mode", "normalized", *rewards
+        "dataset", run_dir, "--format", fmt, "--out", tmp_path / fmt, "--dedup-mode", "normalized", *rewards, *plain
     )
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / fmt / "dpo_frames.json").read_text())["dataset"]
@@ -83,7 +85,7 @@ def test_stats_shows_the_quality_checks(run_dir, tmp_path):
     assert "quality checks" in result.output and "tie_rate" in result.output
     row = next(line for line in result.output.splitlines() if line.startswith("│ cross_split_ok "))
     assert row.split("│")[2].strip() == "∅"  # a run has no split yet
-    assert invoke("dataset", run_dir, "--out", tmp_path / "d").exit_code == 0
+    assert invoke("dataset", run_dir, "--out", tmp_path / "d", "--full-message-history").exit_code == 0
     result = invoke("stats", tmp_path / "d")
     row = next(line for line in result.output.splitlines() if line.startswith("│ cross_split_ok "))
     assert row.split("│")[2].strip() == "True"

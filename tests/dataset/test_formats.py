@@ -8,7 +8,9 @@ import polars as pl
 import pytest
 
 from dpo_frames import schema
-from dpo_frames.dataset import FORMATS, to_records, write_dataset
+from dpo_frames.dataset import RECIPES, to_records, write_dataset
+
+FORMATS = RECIPES["dpo"]  # the SFT and KTO formats: tests/dataset/test_completion_formats.py
 
 PROMPTS = [
     [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}],
@@ -85,7 +87,8 @@ def test_round_trip(dataset, tmp_path, fmt, rewards):
         with pytest.raises(ValueError, match="no reward fields"):
             write_dataset(dataset, tmp_path, fmt, rewards=True)
         return
-    paths = write_dataset(dataset, tmp_path, fmt, rewards=rewards)
+    # the plain formats keep only the last message of a message prompt, here on purpose (tests/dataset/test_context.py)
+    paths = write_dataset(dataset, tmp_path, fmt, rewards=rewards, prompt_context="last_message")
     assert set(paths) == {"train", "validation"}
     for split, path in paths.items():
         part = dataset.filter(pl.col("split") == split)
@@ -104,7 +107,7 @@ def test_round_trip(dataset, tmp_path, fmt, rewards):
 
 
 def test_file_layouts(dataset, tmp_path):
-    assert write_dataset(dataset, tmp_path / "c") == {
+    assert write_dataset(dataset, tmp_path / "c", use_full_message_history=True) == {
         "train": tmp_path / "c/training/training_file.jsonl",
         "validation": tmp_path / "c/validation/validation_file.jsonl",
     }
@@ -119,7 +122,7 @@ def test_customizer_full_history_and_bad_options(dataset, tmp_path):
     assert records["prompt"].to_list() == [messages_of(r) for r in dataset.iter_rows(named=True)]
     with pytest.raises(ValueError, match="unknown format 'jsonl'"):
         write_dataset(dataset, tmp_path, "jsonl")
-    with pytest.raises(ValueError, match="only applies to the customizer format"):
+    with pytest.raises(ValueError, match="only applies to the customizer and customizer-sft formats"):
         write_dataset(dataset, tmp_path, "trl", use_full_message_history=True)
     assert not list(tmp_path.iterdir())
 

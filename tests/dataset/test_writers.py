@@ -71,7 +71,9 @@ def test_string_prompts_become_one_user_message_in_full_history(tmp_path):
 
 @pytest.mark.parametrize("conversational", [False, True])
 def test_trl_round_trip(dataset, tmp_path, conversational):
-    paths = dpo_frames.write_trl_jsonl(dataset, tmp_path, conversational=conversational)
+    # plain TRL keeps the last message of these system + user prompts only when asked (tests/dataset/test_context.py)
+    context = "refuse" if conversational else "last_message"
+    paths = dpo_frames.write_trl_jsonl(dataset, tmp_path, conversational=conversational, prompt_context=context)
     records = read_jsonl(paths["train"]) + read_jsonl(paths["validation"])
     ordered = pl.concat([dataset.filter(pl.col("split") == s) for s in ("train", "validation")])
     if conversational:

@@ -221,7 +221,7 @@ def test_bundled_example_report_renders_in_chromium(tmp_path):
     exported = run / "datasets" / "customizer"
     for args in (
         ["pairs", str(data.EXAMPLE_OUTPUT), "--out", str(run)],
-        ["dataset", str(run)],
+        ["dataset", str(run), "--full-message-history"],
         ["report", str(exported)],
     ):
         result = CliRunner().invoke(cli, args)

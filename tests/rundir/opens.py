@@ -30,7 +30,7 @@ def assert_opens_everywhere(directory: Path, scratch: Path, *, kind: str, frames
         result = invoke("sql", directory, f"SELECT count(*) AS n FROM {name}")
         assert result.exit_code == 0, (name, result.output)
     if frames & {"pairs", "dataset"}:
-        result = invoke("dataset", directory, "--out", scratch / "dataset", "--format", "trl")
+        result = invoke("dataset", directory, "--out", scratch / "dataset", "--format", "trl-conversational")
         assert result.exit_code == 0, result.output
         assert rundir.open_dir(scratch / "dataset").record.dataset.source == str(directory.resolve())
     return run

@@ -27,7 +27,8 @@ def test_a_pairs_run(run: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["customizer", "trl-conversational"])
 def test_a_dataset_export(run: Path, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "export"
-    assert invoke("dataset", run, "--format", fmt, "--out", out).exit_code == 0
+    history = ["--full-message-history"] if fmt == "customizer" else []  # system + user prompts: keep them
+    assert invoke("dataset", run, "--format", fmt, "--out", out, *history).exit_code == 0
     opened = assert_opens_everywhere(out, tmp_path / "scratch", kind="dataset", frames={"dataset"})
     assert opened.record.dataset.format == fmt and all(p.is_file() for p in opened.dataset_files().values())
 
@@ -44,7 +45,7 @@ def test_a_local_build(run: Path, tmp_path: Path) -> None:
 
 def test_a_dataset_of_a_dataset(run: Path, tmp_path: Path) -> None:
     first = tmp_path / "first"
-    assert invoke("dataset", run, "--out", first, "--max-pairs", "30").exit_code == 0
+    assert invoke("dataset", run, "--out", first, "--max-pairs", "30", "--full-message-history").exit_code == 0
     second = tmp_path / "second"
-    assert invoke("dataset", first, "--out", second, "--format", "trl").exit_code == 0
+    assert invoke("dataset", first, "--out", second, "--format", "trl-conversational").exit_code == 0
     assert_opens_everywhere(second, tmp_path / "scratch", kind="dataset", frames={"dataset"})

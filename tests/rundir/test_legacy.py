@@ -50,7 +50,7 @@ def test_stats_report_sql_and_dataset_read_it(legacy: Path, tmp_path: Path) -> N
     assert report.exit_code == 0, report.output
     count = invoke("sql", legacy, "SELECT count(*) AS n FROM pairs")
     assert count.exit_code == 0, count.output
-    exported = invoke("dataset", legacy, "--out", tmp_path / "dataset")
+    exported = invoke("dataset", legacy, "--out", tmp_path / "dataset", "--full-message-history")
     assert exported.exit_code == 0, exported.output
     made = rundir.open_dir(tmp_path / "dataset").record
     assert made.dataset.source == str(legacy.resolve()) and made.pair_stats == rundir.open_dir(legacy).record.pair_stats
