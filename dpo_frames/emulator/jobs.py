@@ -110,6 +110,9 @@ class JobSimulator:
         except DatasetInvalid as exc:
             self._fail(job, f"Dataset validation failed: {exc}")
             return
+        except (ValueError, RecursionError) as exc:  # a record no JSON reader takes (a 5000-digit number, deep nesting)
+            self._fail(job, f"Dataset validation failed: a record cannot be read ({type(exc).__name__}: {exc})")
+            return
         counts = ", ".join(f"{path}: {count} records" for path, count in summary.records.items())
         self._log(job, "TrainingJobRunning", f"Dataset validated ({counts}). Training started.")
         job["status"] = job["status_details"]["status"] = "running"

@@ -147,3 +147,24 @@ def test_upload_tickets_expire_and_serve_once(client: httpx.Client, emu: Emulato
     href = _ticket_for(client, data)
     assert client.put(href, content=data).status_code == 200
     assert client.put(href, content=data).status_code == 403  # used
+
+
+@pytest.mark.parametrize("line", [b'{"prompt": ' + b"9" * 5000 + b"}", b"[" * 5000 + b"]" * 5000])
+def test_a_dataset_line_no_reader_takes_fails_the_job_not_the_service(line: bytes) -> None:
+    with Emulator(EmulatorConfig(clock="manual")) as emu, httpx.Client(base_url=emu.url) as client:
+        good = b'{"prompt": "p", "chosen_response": "c", "rejected_response": "r"}\n'
+        emu.state.put_file("ns/bad", "training/training_file.jsonl", good + line + b"\n")
+        emu.state.put_file("ns/bad", "validation/validation_file.jsonl", good)
+        emu.state.register_dataset("ns", "bad")
+        job = client.post(
+            "/v1/customization/jobs",
+            json={
+                "config": "meta/llama-3.2-1b-instruct@v1.0.0+A100",
+                "dataset": "ns/bad",
+                "hyperparameters": {"finetuning_type": "lora", "training_type": "dpo"},
+            },
+        ).json()
+        emu.advance(3)
+        status = client.get(f"/v1/customization/jobs/{job['id']}/status")
+    assert status.status_code == 200 and status.json()["status"] == "failed"
+    assert "Dataset validation failed" in status.json()["status_logs"][-1]["message"]
