@@ -26,6 +26,7 @@ work never swallows a refused upload::
     │   ├── LocalDatasetError (FileNotFoundError)   local dataset files missing or unreadable
     │   ├── RunConflictError (ValueError)     a run id already has a job trained on other data
     │   ├── TransportError                    service unreachable (connection error / timeout) after retries
+    │   │   └── DeadlineExceededError         a call did not finish within its wall-clock deadline
     │   ├── ApiError                          non-2xx answer (after retries, when retryable)
     │   │   ├── InvalidRequestError (ValueError)  400 / 422
     │   │   ├── AuthError                     401 / 403
@@ -35,6 +36,7 @@ work never swallows a refused upload::
     │   │   └── ServerError                   5xx
     │   ├── ResponseFormatError               a 2xx answer the client cannot understand
     │   ├── UploadError                       the Data Store refused or lost an uploaded file
+    │   ├── StatusUnreadableError             a job's or deployment's status could not be read: no verdict
     │   ├── JobError                          a customization job did not complete
     │   │   ├── JobFailedError
     │   │   ├── JobCancelledError
@@ -67,6 +69,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "CustomizerError",
+    "DeadlineExceededError",
     "DeploymentError",
     "DeploymentFailedError",
     "DeploymentTimeoutError",
@@ -102,6 +105,7 @@ __all__ = [
     "ServerError",
     "SourceError",
     "SqlError",
+    "StatusUnreadableError",
     "TrainingJobError",
     "TransportError",
     "UploadError",
@@ -229,20 +233,57 @@ class TransportError(CustomizerError):
         super().__init__(f"{service} {call}: unreachable after {attempts} attempt(s): {detail}")
 
 
-class ApiError(CustomizerError):
-    """The service answered with a non-2xx status."""
+class DeadlineExceededError(TransportError):
+    """A call (all its attempts, and the waits between them) did not finish within its wall-clock deadline.
 
-    def __init__(self, service: str, call: str, status_code: int, body_excerpt: str, *, attempts: int = 1) -> None:
+    A server that trickles its answer a byte at a time defeats per-read timeouts; this is the
+    cap that holds whatever the server does.
+    """
+
+    def __init__(self, service: str, call: str, detail: str, attempts: int) -> None:
+        self.service = service
+        self.call = call
+        self.detail = detail
+        self.attempts = attempts
+        CustomizerError.__init__(self, f"{service} {call}: {detail} ({attempts} attempt(s))")
+
+
+class ApiError(CustomizerError):
+    """The service answered with a non-2xx status.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it gave one.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        call: str,
+        status_code: int,
+        body_excerpt: str,
+        *,
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
         self.service = service
         self.call = call
         self.status_code = status_code
         self.body_excerpt = body_excerpt
         self.attempts = attempts
+        self.retry_after = retry_after
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         super().__init__(f"{service} {call}: HTTP {status_code}{tries}: {body_excerpt or '<empty body>'}")
 
     @classmethod
-    def for_status(cls, service: str, call: str, status_code: int, body_excerpt: str, *, attempts: int = 1) -> ApiError:
+    def for_status(
+        cls,
+        service: str,
+        call: str,
+        status_code: int,
+        body_excerpt: str,
+        *,
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> ApiError:
         """The most specific subclass for ``status_code``."""
         kind: type[ApiError]
         if status_code in (400, 422):
@@ -259,7 +300,7 @@ class ApiError(CustomizerError):
             kind = ServerError
         else:
             kind = ApiError
-        return kind(service, call, status_code, body_excerpt, attempts=attempts)
+        return kind(service, call, status_code, body_excerpt, attempts=attempts, retry_after=retry_after)
 
 
 class InvalidRequestError(ApiError, ValueError):
@@ -297,6 +338,20 @@ class ResponseFormatError(CustomizerError):
 
 class UploadError(CustomizerError):
     """The Data Store refused a file (e.g. an LFS batch object error) or lost it."""
+
+
+class StatusUnreadableError(CustomizerError):
+    """The status of a job (or deployment) could not be read, several times in a row.
+
+    A platform error, not a verdict on the job: it may well have completed. ``job_id`` names
+    it (``namespace/name`` for a deployment), ``status`` is the last status read, if any.
+    """
+
+    def __init__(self, message: str, *, job_id: str, status: Any = None, failures: int = 0) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.failures = failures
+        super().__init__(message)
 
 
 class JobError(CustomizerError):

@@ -17,7 +17,7 @@ import click
 from pydantic import ValidationError
 
 from dpo_frames.cli.console import err_console, mapping_table, out_console, percent_progress
-from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_JOB, EXIT_PLATFORM, CliError, one_line
+from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_JOB, EXIT_PLATFORM, EXIT_USAGE, CliError, one_line
 
 __all__ = ["emulator_command", "status_command", "submit_command"]
 
@@ -146,11 +146,19 @@ def _settings(host: str | None) -> Any:
 
 
 def _run(coro: Any) -> Any:
-    """Run a client coroutine; map the client's errors to exit codes."""
+    """Run a client coroutine; map the client's errors to exit codes.
+
+    A job that failed, was cancelled or timed out exits 5; a status that could not be read
+    (:class:`~dpo_frames.errors.StatusUnreadableError`) is a platform error, 4, like every
+    other failure of the platform: it says nothing about the job.
+    """
     from dpo_frames.customizer import CustomizerError, JobError, LocalDatasetError, RunConflictError
+    from dpo_frames.errors import ConfigError
 
     try:
         return asyncio.run(coro)
+    except ConfigError as exc:
+        raise CliError(one_line(exc, all_lines=True), EXIT_USAGE) from None
     except (LocalDatasetError, RunConflictError) as exc:
         raise CliError(one_line(exc, all_lines=True), EXIT_BAD_INPUT) from None
     except JobError as exc:
@@ -354,10 +362,17 @@ def status_command(
     """Show the status of customization job JOB_ID.
 
     Exits 0 whenever the status could be read (whatever the job's state); with --wait,
-    0 only when the job completed.
+    0 only when the job completed, 5 when it failed, was cancelled or timed out, 4 when
+    its status could not be read.
     """
     from dpo_frames.customizer import CustomizerClient
+    from dpo_frames.customizer.urls import validate_id
+    from dpo_frames.errors import ConfigError
 
+    try:
+        validate_id(job_id, "job id")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="JOB_ID") from None
     settings = _settings(host)
 
     async def go() -> Any:

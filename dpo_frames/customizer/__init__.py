@@ -26,6 +26,7 @@ from dpo_frames.errors import (
     AuthError,
     ConflictError,
     CustomizerError,
+    DeadlineExceededError,
     DeploymentError,
     DeploymentFailedError,
     DeploymentTimeoutError,
@@ -40,12 +41,20 @@ from dpo_frames.errors import (
     ResponseFormatError,
     RunConflictError,
     ServerError,
+    StatusUnreadableError,
     TransportError,
     UploadError,
 )
 
 from .client import SERVICES, CustomizerClient
-from .flow import deploy_model, find_job_for_run, submit_dataset_job, wait_for_deployment, wait_for_job
+from .flow import (
+    deploy_model,
+    find_job_for_run,
+    idempotency_key,
+    submit_dataset_job,
+    wait_for_deployment,
+    wait_for_job,
+)
 from .models import (
     CommitInfo,
     CustomizationConfig,
@@ -82,6 +91,7 @@ __all__ = [
     "CustomizerError",
     "CustomizerSettings",
     "Dataset",
+    "DeadlineExceededError",
     "DatasetRef",
     "DeploymentConfig",
     "DeploymentError",
@@ -112,11 +122,13 @@ __all__ = [
     "RunConflictError",
     "ServerError",
     "ServiceHealth",
+    "StatusUnreadableError",
     "TransportError",
     "UploadError",
     "UploadResult",
     "deploy_model",
     "find_job_for_run",
+    "idempotency_key",
     "submit_dataset_job",
     "wait_for_deployment",
     "wait_for_job",

@@ -25,10 +25,16 @@ from .jobs import CustomizationApi
 from .models import HealthReport
 from .settings import CustomizerSettings
 from .transport import ClockFn, ServiceHttp, SleepFn
+from .urls import segment
 
 __all__ = ["CustomizerClient", "SERVICES"]
 
 SERVICES = ("entity-store", "datastore", "customizer", "deployment")
+
+
+def _repo_id_path(repo_id: str) -> str:
+    namespace, _, name = repo_id.partition("/")
+    return f"{segment(namespace, 'namespace')}/{segment(name, 'repository name')}"
 
 
 class CustomizerClient:
@@ -76,6 +82,8 @@ class CustomizerClient:
                 secrets=secrets,
                 sleep=self.sleep,
                 clock=clock,
+                attempt_deadline=settings.request_deadline_seconds,
+                call_deadline=settings.call_deadline_seconds,
             )
 
         self._entity_http = http_for("entity-store", settings.entity_host, settings.token)
@@ -93,6 +101,7 @@ class CustomizerClient:
                 connect=settings.connect_timeout_seconds,
                 read=settings.upload_timeout_seconds,
             ),
+            upload_min_bytes_per_second=settings.upload_min_bytes_per_second,
         )
         """Data Store: namespaces, repositories, uploads."""
         self.jobs = CustomizationApi(self._customizer_http)
@@ -152,7 +161,7 @@ class CustomizerClient:
                 "/v1/deployment/model-deployments", params=page, timeout=timeout
             ),
             "datastore": lambda: self._datastore_http.probe(
-                f"/v1/hf/api/datasets/{probe_repo}/revision/main",
+                f"/v1/hf/api/datasets/{_repo_id_path(probe_repo)}/revision/main",
                 ok_status=frozenset({404}),
                 timeout=timeout,
             ),

@@ -12,18 +12,22 @@ format), in one commit for several files:
    per file, regular files inline as base64 (streamed too), LFS files by sha256 pointer.
 
 A file whose size and hash equal the repository's copy (read from the tree listing) is
-skipped, which makes re-uploads idempotent and cheap.
+skipped, which makes re-uploads idempotent and cheap. After a commit the tree is read again
+and every file must be there with the size and hash that were sent (an answer that looks
+like a commit is not proof of one): :class:`UploadError` otherwise.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 import httpx
 
@@ -32,10 +36,13 @@ from dpo_frames.errors import NotFoundError, ResponseFormatError, UploadError
 from .files import FileDigest, digest_file, stream_base64_ndjson_line, stream_file
 from .models import CommitInfo, RepoFile, UploadResult
 from .transport import ServiceHttp
+from .urls import redact_query, repo_path, segment, validate_id
 
 __all__ = ["DatastoreApi"]
 
 logger = logging.getLogger("dpo_frames.customizer")
+
+_COMMIT_OID = re.compile(r"[0-9a-fA-F]{7,64}")
 
 LFS_HEADERS = {
     "Accept": "application/vnd.git-lfs+json",
@@ -53,23 +60,35 @@ class DatastoreApi:
         chunk_bytes: int = 1024 * 1024,
         upload_timeout: httpx.Timeout | float | None = None,
         repo_type: str = "dataset",
+        upload_min_bytes_per_second: float = 256 * 1024,
     ) -> None:
         self._http = http
         self._chunk = chunk_bytes
         self._upload_timeout = upload_timeout
         self._repo_type = repo_type
+        self._min_rate = upload_min_bytes_per_second
 
     # --- paths ------------------------------------------------------------------------
 
-    def _api(self, namespace: str, name: str, *rest: str) -> str:
-        tail = "/".join(quote(part, safe="") for part in rest)
-        return f"/v1/hf/api/{self._repo_type}s/{namespace}/{name}/{tail}"
+    def _repo(self, namespace: str, name: str) -> str:
+        return f"{segment(namespace, 'namespace')}/{segment(name, 'repository name')}"
+
+    def _api(self, namespace: str, name: str, action: str, revision: str) -> str:
+        """``/v1/hf/api/datasets/{ns}/{name}/{action}/{revision}``, every part validated and quoted."""
+        return f"/v1/hf/api/{self._repo_type}s/{self._repo(namespace, name)}/{action}/{segment(revision, 'revision')}"
+
+    def _upload_deadlines(self, size: int) -> tuple[float, float]:
+        """``(attempt, call)`` deadlines of a call that sends ``size`` bytes: the usual ones, plus
+        the time those bytes take at the slowest rate tolerated."""
+        extra = size / self._min_rate
+        return self._http.attempt_deadline + extra, self._http.call_deadline + 2 * extra
 
     # --- namespaces and repositories -------------------------------------------------
 
     async def create_namespace(self, namespace: str) -> bool:
         """Create a Data Store namespace (form data). Returns False when it existed
         (the service answers 409 or 422 for an existing namespace)."""
+        validate_id(namespace, "namespace")
         response = await self._http.request(
             "POST",
             "/v1/datastore/namespaces",
@@ -84,6 +103,8 @@ class DatastoreApi:
     async def create_repo(self, namespace: str, name: str, *, private: bool | None = None) -> bool:
         """Create the repository ``namespace/name``. Returns False when it existed (409)."""
         call = "create_repo"
+        validate_id(namespace, "namespace")
+        validate_id(name, "repository name")
         body: dict[str, Any] = {"name": name, "organization": namespace, "type": self._repo_type}
         if private is not None:
             body["private"] = private
@@ -96,7 +117,12 @@ class DatastoreApi:
         payload = self._http.parse_json(response, call)
         if not isinstance(payload, dict) or not isinstance(payload.get("url"), str):
             raise ResponseFormatError(self._http.service, call, "answer has no 'url'")
-        logger.info("datastore repo %s/%s created (%s)", namespace, name, payload["url"])
+        url = payload["url"].split("?", 1)[0].rstrip("/")
+        if not url.endswith(f"/{namespace}/{name}"):
+            raise ResponseFormatError(
+                self._http.service, call, f"answer's url {redact_query(url)!r} is not the repository {namespace}/{name}"
+            )
+        logger.info("datastore repo %s/%s created (%s)", namespace, name, url)
         return True
 
     async def list_repo_tree(
@@ -119,6 +145,10 @@ class DatastoreApi:
             if not next_url:
                 return entries
             url, params = urljoin(str(response.url), next_url), None
+            if not self._http.on_service_host(url):  # a listing from elsewhere says nothing of this repo
+                raise ResponseFormatError(
+                    self._http.service, call, f"the next page is on another host ({redact_query(url)!r})"
+                )
         raise ResponseFormatError(self._http.service, call, "tree pagination does not end")
 
     async def list_repo_files(self, namespace: str, name: str, *, revision: str = "main") -> list[str]:
@@ -128,8 +158,9 @@ class DatastoreApi:
 
     async def read_file(self, namespace: str, name: str, path_in_repo: str, *, revision: str = "main") -> bytes:
         """The bytes of one file (``GET /v1/hf/datasets/{repo}/resolve/{rev}/{path}``)."""
-        path = f"/v1/hf/{self._repo_type}s/{namespace}/{name}/resolve/{quote(revision, safe='')}/" + quote(
-            path_in_repo, safe="/"
+        path = (
+            f"/v1/hf/{self._repo_type}s/{self._repo(namespace, name)}/resolve/{segment(revision, 'revision')}/"
+            + repo_path(path_in_repo)
         )
         response = await self._http.request("GET", path, call="read_file")
         return response.content
@@ -172,6 +203,9 @@ class DatastoreApi:
         repository's copy are skipped (no commit at all when every file is identical).
         A value may be the file's :class:`FileDigest` when the caller hashed it already
         (the file is then not read an extra time)."""
+        for p in files:
+            repo_path(p)
+        self._repo(namespace, name)
         digests = {
             p: local if isinstance(local, FileDigest) else await digest_file(Path(local), chunk_bytes=self._chunk)
             for p, local in files.items()
@@ -192,6 +226,7 @@ class DatastoreApi:
                 await self._upload_lfs(namespace, name, revision, lfs)
             message = commit_message or f"Upload {', '.join(sorted(todo))}"
             commit = await self._commit(namespace, name, revision, todo, modes, message)
+            await self._verify_stored(namespace, name, revision, todo)
             for p in sorted(todo):
                 logger.info("datastore %s/%s: uploaded %s (%d bytes, %s)", namespace, name, p, todo[p].size, modes[p])
 
@@ -212,14 +247,26 @@ class DatastoreApi:
         except NotFoundError:
             return set()
         remote = {e.path: e for e in tree if e.type == "file"}
-        same: set[str] = set()
-        for path, digest in digests.items():
+        return {path for path, digest in digests.items() if _holds(remote.get(path), digest)}
+
+    async def _verify_stored(self, namespace: str, name: str, revision: str, sent: Mapping[str, FileDigest]) -> None:
+        """Read the tree again: every file sent must be there, with its size and hash."""
+        tree = await self.list_repo_tree(namespace, name, revision=revision)
+        remote = {e.path: e for e in tree if e.type == "file"}
+        for path, digest in sent.items():
             entry = remote.get(path)
-            if entry is None or entry.size != digest.size:
+            if _holds(entry, digest):
                 continue
-            if entry.sha256 == digest.sha256 or entry.oid in (digest.git_sha1, digest.sha256):
-                same.add(path)
-        return same
+            if entry is not None and entry.size == digest.size and entry.sha256 is None and entry.oid is None:
+                # the listing gives no hash: read the file back
+                back = await self.read_file(namespace, name, path, revision=revision)
+                if hashlib.sha256(back).hexdigest() == digest.sha256:
+                    continue
+            found = "missing" if entry is None else f"{entry.size} bytes, oid {entry.sha256 or entry.oid}"
+            raise UploadError(
+                f"{self._http.service} {namespace}/{name}: after the commit, {path} in the repository is {found}, "
+                f"not the {digest.size} bytes sent (sha256 {digest.sha256[:12]}, from {digest.path})"
+            )
 
     async def _preupload(
         self, namespace: str, name: str, revision: str, todo: Mapping[str, FileDigest]
@@ -251,7 +298,7 @@ class DatastoreApi:
 
     async def _upload_lfs(self, namespace: str, name: str, revision: str, lfs: Mapping[str, FileDigest]) -> None:
         call = "lfs_batch"
-        batch_path = f"/v1/hf/{self._repo_type}s/{namespace}/{name}.git/info/lfs/objects/batch"
+        batch_path = f"/v1/hf/{self._repo_type}s/{self._repo(namespace, name)}.git/info/lfs/objects/batch"
         body = {
             "operation": "upload",
             "transfers": ["basic"],
@@ -286,6 +333,7 @@ class DatastoreApi:
             await self._put_lfs(upload, digest, path_in_repo)
             verify = actions.get("verify")
             if verify is not None:
+                # the token goes only to the Data Store's own host (ServiceHttp checks the origin)
                 await self._http.request(
                     "POST",
                     _href(verify, call),
@@ -310,6 +358,7 @@ class DatastoreApi:
         def body() -> AsyncIterator[bytes]:
             return stream_file(digest.path, chunk_bytes=self._chunk, expect=digest)
 
+        attempt, whole = self._upload_deadlines(digest.size)
         logger.info("datastore: streaming %s (%d bytes) to the LFS store", path_in_repo, digest.size)
         try:
             await self._http.request(
@@ -320,6 +369,8 @@ class DatastoreApi:
                 headers=headers,
                 auth=False,  # like huggingface_hub: the href is pre-signed, may be another host
                 timeout=self._upload_timeout,
+                attempt_deadline=attempt,
+                deadline=whole,
             )
         except OSError as exc:
             raise UploadError(f"{self._http.service} lfs_upload: {exc}") from exc
@@ -347,6 +398,7 @@ class DatastoreApi:
                     async for piece in stream_base64_ndjson_line(d.path, p, chunk_bytes=chunk):
                         yield piece
 
+        attempt, whole = self._upload_deadlines(sum(d.size for p, d in todo.items() if modes[p] != "lfs") * 4 // 3)
         try:
             response = await self._http.request(
                 "POST",
@@ -355,10 +407,26 @@ class DatastoreApi:
                 content=ndjson,
                 headers={"Content-Type": "application/x-ndjson"},
                 timeout=self._upload_timeout,
+                attempt_deadline=attempt,
+                deadline=whole,
             )
         except OSError as exc:
             raise UploadError(f"{self._http.service} {call}: {exc}") from exc
-        return self._http.parse(CommitInfo, response, call)
+        commit = self._http.parse(CommitInfo, response, call)
+        if not isinstance(commit.commit_oid, str) or not _COMMIT_OID.fullmatch(commit.commit_oid):
+            raise ResponseFormatError(
+                self._http.service, call, f"no commit id in the answer (commitOid {commit.commit_oid!r})"
+            )
+        if not isinstance(commit.commit_url, str) or not commit.commit_url:
+            raise ResponseFormatError(self._http.service, call, "no commitUrl in the answer")
+        return commit
+
+
+def _holds(entry: RepoFile | None, digest: FileDigest) -> bool:
+    """Whether a tree entry is this file: same size and a matching hash (LFS sha256 or git blob id)."""
+    if entry is None or entry.size != digest.size:
+        return False
+    return entry.sha256 == digest.sha256 or entry.oid in (digest.git_sha1, digest.sha256)
 
 
 def _href(action: Any, call: str) -> str:

@@ -6,14 +6,19 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dpo_frames.errors import ConflictError
+from dpo_frames.errors import ConflictError, ResponseFormatError
 
 from .models import Dataset, Model, Namespace
 from .transport import ServiceHttp, drop_none
+from .urls import segment, validate_id
 
 __all__ = ["EntityStoreApi"]
 
 logger = logging.getLogger("dpo_frames.customizer")
+
+
+def _url(files_url: str) -> str:
+    return files_url.rstrip("/")
 
 
 class EntityStoreApi:
@@ -31,6 +36,7 @@ class EntityStoreApi:
     ) -> Namespace:
         """Create ``namespace``; an existing one is fine (it is fetched and returned)."""
         call = "create_namespace"
+        validate_id(namespace, "namespace")
         body = drop_none({"id": namespace, "description": description, "custom_fields": custom_fields})
         response = await self._http.request(
             "POST", "/v1/namespaces", call=call, json_body=body, accept_status=frozenset({409})
@@ -38,13 +44,16 @@ class EntityStoreApi:
         if response.status_code == 409:
             logger.info("entity-store namespace %r already exists", namespace)
             return await self.get_namespace(namespace)
+        created = self._http.parse(Namespace, response, call)
+        if created.id != namespace:
+            raise ResponseFormatError(self._http.service, call, f"created namespace {created.id!r}, not {namespace!r}")
         logger.info("entity-store namespace %r created", namespace)
-        return self._http.parse(Namespace, response, call)
+        return created
 
     async def get_namespace(self, namespace: str) -> Namespace:
         """Fetch a namespace (:class:`NotFoundError` when missing)."""
         call = "get_namespace"
-        response = await self._http.request("GET", f"/v1/namespaces/{namespace}", call=call)
+        response = await self._http.request("GET", f"/v1/namespaces/{segment(namespace, 'namespace')}", call=call)
         return self._http.parse(Namespace, response, call)
 
     async def create_dataset(
@@ -63,6 +72,8 @@ class EntityStoreApi:
         other files (registering would silently train on the wrong data).
         """
         call = "create_dataset"
+        validate_id(namespace, "namespace")
+        validate_id(name, "dataset name")
         body = drop_none(
             {
                 "name": name,
@@ -77,10 +88,20 @@ class EntityStoreApi:
             "POST", "/v1/datasets", call=call, json_body=body, accept_status=frozenset({409})
         )
         if response.status_code != 409:
+            registered = self._http.parse(Dataset, response, call)
+            if (registered.namespace, registered.name) != (namespace, name) or _url(registered.files_url) != _url(
+                files_url
+            ):
+                raise ResponseFormatError(
+                    self._http.service,
+                    call,
+                    f"registered {registered.namespace}/{registered.name} -> {registered.files_url!r}, "
+                    f"not {namespace}/{name} -> {files_url!r}",
+                )
             logger.info("entity-store dataset %s/%s registered (%s)", namespace, name, files_url)
-            return self._http.parse(Dataset, response, call)
+            return registered
         existing = await self.get_dataset(namespace, name)
-        if existing.files_url.rstrip("/") != files_url.rstrip("/"):
+        if _url(existing.files_url) != _url(files_url):
             raise ConflictError(
                 self._http.service,
                 f"{call} (POST /v1/datasets)",
@@ -93,13 +114,15 @@ class EntityStoreApi:
     async def get_dataset(self, namespace: str, name: str) -> Dataset:
         """Fetch a registered dataset (:class:`NotFoundError` when missing)."""
         call = "get_dataset"
-        response = await self._http.request("GET", f"/v1/datasets/{namespace}/{name}", call=call)
+        path = f"/v1/datasets/{segment(namespace, 'namespace')}/{segment(name, 'dataset name')}"
+        response = await self._http.request("GET", path, call=call)
         return self._http.parse(Dataset, response, call)
 
     async def get_model(self, namespace: str, name: str) -> Model:
         """Fetch a model, e.g. a finished job's ``output_model``."""
         call = "get_model"
-        response = await self._http.request("GET", f"/v1/models/{namespace}/{name}", call=call)
+        path = f"/v1/models/{segment(namespace, 'namespace')}/{segment(name, 'model name')}"
+        response = await self._http.request("GET", path, call=call)
         return self._http.parse(Model, response, call)
 
     def iter_models(self, *, page_size: int = 100) -> AsyncIterator[Model]:

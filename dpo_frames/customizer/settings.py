@@ -80,6 +80,22 @@ class CustomizerSettings(BaseModel):
     upload_timeout_seconds: float = Field(
         default=600.0, gt=0, description="Read timeout for large-file uploads (server hashes the bytes)."
     )
+    request_deadline_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Wall-clock cap of one attempt of a call (connect, send, read the whole answer), "
+        "however slowly the server trickles it.",
+    )
+    call_deadline_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Wall-clock cap of one call: every attempt and every wait between attempts.",
+    )
+    upload_min_bytes_per_second: float = Field(
+        default=256 * 1024,
+        gt=0,
+        description="Slowest upload rate tolerated: an upload's deadlines grow by its size at this rate.",
+    )
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     upload_chunk_bytes: int = Field(
         default=1024 * 1024, ge=3 * 1024, description="Read size when hashing or streaming files."

@@ -64,7 +64,7 @@ class Simulation:
             await asyncio.sleep(self.config.tick_seconds)
             try:
                 self.advance()
-                self.state.save_if_dirty()
+                await self.state.flush()
             except Exception:  # keep the clock alive; the failure is visible in the log
                 logger.exception("emulator: clock tick failed")
 
@@ -119,7 +119,7 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
-            state.save_if_dirty()
+            await asyncio.to_thread(state.compact)
 
     routes = [
         *_health_routes(),
@@ -127,7 +127,7 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
         *datastore.routes(state),
         *cards.routes(),
         *hf.routes(state, config),
-        *lfs.routes(state),
+        *lfs.routes(state, config),
         *customizer.routes(state, config, simulation.jobs),
         *deployments.routes(state),
     ]

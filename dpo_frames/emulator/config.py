@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .clock import ClockMode
 
-FaultKind = Literal["503", "429", "drop", "slow"]
-"""An HTTP fault: a 503 answer, a 429 answer with ``Retry-After``, a connection closed without
-any answer, or a normal answer delayed by :attr:`FaultConfig.slow_seconds`."""
+FaultKind = Literal["503", "429", "drop", "slow", "503_after", "429_after", "drop_after", "late", "trickle", "fake_ok"]
+"""An HTTP fault. Refused before the service sees the request: ``503``, ``429`` (with
+``Retry-After``), ``drop`` (the connection closed without an answer), ``fake_ok`` (a 200 with a
+body that is no answer, :attr:`StagedFault.body`, as a misconfigured proxy gives). After the
+service did the work: ``503_after`` (its answer replaced by a 503, as a gateway that timed out
+gives), ``429_after`` (by a 429), ``drop_after`` (the answer lost). Later: ``late`` (the connection closed at once, the
+request served after :attr:`FaultConfig.late_after_requests` further requests, as a queue that
+creates a job a moment after its client gave up). Slow: ``slow`` (the answer delayed by
+:attr:`FaultConfig.slow_seconds`), ``trickle`` (its body sent one byte every
+:attr:`FaultConfig.trickle_seconds`)."""
 
 
 class StagedFault(BaseModel):
@@ -27,6 +34,7 @@ class StagedFault(BaseModel):
     count: int = Field(default=1, ge=1, description="How many matching requests fail.")
     kind: FaultKind = Field(default="503", description="What happens to each of them.")
     method: str | None = Field(default=None, description="Only count this HTTP method (e.g. 'POST').")
+    body: Any = Field(default=None, description="The JSON body of a 'fake_ok' answer (default {'message': 'OK'}).")
 
 
 class FaultConfig(BaseModel):
@@ -51,6 +59,21 @@ class FaultConfig(BaseModel):
     slow_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Fraction of answers delayed.")
     slow_seconds: float = Field(default=1.0, ge=0.0, description="Delay of a slow answer.")
     drop_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Fraction of connections dropped.")
+    unavailable_after_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Fraction served, then answered 503 ('503_after')."
+    )
+    drop_after_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Fraction served, then the answer lost ('drop_after')."
+    )
+    late_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Fraction dropped and served later ('late').")
+    late_after_requests: int = Field(
+        default=2, ge=0, description="A 'late' request is served just before the N-th request after it."
+    )
+    trickle_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Fraction of answers trickled.")
+    trickle_seconds: float = Field(default=0.05, ge=0.0, description="Delay between the bytes of a trickled answer.")
+    fake_ok_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Fraction answered a 200 that is no answer ('fake_ok')."
+    )
     fail_first: list[StagedFault] = Field(default_factory=list, description="Exact, scripted faults.")
     job_fail_at_percent: float | None = Field(
         default=None, ge=0.0, le=100.0, description="Jobs fail once percentage_done reaches this."
@@ -100,6 +123,9 @@ class EmulatorConfig(BaseModel):
         description="Fail a job whose training or validation file has fewer records than batch_size.",
     )
     request_log_limit: int = Field(default=10_000, ge=0, description="Requests kept in state.requests.")
+    lfs_ticket_seconds: float = Field(
+        default=3600.0, gt=0.0, description="An LFS upload URL expires this long after the batch answer (job clock)."
+    )
 
     @field_validator("token", mode="before")
     @classmethod

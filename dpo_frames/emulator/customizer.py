@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,9 +14,12 @@ from starlette.routing import Route
 from .catalog import base_model_name, builtin_configs, find_config
 from .config import EmulatorConfig
 from .entity import NAME_PATTERN
-from .http import NotFound, Unprocessable, drop_none, new_id, now_iso, paginated, parse_body
+from .http import Conflict, NotFound, Unprocessable, drop_none, new_id, now_iso, paginated, parse_body
 from .jobs import JobSimulator, initial_status, total_epochs
 from .state import EmulatorState, JobRun
+
+OUTPUT_MODEL_PATTERN = NAME_PATTERN.rstrip("$") + "/" + NAME_PATTERN.lstrip("^")
+_NAME = re.compile(NAME_PATTERN)
 
 
 class DpoParameters(BaseModel):
@@ -66,7 +70,7 @@ class JobCreate(BaseModel):
     config: str | dict[str, Any]
     dataset: str | DatasetRef
     hyperparameters: Hyperparameters
-    output_model: str | None = Field(default=None, pattern=r"^[^/\s]+/[^/\s]+$")
+    output_model: str | None = Field(default=None, pattern=OUTPUT_MODEL_PATTERN)
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     namespace: str = Field(default="default", pattern=NAME_PATTERN)
     description: str | None = None
@@ -82,7 +86,7 @@ def _dataset_of(reference: str | DatasetRef) -> dict[str, str]:
         return {"namespace": reference.namespace, "name": reference.name}
     text = reference.removeprefix("hf://datasets/").strip("/")
     namespace, _, name = text.rpartition("/")
-    if not name or "/" in namespace:
+    if not _NAME.fullmatch(name) or "/" in namespace or (namespace and not _NAME.fullmatch(namespace)):
         raise Unprocessable(
             [
                 {
@@ -181,11 +185,19 @@ def routes(state: EmulatorState, config: EmulatorConfig, simulator: JobSimulator
         job["status_details"] = initial_status(stamp, max(1, math.ceil(config.job_steps / epochs)))
         faults = config.faults
         with state.lock:
+            if body.name is not None and any(
+                other.get("name") == body.name and other.get("namespace") == body.namespace
+                for other in state.jobs.values()
+            ):
+                # "Must be unique inside the namespace" (the platform's job name): the client's idempotency key
+                raise Conflict(f"Customization job '{body.namespace}/{body.name}' already exists.")
             state.jobs_created += 1
             faults_apply = faults.job_fault_max_jobs is None or state.jobs_created <= faults.job_fault_max_jobs
             state.jobs[job_id] = job
             state.job_runs[job_id] = JobRun(faults_apply=faults_apply, epochs=epochs, origin=state.clock.now())
-            state.mark_dirty()
+            for collection in ("jobs", "job_runs"):
+                state.touch(collection, job_id)
+            state.touch("meta", "jobs_created")
         return JSONResponse(job, status_code=201)
 
     async def list_jobs(request: Request) -> Response:
@@ -201,7 +213,7 @@ def routes(state: EmulatorState, config: EmulatorConfig, simulator: JobSimulator
         with state.lock:
             job = job_of(request)
             simulator.cancel(job)
-            state.mark_dirty()
+            state.touch("jobs", job["id"])
         return JSONResponse(job)
 
     async def container_logs(request: Request) -> Response:

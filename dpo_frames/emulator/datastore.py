@@ -10,19 +10,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .entity import deleted
-from .http import Conflict, NotFound, Unprocessable, now_iso, paginated
+from .http import Conflict, NotFound, Unprocessable, now_iso, paginated, read_body
 from .state import EmulatorState
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 async def _form_field(request: Request, name: str) -> str | None:
+    raw = await read_body(request)  # bounded, like every body
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         value = form.get(name)
         return value if isinstance(value, str) else None
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    fields = parse_qs(raw.decode("utf-8", "replace"))
     values = fields.get(name)
     return values[0] if values else None
 
@@ -36,7 +37,7 @@ def routes(state: EmulatorState) -> list[Route]:
             raise Unprocessable(
                 [{"type": "missing", "loc": ["body", "namespace"], "msg": "Field required", "input": None}]
             )
-        if not _NAME.match(namespace):
+        if not _NAME.fullmatch(namespace):
             raise Unprocessable(
                 [
                     {
@@ -52,7 +53,7 @@ def routes(state: EmulatorState) -> list[Route]:
                 raise Conflict(f"Namespace '{namespace}' already exists.")
             document = {"namespace": namespace, "created_at": now_iso()}
             state.datastore_namespaces[namespace] = document
-            state.mark_dirty()
+            state.touch("datastore_namespaces", namespace)
         return JSONResponse(document, status_code=201)
 
     async def list_all(request: Request) -> Response:
@@ -69,7 +70,7 @@ def routes(state: EmulatorState) -> list[Route]:
         with state.lock:
             if state.datastore_namespaces.pop(namespace, None) is None:
                 raise NotFound(f"Namespace '{namespace}' not found.")
-            state.mark_dirty()
+            state.touch("datastore_namespaces", namespace)
         return deleted(namespace)
 
     return [

@@ -12,7 +12,10 @@ from starlette.routing import Route
 from .http import Conflict, NotFound, drop_none, new_id, now_iso, paginated, parse_body, read_json
 from .state import EmulatorState
 
-NAME_PATTERN = r"^[^/\s]+$"
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.@+\-]{0,254}$"
+"""Names and ids of entities (namespaces, datasets, models, jobs, deployments): 1-255 letters,
+digits and ``. _ - @ +``, not starting with ``.``, ``-``, ``@`` or ``+``: never ``..``, a ``/``,
+``?``, ``#``, a space or a control character, which would make another URL of it."""
 
 
 class NamespaceCreate(BaseModel):
@@ -78,7 +81,7 @@ def register_model(state: EmulatorState, fields: dict[str, Any]) -> dict[str, An
         if key in state.models:
             raise Conflict(f"Model '{key}' already exists.")
         state.models[key] = document = new_entity("model", fields)
-        state.mark_dirty()
+        state.touch("models", key)
     return document
 
 
@@ -107,7 +110,7 @@ def routes(state: EmulatorState) -> list[Route]:
             stamp = now_iso()
             document = {**drop_none(body.model_dump()), "created_at": stamp, "updated_at": stamp}
             state.namespaces[body.id] = document
-            state.mark_dirty()
+            state.touch("namespaces", body.id)
         return JSONResponse(document, status_code=201)
 
     async def list_namespaces(request: Request) -> Response:
@@ -121,7 +124,7 @@ def routes(state: EmulatorState) -> list[Route]:
         with state.lock:
             document = _get(state.namespaces, request.path_params["namespace"], "Namespace")
             _patch(document, changes, ("id", "created_at"))
-            state.mark_dirty()
+            state.touch("namespaces", request.path_params["namespace"])
         return JSONResponse(document)
 
     async def delete_namespace(request: Request) -> Response:
@@ -129,7 +132,7 @@ def routes(state: EmulatorState) -> list[Route]:
         with state.lock:
             _get(state.namespaces, namespace, "Namespace")
             del state.namespaces[namespace]
-            state.mark_dirty()
+            state.touch("namespaces", namespace)
         return deleted(namespace)
 
     # --- datasets and models ---------------------------------------------------------------
@@ -145,14 +148,14 @@ def routes(state: EmulatorState) -> list[Route]:
             document = new_entity("dataset", fields)
             document["id"] = entity_id
             state.datasets[key] = document
-            state.mark_dirty()
+            state.touch("datasets", key)
         return JSONResponse(document, status_code=201)
 
     async def create_model(request: Request) -> Response:
         body = await parse_body(request, ModelCreate)
         return JSONResponse(register_model(state, body.model_dump()), status_code=201)
 
-    def namespaced(collection: dict[str, dict[str, Any]], label: str, name_param: str) -> list[Route]:
+    def namespaced(collection: dict[str, dict[str, Any]], label: str, name_param: str, kind: str) -> list[Route]:
         base = f"/v1/{label.lower()}s"
 
         def key_of(request: Request) -> str:
@@ -169,7 +172,7 @@ def routes(state: EmulatorState) -> list[Route]:
             with state.lock:
                 document = _get(collection, key_of(request), label)
                 _patch(document, changes, ("id", "name", "namespace", "created_at"))
-                state.mark_dirty()
+                state.touch(kind, key_of(request))
             return JSONResponse(document)
 
         async def delete_one(request: Request) -> Response:
@@ -177,7 +180,7 @@ def routes(state: EmulatorState) -> list[Route]:
             with state.lock:
                 document = _get(collection, key, label)
                 del collection[key]
-                state.mark_dirty()
+                state.touch(kind, key)
             return deleted(document.get("id"))
 
         item = f"{base}/{{namespace}}/{{{name_param}}}"
@@ -195,7 +198,7 @@ def routes(state: EmulatorState) -> list[Route]:
         Route("/v1/namespaces/{namespace}", patch_namespace, methods=["PATCH"]),
         Route("/v1/namespaces/{namespace}", delete_namespace, methods=["DELETE"]),
         Route("/v1/datasets", create_dataset, methods=["POST"]),
-        *namespaced(state.datasets, "Dataset", "dataset_name"),
+        *namespaced(state.datasets, "Dataset", "dataset_name", "datasets"),
         Route("/v1/models", create_model, methods=["POST"]),
-        *namespaced(state.models, "Model", "model_name"),
+        *namespaced(state.models, "Model", "model_name", "models"),
     ]

@@ -10,22 +10,23 @@ file downloads (``resolve``) live in :mod:`.lfs`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
-import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .blobs import BlobMismatch, is_sha256
 from .config import EmulatorConfig
-from .http import ApiError, parse_body
+from .http import CLOSE, ApiError, loads, parse_body
 from .state import EmulatorState, Repo, RepoFile, commit_oid, git_blob_id, hf_time, lfs_pointer, new_repo, repo_key
 
 HF_PREFIX = "/v1/hf"
@@ -41,7 +42,8 @@ class HfError(ApiError):
     """
 
     def __init__(self, status_code: int, message: str, code: str | None = None) -> None:
-        headers = {"X-Error-Message": message}
+        shown = " ".join(message.encode("ascii", "backslashreplace").decode().split())[:1000]  # a header line
+        headers = {"X-Error-Message": shown, **(CLOSE if status_code == 413 else {})}
         if code is not None:
             headers["X-Error-Code"] = code
         super().__init__(status_code, message, headers, {"error": message})
@@ -81,10 +83,24 @@ def repo_type_of(request: Request) -> str:
     return REPO_TYPES[kind]
 
 
+MAX_PATH_CHARS = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_REPO_NAME = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$"
+"""A Hub repository name (or organization): at most 96 characters, no ``..`` or ``--`` (checked apart)."""
+
+
 def valid_repo_path(path: str) -> bool:
-    """A relative path without ``..`` segments or empty parts."""
+    """A relative path of at most 1024 characters, without ``.``/``..`` segments, empty parts,
+    backslashes or control characters (NUL included)."""
     parts = path.split("/")
-    return bool(path) and not path.startswith("/") and all(part not in ("", ".", "..") for part in parts)
+    return (
+        bool(path)
+        and len(path) <= MAX_PATH_CHARS
+        and "\\" not in path
+        and not _CONTROL.search(path)
+        and not path.startswith("/")
+        and all(part not in ("", ".", "..") for part in parts)
+    )
 
 
 # --- request bodies ----------------------------------------------------------------------------
@@ -93,11 +109,18 @@ class RepoCreate(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    organization: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(pattern=_REPO_NAME)
+    organization: str | None = Field(default=None, pattern=_REPO_NAME)
     type: Literal["dataset", "model"] = "model"
     private: bool | None = None
     visibility: str | None = None
+
+    @field_validator("name", "organization")
+    @classmethod
+    def _no_double_separators(cls, value: str | None) -> str | None:
+        if value is not None and ("--" in value or ".." in value):
+            raise ValueError("'--' and '..' are not allowed in a repository name")
+        return value
 
 
 class RepoDelete(BaseModel):
@@ -136,8 +159,9 @@ class _Change:
     file: RepoFile | None = None
 
 
-async def _ndjson_lines(request: Request) -> AsyncIterator[tuple[int, bytes]]:
-    """The non-empty lines of a streamed NDJSON body, numbered from 1, one in memory at a time."""
+async def _ndjson_lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, bytes]]:
+    """The non-empty lines of a streamed NDJSON body, numbered from 1, one in memory at a time;
+    a line longer than ``max_line`` bytes is refused (413) before it is all read."""
     buffer = bytearray()
     number = 0
     async for chunk in request.stream():
@@ -150,6 +174,12 @@ async def _ndjson_lines(request: Request) -> AsyncIterator[tuple[int, bytes]]:
             number += 1
             if line.strip():
                 yield number, line
+        if len(buffer) > max_line:
+            raise HfError(
+                413,
+                f"Invalid commit payload, line {number + 1}: longer than {max_line} bytes; "
+                "files this large go through git-lfs",
+            )
     if buffer.strip():
         yield number + 1, bytes(buffer)
 
@@ -158,7 +188,7 @@ def _bad_commit(line: int, message: str) -> HfError:
     return HfError(400, f"Invalid commit payload, line {line}: {message}")
 
 
-def _parse_operation(state: EmulatorState, number: int, item: dict[str, Any]) -> _Change:
+async def _parse_operation(state: EmulatorState, number: int, item: dict[str, Any]) -> _Change:
     key, value = item.get("key"), item.get("value")
     if not isinstance(value, dict) or not isinstance(value.get("path"), str):
         raise _bad_commit(number, "an operation needs a 'value' object with a 'path'")
@@ -172,7 +202,7 @@ def _parse_operation(state: EmulatorState, number: int, item: dict[str, Any]) ->
             content = base64.b64decode(value["content"], validate=True)
         except (binascii.Error, ValueError):
             raise _bad_commit(number, f"content of {path!r} is not valid base64") from None
-        sha256 = state.blobs.put_bytes(content)
+        sha256 = await asyncio.to_thread(state.blobs.put_bytes, content)  # off the event loop
         return _Change("add", path, RepoFile(path, len(content), sha256, git_blob_id(content), lfs=False))
     if key == "lfsFile":
         oid, size = value.get("oid"), value.get("size")
@@ -291,7 +321,7 @@ def routes(state: EmulatorState, config: EmulatorConfig) -> list[Route]:
                 raise error
             repo = new_repo(body.type, repo_id)
             state.repos[repo.key] = repo
-            state.mark_dirty()
+            state.touch("repos", repo.key)
         url = repo_web_url(endpoint, repo)
         return JSONResponse({"url": url, "name": repo_id, "id": repo_info(repo)["_id"]})
 
@@ -301,7 +331,7 @@ def routes(state: EmulatorState, config: EmulatorConfig) -> list[Route]:
         with state.lock:
             find_repo(state, body.type, repo_id)
             del state.repos[repo_key(body.type, repo_id)]
-            state.mark_dirty()
+            state.touch("repos", repo_key(body.type, repo_id))
         return Response(status_code=200)
 
     async def info(request: Request) -> Response:
@@ -315,6 +345,8 @@ def routes(state: EmulatorState, config: EmulatorConfig) -> list[Route]:
         body = await parse_body(request, Preupload)
         answers = []
         for item in body.files:
+            if not valid_repo_path(item.path):
+                raise HfError(400, f"Invalid path {item.path[:200]!r} in preupload.")
             mode = "lfs" if item.size >= config.lfs_threshold_bytes else "regular"
             existing = repo.files.get(item.path)
             oid = None
@@ -331,18 +363,19 @@ def routes(state: EmulatorState, config: EmulatorConfig) -> list[Route]:
             raise HfError(400, "This Data Store does not support pull requests.")
         header: dict[str, Any] | None = None
         changes: list[_Change] = []
+        max_line = config.lfs_threshold_bytes * 4 // 3 + 64 * 1024  # a regular file's base64, and the rest
         try:
-            async for number, line in _ndjson_lines(request):
+            async for number, line in _ndjson_lines(request, max_line):
                 try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise _bad_commit(number, f"not JSON ({exc.msg})") from None
+                    item = loads(line)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise _bad_commit(number, f"not acceptable JSON ({getattr(exc, 'msg', exc)})") from None
                 if not isinstance(item, dict):
                     raise _bad_commit(number, "not a JSON object")
                 if item.get("key") == "header":
                     header = item.get("value") if isinstance(item.get("value"), dict) else {}
                 else:
-                    changes.append(_parse_operation(state, number, item))
+                    changes.append(await _parse_operation(state, number, item))
         except BlobMismatch as exc:
             raise HfError(400, str(exc)) from exc
         if header is None:
@@ -356,7 +389,7 @@ def routes(state: EmulatorState, config: EmulatorConfig) -> list[Route]:
             repo.commits.append(
                 {"oid": oid, "summary": summary, "description": str(header.get("description") or ""), "date": hf_time()}
             )
-            state.mark_dirty()
+            state.touch("repos", repo.key)
         url = f"{repo_web_url(hf_endpoint(request), repo)}/commit/{oid}"
         return JSONResponse({"success": True, "commitOid": oid, "commitUrl": url, "hookOutput": ""})
 

@@ -3,6 +3,10 @@
 Errors follow the platform (a FastAPI service): a non-2xx status with a JSON body
 ``{"detail": ...}``, where ``detail`` is a string or, for a bad body (422), a list of
 validation errors ``{"type", "loc", "msg", "input"}``.
+
+Request bodies have limits, as a real service behind a proxy does, answered with a 4xx (never
+a 500, never stored): at most :data:`MAX_JSON_BODY_BYTES` (413), nested at most
+:data:`MAX_JSON_DEPTH` deep, numbers within 64-bit integers and finite floats (422).
 """
 
 from __future__ import annotations
@@ -21,6 +25,16 @@ from starlette.responses import JSONResponse
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+MAX_JSON_BODY_BYTES = 1024 * 1024
+"""Largest JSON body accepted (413 beyond)."""
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted in a JSON body (422 beyond)."""
+_INT64 = 2**63
+
+
+class JsonUnacceptable(ValueError):
+    """Valid JSON the service does not take: too deep, a number out of range, NaN or Infinity."""
 
 
 class ApiError(Exception):
@@ -65,6 +79,17 @@ class Unprocessable(ApiError):
         super().__init__(422, detail)
 
 
+CLOSE = {"Connection": "close"}
+"""Headers of an answer given before the body was read: the connection goes, and the rest with it."""
+
+
+class PayloadTooLarge(ApiError):
+    """413: the body is larger than the service accepts (the connection is closed: the rest unread)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body too large: at most {limit} bytes are accepted.", CLOSE)
+
+
 def error_response(error: ApiError) -> JSONResponse:
     """Render an :class:`ApiError` the way the platform does."""
     body = {"detail": error.detail, **error.extra_body}
@@ -101,12 +126,74 @@ def _validation_detail(error: ValidationError) -> list[dict[str, Any]]:
     return details
 
 
-async def read_json(request: Request) -> Any:
-    """The JSON body of ``request``; 422 (FastAPI style) when it is not JSON."""
-    raw = await request.body()
+async def read_body(request: Request, limit: int = MAX_JSON_BODY_BYTES) -> bytes:
+    """The whole body, refused with 413 as soon as it exceeds ``limit`` bytes (announced or sent)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # what request.body() and request.form() read from now on
+    return body
+
+
+def _int(text: str) -> int:
+    if len(text) > 20 or not -_INT64 <= (value := int(text)) < _INT64:
+        raise JsonUnacceptable(f"integer {text[:24]}{'...' if len(text) > 24 else ''} is out of range")
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonUnacceptable(f"number {text[:24]} is out of range")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise JsonUnacceptable(f"{name} is not a JSON value")
+
+
+def _check_depth(value: Any, limit: int) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            raise JsonUnacceptable(f"nested deeper than {limit} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def loads(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` with the service's limits: :class:`JsonUnacceptable` (a ``ValueError``) for
+    nesting deeper than ``max_depth``, integers beyond 64 bits, non-finite numbers, NaN."""
     try:
-        return json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        value = json.loads(raw, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    except RecursionError:
+        raise JsonUnacceptable(f"nested deeper than {max_depth} levels") from None
+    _check_depth(value, max_depth)
+    return value
+
+
+async def read_json(request: Request) -> Any:
+    """The JSON body of ``request``; 413 when too large, 422 (FastAPI style) when it is not
+    JSON or not acceptable JSON (too deep, a number out of range)."""
+    raw = await read_body(request)
+    try:
+        return loads(raw or b"null")
+    except JsonUnacceptable as exc:
+        raise Unprocessable(
+            [{"type": "value_error", "loc": ["body"], "msg": f"Value error, {exc}", "input": None}]
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
         position = getattr(exc, "pos", 0)
         raise Unprocessable(
             [
@@ -118,7 +205,7 @@ async def read_json(request: Request) -> Any:
                     "ctx": {"error": str(exc)},
                 }
             ]
-        ) from exc
+        ) from None
 
 
 async def parse_body(request: Request, model: type[ModelT]) -> ModelT:

@@ -72,7 +72,8 @@ class JobSimulator:
                 while run.ticks_done < due and job["status"] not in TERMINAL:
                     run.ticks_done += 1
                     self._tick(job, run)
-                    self.state.mark_dirty()
+                    self.state.touch("jobs", job_id)
+                    self.state.touch("job_runs", job_id)
 
     def cancel(self, job: dict[str, Any]) -> None:
         """Ask to cancel ``job``: it becomes ``cancelling``, then ``cancelled`` on the next tick."""
@@ -108,6 +109,9 @@ class JobSimulator:
             )
         except DatasetInvalid as exc:
             self._fail(job, f"Dataset validation failed: {exc}")
+            return
+        except (ValueError, RecursionError) as exc:  # a record no JSON reader takes (a 5000-digit number, deep nesting)
+            self._fail(job, f"Dataset validation failed: a record cannot be read ({type(exc).__name__}: {exc})")
             return
         counts = ", ".join(f"{path}: {count} records" for path, count in summary.records.items())
         self._log(job, "TrainingJobRunning", f"Dataset validated ({counts}). Training started.")

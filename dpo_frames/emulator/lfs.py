@@ -3,13 +3,16 @@
 ``POST {repo}.git/info/lfs/objects/batch`` answers, per object not stored yet, an
 ``upload`` action (a PUT to this server, authorised by a one-time ticket in its URL, as a
 presigned URL would be: ``huggingface_hub`` sends that PUT without credentials) and a
-``verify`` action. The PUT body is streamed to disk and checked against the announced sha256
-and size. ``GET``/``HEAD {repo}/resolve/{rev}/{path}`` serve file bytes with the headers
+``verify`` action. The PUT body is streamed to disk (in a worker thread) and checked against
+the announced sha256 and size: a body announced or sent longer than the ticket's size is cut off
+at once (413), and a ticket expires ``lfs_ticket_seconds`` after the batch answer (on the job
+clock) and serves one upload. ``GET``/``HEAD {repo}/resolve/{rev}/{path}`` serve file bytes with the headers
 ``hf_hub_download`` relies on (``X-Repo-Commit``, ``ETag``, ``X-Linked-Etag``/``X-Linked-Size``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from typing import Any, Literal
@@ -20,6 +23,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .blobs import BlobMismatch, is_sha256
+from .config import EmulatorConfig
 from .hf import HF_PREFIX, HfError, check_revision, find_repo, hf_endpoint, repo_web_url
 from .http import parse_body
 from .state import EmulatorState, Repo, repo_key
@@ -54,7 +58,25 @@ def is_ticketed_upload(method: str, path: str) -> bool:
     return method == "PUT" and bool(UPLOAD_PATH.match(path))
 
 
-def routes(state: EmulatorState) -> list[Route]:
+MAX_TICKETS = 100_000
+"""Outstanding upload tickets kept at most (expired ones are dropped first)."""
+
+
+def _issue_ticket(state: EmulatorState, repo: Repo, oid: str, size: int, lifetime: float) -> str:
+    ticket = secrets.token_urlsafe(24)
+    with state.lock:
+        now = state.clock.now()
+        tickets = state.lfs_tickets
+        if len(tickets) >= MAX_TICKETS:
+            for key in [key for key, value in tickets.items() if value[3] <= now]:
+                del tickets[key]
+            while len(tickets) >= MAX_TICKETS:
+                del tickets[next(iter(tickets))]  # the oldest
+        tickets[ticket] = (repo.key, oid, size, now + lifetime)
+    return ticket
+
+
+def routes(state: EmulatorState, config: EmulatorConfig) -> list[Route]:
     """The git-lfs and ``resolve`` routes over ``state``, for dataset and model repositories."""
 
     def repo_of(request: Request, repo_type: str) -> Repo:
@@ -78,12 +100,11 @@ def routes(state: EmulatorState) -> list[Route]:
                 if not is_sha256(item.oid):
                     answer["error"] = {"code": 422, "message": f"Invalid oid {item.oid!r}: expected a sha256."}
                 elif not state.blobs.has(item.oid, item.size):
-                    ticket = secrets.token_urlsafe(24)
-                    with state.lock:
-                        state.lfs_tickets[ticket] = (repo.key, item.oid, item.size)
+                    lifetime = config.lfs_ticket_seconds
+                    ticket = _issue_ticket(state, repo, item.oid, item.size, lifetime)
                     answer["authenticated"] = True
                     answer["actions"] = {
-                        "upload": {"href": f"{repo_url}/{item.oid}?ticket={ticket}", "expires_in": 3600},
+                        "upload": {"href": f"{repo_url}/{item.oid}?ticket={ticket}", "expires_in": int(lifetime)},
                         "verify": {"href": f"{repo_url}/verify"},
                     }
                 objects.append(answer)
@@ -96,13 +117,25 @@ def routes(state: EmulatorState) -> list[Route]:
             ticket = request.query_params.get("ticket", "")
             expected = state.lfs_tickets.get(ticket)
             repo_id = f"{request.path_params['namespace']}/{request.path_params['name']}"
+            if expected is not None and expected[3] <= state.clock.now():
+                with state.lock:
+                    state.lfs_tickets.pop(ticket, None)
+                expected = None
             if expected is None or expected[0] != repo_key(repo_type, repo_id) or expected[1] != oid:
                 raise HfError(403, "Invalid or expired upload URL: ask the batch API for a new one.")
-            writer = state.blobs.writer()
+            size = expected[2]
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > size:
+                raise HfError(
+                    413, f"Upload of LFS object rejected: {declared} bytes announced, the ticket is for {size}."
+                )
+            writer = await asyncio.to_thread(state.blobs.writer)
             try:
                 async for chunk in request.stream():
-                    writer.write(chunk)
-                writer.finish(expected_sha256=oid, expected_size=expected[2])
+                    if writer.size + len(chunk) > size:
+                        raise HfError(413, f"Upload of LFS object rejected: more than the {size} bytes of its ticket.")
+                    await asyncio.to_thread(writer.write, chunk)
+                await asyncio.to_thread(writer.finish, oid, size)
             except BlobMismatch as exc:
                 raise HfError(400, f"Upload of LFS object rejected: {exc}.") from exc
             except BaseException:

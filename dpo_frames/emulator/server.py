@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ from dpo_frames.errors import EmulatorStartError
 from .app import create_app
 from .clock import clock_for
 from .config import EmulatorConfig
-from .faults import DROP_EXTENSION
+from .faults import CLOSING_EXTENSION, DROP_EXTENSION
 from .hf import HF_PREFIX
 from .state import EmulatorState
 
@@ -36,7 +37,9 @@ class _DroppableH11Protocol(H11Protocol):
         super().handle_events()
         # The request task was created but has not run yet: the scope can still be extended.
         if self.cycle is not None:
-            self.cycle.scope.setdefault("extensions", {})[DROP_EXTENSION] = self.transport.close  # type: ignore[assignment]  # ASGI types want dict values; this private one is a callable
+            extensions = self.cycle.scope.setdefault("extensions", {})
+            extensions[DROP_EXTENSION] = self.transport.close  # type: ignore[assignment]  # ASGI types want dict values; this private one is a callable
+            extensions[CLOSING_EXTENSION] = self.transport.is_closing  # type: ignore[assignment]
 
 
 if HttpToolsProtocol is not None:
@@ -46,7 +49,9 @@ if HttpToolsProtocol is not None:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self.scope.setdefault("extensions", {})[DROP_EXTENSION] = self.transport.close  # type: ignore[assignment]  # ASGI types want dict values; this private one is a callable
+            extensions = self.scope.setdefault("extensions", {})
+            extensions[DROP_EXTENSION] = self.transport.close  # type: ignore[assignment]  # ASGI types want dict values; this private one is a callable
+            extensions[CLOSING_EXTENSION] = self.transport.is_closing  # type: ignore[assignment]
 
     HTTP_PROTOCOL: type[Any] = _DroppableHttpToolsProtocol
 else:  # pragma: no cover - depends on the installation
@@ -190,8 +195,8 @@ class Emulator:
         self._cleanup()
 
     def _cleanup(self) -> None:
-        if self._state is not None and self.config.persist_dir is None:
-            self._state.close()
+        if self._state is not None:
+            self._state.close()  # saves and unlocks a persist_dir
         self._server = None
         self._thread = None
 
@@ -210,11 +215,27 @@ class Emulator:
         await asyncio.to_thread(self.stop)
 
 
+class _QueryRedactingFilter(logging.Filter):
+    """Keeps query strings (LFS upload tickets, like pre-signed URLs) out of the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.split("?", 1)[0] + "?***" if isinstance(arg, str) and arg.startswith("/") and "?" in arg else arg
+                for arg in record.args
+            )
+        return True
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, config: EmulatorConfig | None = None) -> None:
     """Serve the emulator in the foreground until interrupted (the CLI's ``dpo-frames emulator``).
 
     Ctrl-C (SIGINT) or SIGTERM shut it down cleanly; state is saved when ``config.persist_dir`` is set.
+    The access log shows paths, never query strings.
     """
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _QueryRedactingFilter) for f in access.filters):
+        access.addFilter(_QueryRedactingFilter())
     server = uvicorn.Server(_uvicorn_config(create_app(config), host=host, port=port, log_level="info"))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the captured SIGINT after shutdown
         server.run()

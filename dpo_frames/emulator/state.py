@@ -3,10 +3,19 @@
 Entities are kept as the JSON documents the API returns, so persistence is a JSON dump and
 handlers hardly translate anything. The event loop of the server is the only writer; tests
 read the state from another thread, so mutations happen under :attr:`EmulatorState.lock`.
+
+Persistence (:mod:`.persist`): a handler notes what it changed (:meth:`EmulatorState.touch`,
+or :meth:`EmulatorState.mark_dirty` for "anything may have changed"); before an answer leaves,
+:meth:`EmulatorState.flush` writes the changed documents as one journal line, in a worker
+thread (the event loop keeps serving ``/health`` while a write is slow), and the answer waits
+for it. Writes are O(change), not O(state): a large state is rewritten only on compaction.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import hashlib
 import json
 import shutil
@@ -15,18 +24,32 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dpo_frames._atomic import write_text
-
 from .blobs import BlobStore
 from .clock import Clock, WallClock
+from .persist import STATE_FILE as STATE_FILE
+from .persist import Change, Store
 
-STATE_FILE = "state.json"
 _FORMAT_VERSION = 1
+_CHANGES_OF_REQUEST: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "dpo_frames_emulator_changes", default=None
+)
+"""The sequence number of the last change the request being served made (see :meth:`EmulatorState.serving`)."""
+_DOCUMENTS = (
+    "namespaces",
+    "datastore_namespaces",
+    "datasets",
+    "models",
+    "jobs",
+    "deployment_configs",
+    "deployments",
+)
+"""Collections kept as the API's JSON documents, journalled as they are."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +149,10 @@ class DeploymentRun:
         return self.elapsed_before + (now - self.origin)
 
 
+def _run_json(run: JobRun) -> dict[str, Any]:
+    return {"ticks_done": run.ticks_done, "step": run.step, "faults_apply": run.faults_apply, "epochs": run.epochs}
+
+
 def repo_key(repo_type: str, repo_id: str) -> str:
     """``datasets/ns/name`` for ``("dataset", "ns/name")``."""
     return f"{repo_type}s/{repo_id}"
@@ -182,12 +209,13 @@ class EmulatorState:
         """Where jobs and deployments read the time (see :mod:`~dpo_frames.emulator.clock`)."""
         self.persist_dir = persist_dir
         self._remove_scratch: weakref.finalize | None = None
+        self._store: Store | None = None
         if persist_dir is None:
             scratch = tempfile.mkdtemp(prefix="dpo-frames-emulator-")
             self._remove_scratch = weakref.finalize(self, shutil.rmtree, scratch, ignore_errors=True)
             blob_root = Path(scratch) / "blobs"
         else:
-            persist_dir.mkdir(parents=True, exist_ok=True)
+            self._store = Store(persist_dir)  # refuses a directory another emulator holds
             blob_root = persist_dir / "blobs"
         self.blobs = BlobStore(blob_root)
         self.namespaces: dict[str, dict[str, Any]] = {}
@@ -201,26 +229,147 @@ class EmulatorState:
         self.deployments: dict[str, dict[str, Any]] = {}
         self.deployment_runs: dict[str, DeploymentRun] = {}
         self.requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
-        self.lfs_tickets: dict[str, tuple[str, str, int]] = {}
-        """Upload ticket -> (repo key, oid, size): the bearer-less PUT of an LFS object."""
+        self.lfs_tickets: dict[str, tuple[str, str, int, float]] = {}
+        """Upload ticket -> (repo key, oid, size, expiry on :attr:`clock`): the bearer-less PUT of an LFS object."""
         self.jobs_created = 0
-        self._dirty = False
-        if persist_dir is not None:
-            self._load()
+        self.fault_injector: Any = None
+        """The :class:`~.faults.FaultInjector` of the server in front (its ``injected`` count), once serving."""
+        self._io_lock = threading.Lock()
+        self._seq = 0
+        self._saved_seq = 0
+        self._touched: dict[tuple[str, str], None] = {}
+        self._full = False
+        if self._store is not None:
+            try:
+                self._load()
+            except BaseException:
+                self._store.close()
+                raise
 
-    # --- persistence -----------------------------------------------------------------------
+    # --- change tracking and persistence -----------------------------------------------------
+    def touch(self, collection: str, key: str) -> None:
+        """Note that ``collection[key]`` changed (or was removed): it is journalled at the next flush."""
+        with self.lock:
+            self._touched[(collection, key)] = None
+            self._noted()
+
     def mark_dirty(self) -> None:
-        """Note that the persisted copy is stale."""
-        self._dirty = True
+        """Note that anything may have changed: the next flush writes a whole snapshot."""
+        with self.lock:
+            self._full = True
+            self._noted()
+
+    def _noted(self) -> None:
+        self._seq += 1
+        mine = _CHANGES_OF_REQUEST.get()
+        if mine is not None:
+            mine[0] = self._seq
+
+    @staticmethod
+    @contextlib.contextmanager
+    def following_changes() -> Iterator[list[int]]:
+        """Follow the changes of the request served in this block: the holder's item is the
+        sequence number its answer must wait for (0: it changed nothing, it waits for nobody)."""
+        holder = [0]
+        token = _CHANGES_OF_REQUEST.set(holder)
+        try:
+            yield holder
+        finally:
+            _CHANGES_OF_REQUEST.reset(token)
+
+    @property
+    def durable(self) -> bool:
+        """Whether every change noted so far is on disk (always True without a ``persist_dir``)."""
+        return self._store is None or self._saved_seq >= self._seq
+
+    async def flush(self, through: int | None = None) -> None:
+        """Make the changes noted so far (up to ``through``, default all) durable, writing in a
+        worker thread, so the event loop keeps serving (no-op when not persisted)."""
+        target = self._seq if through is None else through
+        if self._store is None or self._saved_seq >= target:
+            return
+        await asyncio.to_thread(self._persist_through, target)
 
     def save_if_dirty(self) -> None:
-        """Write ``state.json`` atomically if something changed and a directory is configured."""
-        if self.persist_dir is None or not self._dirty:
+        """Make every change noted so far durable, in this thread."""
+        if self._store is not None:
+            self._persist_through(self._seq)
+
+    def compact(self) -> None:
+        """Write a whole snapshot and empty the journal."""
+        if self._store is None:
             return
-        with self.lock:
-            self._dirty = False
-            text = json.dumps(self._to_json(), indent=1)
-        write_text(self.persist_dir / STATE_FILE, text)
+        with self._io_lock:
+            with self.lock:
+                upto = self._seq
+                text = self._snapshot_text(upto)
+                self._full = False
+                self._touched.clear()
+            self._store.write_snapshot(text)
+            self._saved_seq = max(self._saved_seq, upto)
+
+    def _persist_through(self, target: int) -> None:
+        """Write what is pending, unless another writer already covered ``target`` (group commit)."""
+        assert self._store is not None
+        with self._io_lock:
+            if self._saved_seq >= target:
+                return
+            with self.lock:
+                upto = self._seq
+                if self._full or self._store.wants_compaction():
+                    kind, text = "snapshot", self._snapshot_text(upto)
+                elif self._touched:
+                    changes = [[c, k, self._value(c, k)] for c, k in self._touched]
+                    kind, text = "journal", json.dumps({"seq": upto, "changes": changes}, separators=(",", ":"))
+                else:
+                    kind, text = "none", ""
+                self._full = False
+                self._touched.clear()
+            if kind == "snapshot":
+                self._store.write_snapshot(text)
+            elif kind == "journal":
+                self._store.append(text)
+            self._saved_seq = max(self._saved_seq, upto)
+
+    def _snapshot_text(self, seq: int) -> str:
+        return json.dumps({**self._to_json(), "seq": seq}, separators=(",", ":"))
+
+    def _value(self, collection: str, key: str) -> Any:
+        """The journalled form of ``collection[key]`` (None: removed)."""
+        if collection in _DOCUMENTS:
+            return getattr(self, collection).get(key)
+        if collection == "repos":
+            repo = self.repos.get(key)
+            return repo.to_json() if repo is not None else None
+        if collection == "job_runs":
+            run = self.job_runs.get(key)
+            return None if run is None else _run_json(run)
+        if collection == "meta":
+            return {"jobs_created": self.jobs_created}[key]
+        raise ValueError(f"unknown collection {collection!r}")
+
+    def _apply_change(self, change: Change) -> None:
+        collection, key, value = change
+        if collection in _DOCUMENTS:
+            documents = getattr(self, collection)
+            if value is None:
+                documents.pop(key, None)
+            else:
+                documents[key] = value
+        elif collection == "repos":
+            if value is None:
+                self.repos.pop(key, None)
+            else:
+                self.repos[key] = Repo.from_json(value)
+        elif collection == "job_runs":
+            if value is None:
+                self.job_runs.pop(key, None)
+            else:
+                self.job_runs[key] = JobRun(**value)
+        elif collection == "meta" and key == "jobs_created":
+            self.jobs_created = int(value)
+        else:
+            raise ValueError(f"unknown journal change {collection!r}/{key!r}")
 
     def _to_json(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -232,15 +381,7 @@ class EmulatorState:
             "models": self.models,
             "repos": [repo.to_json() for repo in self.repos.values()],
             "jobs": self.jobs,
-            "job_runs": {
-                key: {
-                    "ticks_done": run.ticks_done,
-                    "step": run.step,
-                    "faults_apply": run.faults_apply,
-                    "epochs": run.epochs,
-                }
-                for key, run in self.job_runs.items()
-            },
+            "job_runs": {key: _run_json(run) for key, run in self.job_runs.items()},
             "deployment_configs": self.deployment_configs,
             "deployments": self.deployments,
             "deployment_runs": {key: run.elapsed(now) for key, run in self.deployment_runs.items()},
@@ -248,11 +389,21 @@ class EmulatorState:
         }
 
     def _load(self) -> None:
-        assert self.persist_dir is not None
-        path = self.persist_dir / STATE_FILE
-        if not path.exists():
-            return
-        data = json.loads(path.read_text(encoding="utf-8"))
+        assert self._store is not None
+        data, batches = self._store.load()
+        if data is not None:
+            self._load_snapshot(data)
+        for seq, changes in batches:
+            for change in changes:
+                self._apply_change(change)
+            self._seq = max(self._seq, seq)
+        self._saved_seq = self._seq
+        if data is not None or batches:
+            self.compact()  # a fresh snapshot, an empty journal
+
+    def _load_snapshot(self, data: dict[str, Any]) -> None:
+        assert self._store is not None
+        path = self._store.state_file
         if data.get("version") != _FORMAT_VERSION:
             raise ValueError(f"{path}: unsupported emulator state version {data.get('version')!r}")
         self.namespaces = data["namespaces"]
@@ -269,6 +420,7 @@ class EmulatorState:
             key: DeploymentRun(elapsed_before=elapsed, origin=now) for key, elapsed in data["deployment_runs"].items()
         }
         self.jobs_created = data["jobs_created"]
+        self._seq = int(data.get("seq", 0))
 
     def rebase_clock(self, tick_seconds: float) -> None:
         """Make every job resume from its last tick, as if the downtime never happened."""
@@ -277,7 +429,12 @@ class EmulatorState:
             run.origin = now - run.ticks_done * tick_seconds
 
     def close(self) -> None:
-        """Remove the scratch directory of a non-persistent state."""
+        """Save and release the directory of a persistent state; remove the scratch directory of another."""
+        if self._store is not None:
+            try:
+                self.compact()
+            finally:
+                self._store.close()
         if self._remove_scratch is not None:
             self._remove_scratch()
 
@@ -305,7 +462,7 @@ class EmulatorState:
             repo.files[path] = item
             oid = commit_oid(repo.head, f"Upload {path}", [path])
             repo.commits.append({"oid": oid, "summary": f"Upload {path}", "description": "", "date": hf_time()})
-            self.mark_dirty()
+            self.touch("repos", repo.key)
         return item
 
     def register_dataset(self, namespace: str, name: str, files_url: str | None = None) -> dict[str, Any]:
@@ -322,7 +479,7 @@ class EmulatorState:
         }
         with self.lock:
             self.datasets[f"{namespace}/{name}"] = document
-            self.mark_dirty()
+            self.touch("datasets", f"{namespace}/{name}")
         return document
 
     # --- reading helpers for tests -----------------------------------------------------------

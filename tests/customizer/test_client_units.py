@@ -26,6 +26,7 @@ from dpo_frames.customizer import (
     Hyperparameters,
     InvalidRequestError,
     JobCancelledError,
+    JobError,
     JobFailedError,
     JobTimeoutError,
     LocalDatasetError,
@@ -33,6 +34,7 @@ from dpo_frames.customizer import (
     RateLimitError,
     RetryPolicy,
     ServerError,
+    StatusUnreadableError,
     TransportError,
     submit_dataset_job,
     wait_for_deployment,
@@ -239,12 +241,22 @@ async def test_non_idempotent_create_job_not_retried_after_dropped_answer() -> N
     assert len(rec.requests) == 1 and info.value.attempts == 1
 
 
-async def test_non_idempotent_create_job_retried_on_503_and_connect_error() -> None:
+async def test_non_idempotent_create_job_retried_on_connect_error_only() -> None:
+    """A refused connection never reached the server: repeated. A 503 (or 429) may come from a
+    gateway after the service created the job: raised, for the flow to look the job up (this
+    test used to assert that a 503 was repeated blindly, which made duplicate jobs)."""
     job = httpx.Response(200, json={"id": "cust-1", "status": "created"})
-    client, rec, _ = make_client(scripted(httpx.ConnectError("refused"), httpx.Response(503), job))
+    client, rec, _ = make_client(scripted(httpx.ConnectError("refused"), job))
     async with client:
         created = await client.jobs.create(config="c", dataset="team/ds", hyperparameters=Hyperparameters())
-    assert created.id == "cust-1" and len(rec.requests) == 3
+    assert created.id == "cust-1" and len(rec.requests) == 2
+
+    for answer in (httpx.Response(503), httpx.Response(429, headers={"Retry-After": "0"})):
+        client, rec, sleeps = make_client(scripted(answer, job))
+        async with client:
+            with pytest.raises((ServerError, RateLimitError)) as info:
+                await client.jobs.create(config="c", dataset="team/ds", hyperparameters=Hyperparameters())
+        assert len(rec.requests) == 1 and sleeps.waits == [] and info.value.attempts == 1
 
 
 # --- error messages and secrets ------------------------------------------------------
@@ -266,7 +278,7 @@ async def test_error_message_names_service_call_status_and_excerpt_never_token(
     client, rec, _ = make_client(handler, attempts=2)
     async with client:
         with pytest.raises(InvalidRequestError) as bad:
-            await client.entity.create_namespace("Bad Name")
+            await client.entity.create_namespace("refused-name")
         with pytest.raises(ServerError) as down:
             await client.entity.get_namespace("team")
     assert rec.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
@@ -492,8 +504,25 @@ class FakeHub:
             assert request.headers["Content-Type"] == "application/x-ndjson"
             lines = [json.loads(line) for line in request.content.decode().splitlines()]
             self.commits.append(lines)
-            return httpx.Response(200, json={"commitUrl": "http://x/commit/1", "commitOid": "abc"})
+            self._apply(lines)
+            oid = hashlib.sha1(request.content).hexdigest()
+            return httpx.Response(200, json={"commitUrl": f"http://x/commit/{oid}", "commitOid": oid})
         return httpx.Response(404)
+
+    def _apply(self, lines: list[dict[str, Any]]) -> None:
+        """A commit changes the tree, as on the Hub (the client reads it back to verify)."""
+        entries = {e["path"]: e for e in self.tree or []}
+        for line in lines[1:]:
+            value = line["value"]
+            if line["key"] == "file":
+                content = base64.b64decode(value["content"])
+                oid = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+                entries[value["path"]] = {"type": "file", "path": value["path"], "size": len(content), "oid": oid}
+            else:
+                lfs = {"oid": value["oid"], "size": value["size"], "pointerSize": 130}
+                entries[value["path"]] = {"type": "file", "path": value["path"], "size": value["size"], "oid": "p"}
+                entries[value["path"]]["lfs"] = lfs
+        self.tree = list(entries.values())
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -522,6 +551,7 @@ async def test_regular_upload_sends_preupload_then_ndjson_commit(tmp_path: Path)
         "/v1/hf/api/datasets/team/ds/tree/main",
         "/v1/hf/api/datasets/team/ds/preupload/main",
         "/v1/hf/api/datasets/team/ds/commit/main",
+        "/v1/hf/api/datasets/team/ds/tree/main",  # the commit is verified: the repository holds the bytes sent
     ]
 
 
@@ -699,11 +729,15 @@ async def test_wait_for_job_tolerates_fewer_than_n_consecutive_failures() -> Non
 
 
 async def test_wait_for_job_gives_up_after_n_consecutive_failures() -> None:
+    """An unreadable status is a platform error, not a verdict (this raised JobFailedError before)."""
     client, rec, _ = make_client(scripted(_status("running", 10), httpx.Response(502, text="bad gateway")), attempts=1)
     async with client:
-        with pytest.raises(JobFailedError, match=r"unreadable 3 times in a row.*HTTP 502.*bad gateway") as info:
+        with pytest.raises(
+            StatusUnreadableError, match=r"failed to read.*unreadable 3 times in a row.*HTTP 502.*bad gateway"
+        ) as info:
             await wait_for_job(client, "job-1", poll_interval=1, max_consecutive_status_failures=3)
     assert len(rec.requests) == 4 and info.value.job_id == "job-1"
+    assert not isinstance(info.value, JobError) and info.value.status.status == "running"
 
 
 async def test_wait_for_job_raises_on_not_found_at_once() -> None:
