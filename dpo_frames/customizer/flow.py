@@ -31,6 +31,7 @@ from dpo_frames.errors import (
     DeploymentTimeoutError,
     JobCancelledError,
     JobFailedError,
+    JobStatusUnreadableError,
     JobTimeoutError,
     LocalDatasetError,
     NotFoundError,
@@ -44,6 +45,7 @@ from dpo_frames.layout import CUSTOMIZER_FILES
 from dpo_frames.schema import TRAIN, VALIDATION
 
 from .client import CustomizerClient
+from .deployments import OnConflict
 from .files import digest_file
 from .models import (
     CustomizationJob,
@@ -299,7 +301,8 @@ async def wait_for_job(
 
     ``on_progress`` (sync or async) is called with every status read. A status read that
     fails transiently (unreachable, 429/5xx after retries, unparsable) is tolerated up to
-    ``max_consecutive_status_failures`` times in a row; then :class:`JobFailedError`.
+    ``max_consecutive_status_failures`` times in a row; then :class:`JobStatusUnreadableError`
+    (a :class:`JobFailedError`: no verdict on the job, which may still be running).
     Raises :class:`JobFailedError` (with the service's status messages, e.g. which dataset
     file and line is bad), :class:`JobCancelledError`, or :class:`JobTimeoutError` after
     ``timeout`` seconds (the job is cancelled first when ``cancel_on_timeout``).
@@ -317,7 +320,7 @@ async def wait_for_job(
         except _TRANSIENT as exc:
             failures += 1
             if failures >= max_consecutive_status_failures:
-                raise JobFailedError(
+                raise JobStatusUnreadableError(
                     f"customizer job {job_id}: status unreadable {failures} times in a row; last error: {exc}{where}",
                     job_id=job_id,
                     status=last,
@@ -382,8 +385,12 @@ async def deploy_model(
     config_name: str | None = None,
     nim: NimDeployment | Mapping[str, Any] | None = None,
     description: str | None = None,
+    on_conflict: OnConflict = "fail",
 ) -> ModelDeployment:
-    """Create (or find) a deployment config for ``model`` and a model deployment using it."""
+    """Create (or find) a deployment config for ``model`` and a model deployment using it.
+
+    A deployment of that name that serves another model is not reused: ``on_conflict``
+    (:meth:`~dpo_frames.customizer.deployments.DeploymentApi.create`) fails, updates or replaces it."""
     config_name = config_name or f"{deployment_name}-config"
     nim = nim if nim is not None else NimDeployment(image_name="nvcr.io/nim/meta/llama-3.2-1b-instruct")
     logger.info("deploying model %s as %s/%s", model, namespace, deployment_name)
@@ -395,6 +402,7 @@ async def deploy_model(
         namespace=namespace,
         config=f"{dep_config.namespace or namespace}/{dep_config.name}",
         description=description,
+        on_conflict=on_conflict,
     )
 
 
