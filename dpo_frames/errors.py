@@ -15,6 +15,7 @@ work never swallows a refused upload::
     ├── RunDirError (ValueError)              not a directory dpo_frames wrote, or its record is unreadable
     │   └── LegacyRunDirError                 written by 0.1.0: readable, but `dpo-frames upgrade` it to write into it
     ├── OutputExistsError (FileExistsError)   an output is in the way and may not be replaced
+    ├── EmptyResultError (ValueError)         nothing to build from: no candidates, or every pair filtered away
     ├── SqlError (ValueError)                 a query failed
     ├── MissingExtraError (ImportError)       an optional dependency is not installed
     ├── ScaleError                            the out-of-core or cluster build failed
@@ -75,6 +76,7 @@ __all__ = [
     "DistributedError",
     "DpoFramesError",
     "EmptyDatasetError",
+    "EmptyResultError",
     "EmulatorStartError",
     "EngineMissingError",
     "FrameNotFoundError",
@@ -156,6 +158,10 @@ class LegacyRunDirError(RunDirError):
 
 class OutputExistsError(DpoFramesError, FileExistsError):
     """An output path is in the way: it exists and may not be replaced (the message says why)."""
+
+
+class EmptyResultError(DpoFramesError, ValueError):
+    """A result would be empty (no candidates, no pairs); the message names what was found instead."""
 
 
 class SqlError(DpoFramesError, ValueError):

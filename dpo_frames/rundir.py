@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -358,6 +358,18 @@ def _legacy_record(path: Path, stats_file: Path) -> RunRecord:
     )
 
 
+def _legacy_counts(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What the two run shapes of 0.1.0 counted, in the same keys."""
+    return {
+        "steps": raw.get("steps"),
+        "candidates": raw.get("candidates"),
+        "rejects": raw.get("rejects"),
+        "rejects_by_reason": raw.get("rejects_by_reason", {}),
+        "steps_by_type": raw.get("steps_by_type", []),
+        "pair_stats": PairStats(**raw["pair_stats"]),
+    }
+
+
 def _legacy_files(path: Path, out_dir: str, files: Mapping[str, str]) -> dict[str, str]:
     """0.1.0 kept absolute paths of the split files; its default ``RUN/dataset`` is found where the run is now."""
     found = {}
@@ -390,12 +402,7 @@ def _legacy_cli_run(path: Path, raw: dict[str, Any], frames: dict[str, list[str]
         run_ids=[raw["run_id"]] if raw.get("run_id") else [],
         sources=[raw["source"]],
         config=PairConfig(**raw["config"]),
-        steps=raw.get("steps"),
-        candidates=raw.get("candidates"),
-        rejects=raw.get("rejects"),
-        rejects_by_reason=raw.get("rejects_by_reason", {}),
-        steps_by_type=raw.get("steps_by_type", []),
-        pair_stats=PairStats(**raw["pair_stats"]),
+        **_legacy_counts(raw),
         dataset=dataset,
         frames=frames,
         seconds=raw.get("seconds", {}),
@@ -411,12 +418,7 @@ def _legacy_nat_run(raw: dict[str, Any], frames: dict[str, list[str]]) -> RunRec
         producer="dpo_traj_builder (0.1.0)",
         run_ids=[str(raw["run_id"])],
         config=PairConfig(**config) if config else None,
-        steps=raw.get("steps"),
-        candidates=raw.get("candidates"),
-        rejects=raw.get("rejects"),
-        rejects_by_reason=raw.get("rejects_by_reason", {}),
-        steps_by_type=raw.get("steps_by_type", []),
-        pair_stats=PairStats(**raw["pair_stats"]),
+        **_legacy_counts(raw),
         frames=frames,
         extra={"items": raw.get("items"), "workflow_interrupted": raw.get("workflow_interrupted")},
     )
@@ -501,21 +503,51 @@ def frame_entries(frames: Mapping[str, Any]) -> dict[str, list[str]]:
     return {name: [layout.frame_file(name)] for name in frames}
 
 
-def dataset_record(run: RunDir, info: DatasetInfo, frames: dict[str, list[str]], *, producer: str) -> RunRecord:
-    """The record of a dataset made from the pairs of ``run``: its own files, the run's provenance
-    (run ids, settings, counts and pair statistics), so it describes itself even when moved."""
-    source = run.record
+def dataset_record(
+    runs: RunDir | Sequence[RunDir], info: DatasetInfo, frames: dict[str, list[str]], *, producer: str
+) -> RunRecord:
+    """The record of a dataset made from the pairs of ``runs``: its own files, their provenance (run ids,
+    settings, counts and pair statistics, summed over several), so it describes itself even when moved."""
+    sources = [runs] if isinstance(runs, RunDir) else list(runs)
+    records = [run.record for run in sources]
+    configs = {r.config.model_dump_json() for r in records if r.config is not None}
     return RunRecord(
         kind=DirKind.DATASET,
         producer=producer,
-        run_ids=source.run_ids,
-        sources=[str(run.path.resolve())],
-        config=source.config,
-        steps=source.steps,
-        candidates=source.candidates,
-        rejects=source.rejects,
-        rejects_by_reason=source.rejects_by_reason,
-        pair_stats=source.pair_stats,
+        run_ids=sorted({run_id for r in records for run_id in r.run_ids}),
+        sources=[str(run.path.resolve()) for run in sources],
+        config=_common_config(records),
+        steps=_total(r.steps for r in records),
+        candidates=_total(r.candidates for r in records),
+        rejects=_total(r.rejects for r in records),
+        rejects_by_reason=_summed([r.rejects_by_reason for r in records]),
+        pair_stats=_summed_stats([r.pair_stats for r in records]),
         dataset=info,
         frames=frames,
+        extra={} if len(configs) <= 1 else {"configs_differ": True},
     )
+
+
+def _common_config(records: Sequence[RunRecord]) -> PairConfig | None:
+    configs = [r.config for r in records]
+    first = configs[0]
+    return first if first is not None and all(c == first for c in configs) else None
+
+
+def _total(values: Iterable[int | None]) -> int | None:
+    known = list(values)
+    return None if any(v is None for v in known) else sum(v for v in known if v is not None)
+
+
+def _summed(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for each in counts:
+        for key, value in each.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def _summed_stats(stats: Sequence[PairStats | None]) -> PairStats | None:
+    if any(s is None for s in stats):
+        return None
+    return PairStats(**_summed([s.model_dump() for s in stats if s is not None]))

@@ -28,7 +28,7 @@ import click
 from dpo_frames._version import __version__
 from dpo_frames.cli.build import build_command
 from dpo_frames.cli.dataset import dataset_command
-from dpo_frames.cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, CliError, exit_code_for, one_line
+from dpo_frames.cli.errors import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, CliError, exit_code_for, one_line
 from dpo_frames.cli.pairs import pairs_command
 from dpo_frames.cli.platform import emulator_command, status_command, submit_command
 from dpo_frames.cli.report import report_command
@@ -47,6 +47,8 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except DpoFramesError as exc:
             raise CliError(one_line(exc, all_lines=True), exit_code_for(exc)) from exc
+        except KeyboardInterrupt:
+            raise CliError("interrupted; an output being written was left as it was before", EXIT_INTERRUPTED) from None
 
 
 @click.group(
@@ -55,7 +57,8 @@ class _Commands(click.Group):
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, prog_name="dpo-frames")
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines (results and errors still show).")
+def cli(quiet: bool) -> None:
     """Turn NeMo Agent Toolkit runs into DPO preference data, explore it, ship it to NeMo Customizer.
 
     \b

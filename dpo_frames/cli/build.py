@@ -13,7 +13,7 @@ from dpo_frames._atomic import clean_leftovers
 from dpo_frames.cli.console import err_console, mapping_table, out_console, stages
 from dpo_frames.cli.dataset import dataset_command
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_USAGE, CliError, reraise_as
-from dpo_frames.cli.options import INPUT_ERRORS, pair_config
+from dpo_frames.cli.options import INPUT_ERRORS, pair_config, strategy_seed
 from dpo_frames.cli.pairs import pairs_command
 from dpo_frames.errors import EngineMissingError, OutputExistsError
 from dpo_frames.pairs.config import PairConfig
@@ -21,7 +21,7 @@ from dpo_frames.pairs.config import PairConfig
 __all__ = ["build_command"]
 
 ENGINES = ("local", "dask")
-_DATASET_OPTIONS = ("max_pairs", "validation_fraction", "dedup", "full_message_history")
+_DATASET_OPTIONS = ("max_pairs", "sample_seed", "validation_fraction", "dedup", "full_message_history")
 
 
 def _shared_options(command: click.Command, names: Any) -> list[click.Parameter]:
@@ -80,14 +80,7 @@ def _refuse_existing(out: str, overwrite: bool) -> None:
     default=None,
     help="Turn partitions [default: one per two million candidates; with dask, at least one per worker].",
 )
-@click.option(
-    "--sample-seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the --max-pairs sample (`dpo-frames dataset --seed`).",
-)
-@click.option("--overwrite", is_flag=True, help="Replace the output directory of an earlier build.")
+@click.option("--overwrite", is_flag=True, help="Replace the output directory when dpo-frames wrote it.")
 def build_command(
     candidates: tuple[str, ...],
     out: str,
@@ -121,7 +114,7 @@ def build_command(
         raise click.UsageError("--address and --workers apply to --engine dask")
     if address and ctx.get_parameter_source("workers") == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--workers starts a local cluster; it cannot be combined with --address")
-    config = pair_config(options)
+    config = pair_config(strategy_seed(options))
     if engine == "local" and "://" in out:
         raise click.UsageError("--engine local writes to a local directory; URLs need --engine dask")
     if engine != "local":
@@ -175,5 +168,6 @@ def _run(
         return build_dataset(sources, out, config, engine=engine, address=address, workers=workers, **dataset_options)
 
 
-build_command.params += _shared_options(pairs_command, PairConfig.model_fields)
+_PAIR_OPTIONS = {*PairConfig.model_fields, "strategy_seed", "old_seed"} - {"seed"}
+build_command.params += _shared_options(pairs_command, _PAIR_OPTIONS)
 build_command.params += _shared_options(dataset_command, _DATASET_OPTIONS)

@@ -7,12 +7,21 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import click
 import polars as pl
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-__all__ = ["err_console", "frame_table", "mapping_table", "out_console", "percent_progress", "stages"]
+__all__ = ["Stage", "err_console", "frame_table", "mapping_table", "out_console", "percent_progress", "stages"]
 
 
 def out_console() -> Console:
@@ -60,12 +69,32 @@ def mapping_table(values: Mapping[str, Any], *, title: str, key: str = "what", v
     return table
 
 
+def quiet() -> bool:
+    """Whether ``dpo-frames --quiet`` asked for no progress (errors and results still show)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("quiet"))
+
+
+class Stage:
+    """One running stage: :meth:`note` what it counted (shown live on a terminal, logged otherwise)."""
+
+    def __init__(self, progress: Progress, task: TaskID, name: str) -> None:
+        self._progress, self._task, self.name = progress, task, name
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self._progress.update(self._task, description=f"{self.name}: {text}")
+
+
 @contextmanager
 def stages(console: Console, seconds: dict[str, float] | None = None) -> Iterator[Callable[[str], Any]]:
-    """Progress for a sequence of named stages: ``with stages(c) as stage: with stage("reading"): ...``.
+    """Progress for a sequence of named stages: ``with stages(c) as stage: with stage("reading") as s: ...``.
 
-    A spinner and the elapsed time show while a stage runs (on a terminal only); the
-    wall time of each stage is recorded in ``seconds`` when given.
+    On a terminal a spinner shows the running stage, what it counted so far (``s.note("286
+    steps")``) and the elapsed time. Anywhere else (a CI log, nohup) each stage ends with one
+    line on the console, ``dpo-frames: reading: 286 steps (0.12 s)``, so a long run is never
+    silent. The wall time of each stage is recorded in ``seconds`` when given.
     """
     progress = Progress(
         SpinnerColumn(),
@@ -77,15 +106,21 @@ def stages(console: Console, seconds: dict[str, float] | None = None) -> Iterato
     )
 
     @contextmanager
-    def stage(name: str) -> Iterator[None]:
-        task = progress.add_task(name, total=None)
+    def stage(name: str) -> Iterator[Stage]:
+        current = Stage(progress, progress.add_task(name, total=None), name)
         start = time.perf_counter()
         try:
-            yield
+            yield current
         finally:
-            progress.remove_task(task)
-            if seconds is not None:
-                seconds[name] = round(time.perf_counter() - start, 4)
+            progress.remove_task(current._task)
+        elapsed = time.perf_counter() - start  # from here on, only a stage that finished: it is logged
+        if seconds is not None:
+            seconds[name] = round(elapsed, 4)
+        if not console.is_terminal and not quiet():
+            counted = f": {'; '.join(current.notes)}" if current.notes else ""
+            console.print(
+                f"dpo-frames: {name}{counted} ({elapsed:.2f} s)", highlight=False, markup=False, soft_wrap=True
+            )
 
     with progress:
         yield stage

@@ -12,8 +12,11 @@ from dpo_frames import errors as e
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILURE",
+    "EXIT_EMPTY",
+    "EXIT_INTERRUPTED",
     "EXIT_JOB",
     "EXIT_OK",
+    "EXIT_OUTPUT",
     "EXIT_PLATFORM",
     "EXIT_USAGE",
     "CliError",
@@ -34,17 +37,25 @@ EXIT_PLATFORM = 4
 """The NeMo platform failed: unreachable, refused the request, answered an error."""
 EXIT_JOB = 5
 """A customization job failed, was cancelled, or did not finish in time."""
+EXIT_OUTPUT = 6
+"""An output cannot be written: permission denied, a read-only file system, no space left."""
+EXIT_EMPTY = 7
+"""Nothing to build from: no candidates, or no pairs (unless ``--allow-empty``)."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C); what was being written is left as it was before."""
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok; 2 usage (options, output in the way, missing extra); 3 bad input (source, run directory, SQL, "
-    "dataset files); "
-    "4 platform or cluster error; 5 job failed, cancelled or timed out; 1 internal error."
+    "Exit codes: 0 ok; 2 usage (options, an output in the way, a missing extra); 3 bad input (a source, a "
+    "directory, SQL, dataset files); 4 platform or cluster error; 5 job failed, cancelled or timed out; 6 an output "
+    "cannot be written (permission, no space left); 7 nothing to build from (no candidates or no pairs); "
+    "130 interrupted; 1 a bug (please report it)."
 )
 
 
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (e.LegacyRunDirError, EXIT_USAGE),
     (e.OutputExistsError, EXIT_USAGE),
+    (e.EmptyResultError, EXIT_EMPTY),
     (e.ConfigError, EXIT_USAGE),
     (e.MissingExtraError, EXIT_USAGE),
     (e.SourceError, EXIT_BAD_INPUT),

@@ -13,7 +13,17 @@ from dpo_frames import rundir
 from dpo_frames._atomic import clean_leftovers
 from dpo_frames.pairs import PairConfig
 
-__all__ = ["INPUT_ERRORS", "pair_config", "pair_help", "pair_field", "prepare_output"]
+__all__ = [
+    "ALLOW_EMPTY_HELP",
+    "INPUT_ERRORS",
+    "allow_empty_option",
+    "pair_config",
+    "pair_field",
+    "pair_help",
+    "prepare_output",
+    "sample_seed",
+    "strategy_seed",
+]
 
 INPUT_ERRORS: tuple[type[BaseException], ...] = (OSError, UnicodeDecodeError, pl.exceptions.PolarsError)
 """What a library raises while it reads a bad input file (dpo_frames' own errors map to exit codes by class)."""
@@ -41,3 +51,26 @@ def pair_config(options: dict[str, Any]) -> PairConfig:
         err = exc.errors()[0]
         hint = f"--{str(err['loc'][0]).replace('_', '-')}" if err["loc"] else "--strategy"  # model-level: the pair
         raise click.BadParameter(err["msg"].removeprefix("Value error, "), param_hint=hint) from None
+
+
+def strategy_seed(options: dict[str, Any]) -> dict[str, Any]:
+    """``--strategy-seed`` (PairConfig.seed); the 0.1 spelling ``--seed`` still works, with a warning."""
+    options = dict(options)
+    old = options.pop("old_seed", None)
+    options["seed"] = options.pop("strategy_seed")
+    if old is not None:
+        click.echo("dpo-frames: warning: --seed is now --strategy-seed (the seed of best_vs_random)", err=True)
+        options["seed"] = old
+    return options
+
+
+def sample_seed(new: int, old: int | None) -> int:
+    """``--sample-seed`` (the --max-pairs sample); the 0.1 spelling ``--seed`` still works, with a warning."""
+    if old is None:
+        return new
+    click.echo("dpo-frames: warning: --seed is now --sample-seed (the seed of the --max-pairs sample)", err=True)
+    return old
+
+
+ALLOW_EMPTY_HELP = "Write an empty result (no candidates or no pairs) and exit 0, instead of failing with exit 7."
+allow_empty_option = click.option("--allow-empty", is_flag=True, help=ALLOW_EMPTY_HELP)

@@ -9,19 +9,20 @@ import click
 
 from dpo_frames import layout, rundir
 from dpo_frames._atomic import atomic_dir
-from dpo_frames.candidates import extract_candidates, summarize_steps
 from dpo_frames.cli.console import err_console, mapping_table, out_console, stages
-from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, reraise_as
-from dpo_frames.cli.options import INPUT_ERRORS, pair_config, pair_field, pair_help, prepare_output
-from dpo_frames.pairs import PairStrategy, build_pairs
+from dpo_frames.cli.empty import no_candidates_message, no_pairs_message
+from dpo_frames.cli.errors import EXIT_OUTPUT, reraise_as
+from dpo_frames.cli.options import allow_empty_option, pair_config, pair_field, pair_help, prepare_output, strategy_seed
+from dpo_frames.cli.sources import Gathered, default_run_ids, expand, gather
+from dpo_frames.errors import EmptyResultError
+from dpo_frames.pairs import PairConfig, PairStats, PairStrategy, build_pairs
 from dpo_frames.rundir import DirKind, RunRecord, write_frames, write_record
-from dpo_frames.steps import read_steps
 
 __all__ = ["pairs_command"]
 
 
 @click.command("pairs")
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @click.option(
     "--out",
     "-o",
@@ -29,7 +30,12 @@ __all__ = ["pairs_command"]
     type=click.Path(file_okay=False, path_type=Path),
     help="Run directory to create (Parquet frames and its record, dpo_frames.json).",
 )
-@click.option("--run-id", default=None, help="Run id of steps that carry none [default: the run directory's name].")
+@click.option(
+    "--run-id",
+    default=None,
+    help="Run id of the steps that carry none [default: the run directory's name; with several sources, each "
+    "source's path].",
+)
 @click.option(
     "--ttc-step-name", default=pair_field("ttc_step_name").default, show_default=True, help=pair_help("ttc_step_name")
 )
@@ -40,8 +46,13 @@ __all__ = ["pairs_command"]
     "--strategy", type=click.Choice([s.value for s in PairStrategy]), default=None, help=pair_help("strategy")
 )
 @click.option(
-    "--seed", type=click.IntRange(min=0), default=pair_field("seed").default, show_default=True, help=pair_help("seed")
+    "--strategy-seed",
+    type=click.IntRange(min=0),
+    default=pair_field("seed").default,
+    show_default=True,
+    help=pair_help("seed"),
 )
+@click.option("--seed", "old_seed", type=click.IntRange(min=0), default=None, hidden=True)
 @click.option(
     "--max-candidates-per-turn", type=click.IntRange(min=2), default=None, help=pair_help("max_candidates_per_turn")
 )
@@ -70,66 +81,122 @@ __all__ = ["pairs_command"]
     show_default=True,
     help=pair_help("require_multiple_candidates"),
 )
+@allow_empty_option
 @click.option("--overwrite", is_flag=True, help="Replace RUN_DIR when dpo-frames wrote it.")
-def pairs_command(source: Path, out: Path, run_id: str | None, overwrite: bool, **options: Any) -> None:
-    """Read the steps in SOURCE and build preference pairs into a run directory.
+def pairs_command(
+    sources: tuple[str, ...], out: Path, run_id: str | None, allow_empty: bool, overwrite: bool, **options: Any
+) -> None:
+    """Read SOURCE(s) and build preference pairs into a run directory.
 
-    SOURCE is anything read_steps takes from a file: a NAT workflow_output.json, a JSONL
-    file of steps, or a Parquet steps file. Writes steps, candidates, rejects and pairs
+    Each SOURCE is told by its content: a NAT workflow_output.json, serialized NAT eval
+    items (JSONL or JSON), a JSONL or JSON of steps, a steps or candidates Parquet file,
+    a directory dpo-frames or the NAT plugin wrote (its candidates are re-paired with these
+    settings: collect once, pair many), or a glob of them. Several sources are one dataset
+    of several runs, each keeping its run id. Writes steps, candidates, rejects and pairs
     as Parquet, and the run's record, into RUN_DIR (all at once: nothing is left half-written).
 
+    No candidates, or no pairs, is an error (exit 7) that says what was found instead,
+    unless --allow-empty; with candidates but no pairs RUN_DIR is still written, to re-pair.
+
     \b
-    Example:
+    Examples:
       dpo-frames pairs workflow_output.json --out runs/r1 --best-vs-worst --min-score-diff 0.1
-      dpo-frames pairs workflow_output.json --out runs/r2 --strategy best_vs_mean_minus_2sd
+      dpo-frames pairs runs/r1 --out runs/r1-margin --min-score-diff 0.4
+      dpo-frames pairs 'evals/*/workflow_output.json' items.jsonl --out runs/all
     """
+    options = strategy_seed(options)
     config = pair_config(options)
+    paths = expand(sources)
+    run_ids = default_run_ids(paths, run_id, out)
     prepare_output(out, overwrite)
-    run_id = run_id or out.resolve().name
     seconds: dict[str, float] = {}
-    with (
-        reraise_as(EXIT_FAILURE, OSError, prefix=f"cannot write {out}: "),
-        atomic_dir(out) as tmp,
-        stages(err_console(), seconds) as stage,
-    ):
-        with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"cannot read steps from {source}: "):
-            with stage("reading steps"):
-                steps = read_steps(source, run_id=run_id)
-            with stage("extracting candidates"):
-                candidates, rejects = extract_candidates(steps, config.ttc_step_name)
-        with stage("building pairs"):
-            pairs, pair_stats = build_pairs(candidates, config)
-        with stage("writing frames"):
-            written = write_frames(tmp, steps=steps, candidates=candidates, rejects=rejects, pairs=pairs)
-        record = RunRecord(
-            kind=DirKind.RUN,
-            producer="dpo-frames pairs",
-            run_ids=[run_id],
-            sources=[str(source.resolve())],
-            config=config,
-            steps=steps.height,
-            candidates=candidates.height,
-            rejects=rejects.height,
-            rejects_by_reason=rundir.rejects_by_reason(rejects),
-            steps_by_type=summarize_steps(steps, config.ttc_step_name).to_dicts(),
-            pair_stats=pair_stats,
-            frames=rundir.frame_entries(written),
-            seconds=seconds,
-        )
-        write_record(tmp, record)
-    if candidates.height == 0:
-        err_console().print(
-            f"[yellow]warning:[/] no candidate steps (TTC_END named {config.ttc_step_name!r}) "
-            f"in {source}; see `dpo-frames stats {out}` for the steps by type"
-        )
-    console = out_console()
+    with stages(err_console(), seconds) as stage:
+        with stage("reading sources") as reading:
+            gathered = gather(paths, config.ttc_step_name, run_ids, reading)
+        _warn_shared_run_ids(gathered)
+        if gathered.candidates.height == 0 and not allow_empty:
+            raise EmptyResultError(no_candidates_message(gathered, config.ttc_step_name))
+        with stage("building pairs") as building:
+            pairs, pair_stats = build_pairs(gathered.candidates, config)
+            building.note(f"{pair_stats.pairs:,} pairs from {pair_stats.turns:,} turns")
+        with (
+            reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "),
+            stage("writing frames"),
+            atomic_dir(out) as tmp,
+        ):
+            frames = {"candidates": gathered.candidates, "rejects": gathered.rejects, "pairs": pairs}
+            if gathered.steps is not None:
+                frames["steps"] = gathered.steps
+            entries = rundir.frame_entries(write_frames(tmp, **frames))
+            if gathered.steps is None and gathered.steps_files:
+                entries["steps"] = gathered.steps_files  # the source runs' steps, referenced, not copied
+            write_record(tmp, _record(gathered, paths, config, pair_stats, entries, seconds))
+    _print_summary(out, gathered, pair_stats)
+    if pair_stats.pairs == 0 and not allow_empty:
+        raise EmptyResultError(no_pairs_message(pair_stats, config, out))
+
+
+def _record(
+    gathered: Gathered,
+    paths: list[Path],
+    config: PairConfig,
+    pair_stats: PairStats,
+    frames: dict[str, list[str]],
+    seconds: dict[str, float],
+) -> RunRecord:
+    candidates, rejects = gathered.candidates, gathered.rejects
+    run_ids = sorted({r for r in candidates["run_id"].unique().to_list() if r is not None})
+    return RunRecord(
+        kind=DirKind.RUN,
+        producer="dpo-frames pairs",
+        run_ids=run_ids,
+        sources=[str(p.resolve()) for p in paths],
+        config=config,
+        steps=gathered.steps_count,
+        candidates=candidates.height,
+        rejects=rejects.height,
+        rejects_by_reason=rundir.rejects_by_reason(rejects),
+        steps_by_type=gathered.summary().to_dicts(),
+        pair_stats=pair_stats,
+        frames=frames,
+        seconds=seconds,
+        extra={
+            "sources": [
+                {
+                    "path": str(p.source),
+                    "kind": p.kind.value,
+                    "steps": p.steps,
+                    "candidates": p.candidates.height,
+                    "rejects": p.rejects.height,
+                }
+                for p in gathered.parts
+            ]
+        },
+    )
+
+
+def _warn_shared_run_ids(gathered: Gathered) -> None:
+    seen: dict[str, Path] = {}
+    for part in gathered.parts:
+        for run_id in part.candidates["run_id"].unique().drop_nulls().to_list():
+            if run_id in seen and seen[run_id] != part.source:
+                err_console().print(
+                    f"[yellow]warning:[/] {seen[run_id]} and {part.source} both hold run {run_id!r}: "
+                    "their turns are paired together as one run"
+                )
+            seen.setdefault(run_id, part.source)
+
+
+def _print_summary(out: Path, gathered: Gathered, pair_stats: PairStats) -> None:
     counts = {
-        "steps": steps.height,
-        "candidates": candidates.height,
-        "rejects": rejects.height,
+        "steps": gathered.steps_count,
+        "candidates": gathered.candidates.height,
+        "rejects": gathered.rejects.height,
         "turns": pair_stats.turns,
         "pairs": pair_stats.pairs,
     }
     counts.update({f"skipped: {k}": v for k, v in pair_stats.skipped().items()})
-    console.print(mapping_table(counts, title=f"run {run_id}", value="count"))
-    console.print(f"wrote {out}: steps, candidates, rejects, pairs (.parquet), {layout.RECORD_FILE}")
+    title = f"run {out.name}" + (f" ({len(gathered.parts)} sources)" if len(gathered.parts) > 1 else "")
+    console = out_console()
+    console.print(mapping_table(counts, title=title, value="count"))
+    click.echo(f"wrote {out}: {', '.join(sorted(rundir.open_dir(out).record.frames))} (.parquet), {layout.RECORD_FILE}")

@@ -26,7 +26,13 @@ DEFAULT_CONFIG = "meta/llama-3.2-1b-instruct@v1.0.0+A100"
 
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (the example config's EMULATOR_PORT default).",
+)
 @click.option(
     "--clock",
     type=click.Choice(["wall", "request"]),
@@ -44,7 +50,8 @@ DEFAULT_CONFIG = "meta/llama-3.2-1b-instruct@v1.0.0+A100"
     "--job-steps", type=click.IntRange(min=1), default=None, help="Training steps from 0% to 100% [default: 10]."
 )
 @click.option(
-    "--epochs",
+    "--default-epochs",
+    "epochs",
     type=click.IntRange(min=1),
     default=None,
     help="Epochs of a job whose hyperparameters give none [default: 2].",
@@ -98,8 +105,8 @@ def emulator_command(
     management on one URL, for offline work and tests:
 
     \b
-      dpo-frames emulator --port 8000 &
-      NEMO_MICROSERVICES_BASE_URL=http://127.0.0.1:8000 dpo-frames submit runs/r1/dataset ...
+      dpo-frames emulator &                    # on 127.0.0.1:8765
+      NEMO_MICROSERVICES_BASE_URL=http://127.0.0.1:8765 dpo-frames submit runs/r1/datasets/customizer ...
     """
     import os
 

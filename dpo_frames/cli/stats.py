@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -25,28 +26,40 @@ def run_quality(run: RunDir) -> QualityReport | None:
 
 
 @click.command("stats")
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the directory's record as JSON (for scripts).")
-def stats_command(run_dir: Path, as_json: bool) -> None:
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the directories' records as JSON (for scripts).")
+def stats_command(run_dirs: tuple[Path, ...], as_json: bool) -> None:
     """Show what a run read, kept and skipped: counts, pair and dataset statistics, rejects by reason.
 
-    RUN_DIR is any directory dpo-frames wrote: a run, a dataset export, a build, a NAT run.
+    Each RUN_DIR is any directory dpo-frames wrote: a run, a dataset export, a build, a NAT
+    collection run or the NAT adapter's dataset. With --json: the record of one directory, or
+    a list of them for several.
     """
-    with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
-        run = open_dir(run_dir)
-        info = run.record
-        rejects = (
-            sql.query("rejects_by_reason", run_dir)
-            if run.has("rejects")
-            else pl.DataFrame(
-                {"reason": list(info.rejects_by_reason), "rejects": list(info.rejects_by_reason.values())},
-                schema={"reason": pl.String, "rejects": pl.Int64},
-            )
-        )
-        quality = run_quality(run)
+    runs = []
+    for run_dir in run_dirs:
+        with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
+            runs.append(open_dir(run_dir))
     if as_json:
-        click.echo(info.to_json(), nl=False)
+        records = [run.record.model_dump(mode="json") for run in runs]
+        click.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2))
         return
+    for run_dir, run in zip(run_dirs, runs, strict=True):
+        with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"{run_dir}: "):
+            _show(run_dir, run)
+
+
+def _rejects(run: RunDir) -> pl.DataFrame:
+    if run.has("rejects"):
+        return sql.query("rejects_by_reason", run.path)
+    counts = run.record.rejects_by_reason
+    return pl.DataFrame(
+        {"reason": list(counts), "rejects": list(counts.values())}, schema={"reason": pl.String, "rejects": pl.Int64}
+    )
+
+
+def _show(run_dir: Path, run: RunDir) -> None:
+    info = run.record
+    rejects, quality = _rejects(run), run_quality(run)
     console = out_console()
     about = {
         "kind": info.kind.value,
@@ -60,8 +73,10 @@ def stats_command(run_dir: Path, as_json: bool) -> None:
         "rejects": info.rejects,
     }
     about.update({f"config: {k}": v for k, v in (info.config.model_dump() if info.config else {}).items()})
-    about.update({k: v for k, v in info.extra.items() if v is not None})
+    about.update({k: v for k, v in info.extra.items() if v is not None and k != "sources"})
     console.print(mapping_table(about, title=f"{info.kind.value} {run.title}"))
+    if len(info.extra.get("sources") or []) > 1:
+        console.print(frame_table(pl.DataFrame(info.extra["sources"]), title="sources"))
     if info.pair_stats is not None:
         console.print(mapping_table(info.pair_stats.model_dump(), title="pairs", value="count"))
     if info.dataset is not None:

@@ -79,6 +79,7 @@ def finalize_dataset(
       two or more pairs neither side is left empty: a prompt moves side if needed, and
       when every pair has the same prompt the pairs themselves are split (the one case a
       prompt must sit on both sides; counted in ``prompts_in_both_splits``, and logged).
+      ``validation_fraction=0`` puts every pair in ``train`` (a train-only dataset).
 
     Example:
         >>> import polars as pl, dpo_frames
@@ -191,8 +192,10 @@ def decide(
 ) -> tuple[pl.DataFrame, DatasetStats]:
     """Which pairs the dataset keeps, in order, and on which side: ``(row, split)`` rows,
     ``row`` indexing ``keys`` (see :func:`pair_keys`); the rules of :func:`finalize_dataset`."""
-    if not 0.0 < validation_fraction < 1.0:
-        raise ConfigError(f"validation_fraction must be strictly between 0 and 1, got {validation_fraction}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ConfigError(
+            f"validation_fraction must be at least 0 (0: train only) and below 1, got {validation_fraction}"
+        )
     if max_pairs is not None and max_pairs < 1:
         raise ConfigError(f"max_pairs must be at least 1 or None, got {max_pairs}")
     if not 0 <= seed < 2**64:
@@ -233,7 +236,9 @@ def _sample(frame: pl.DataFrame, max_pairs: int, seed: int) -> pl.DataFrame:
 def _split(frame: pl.DataFrame, fraction: float) -> tuple[pl.DataFrame, int]:
     """Validation = prompts whose text hashes below ``fraction``; a 64-bit collision only
     puts two prompts on the same side, so the hash stands in for the text. Also returns
-    how many prompts had to move side so that neither side is empty."""
+    how many prompts had to move side so that neither side is empty. ``fraction`` 0: all train."""
+    if fraction == 0.0:
+        return frame.with_columns(split=pl.lit(TRAIN)), 0
     prompts = frame.select(pl.col("prompt_text").unique())
     prompts = prompts.with_columns(_bucket=unit_interval(pl.col("prompt_text"))).sort("_bucket", "prompt_text")
     validation = prompts.filter(pl.col("_bucket") < fraction)["prompt_text"]

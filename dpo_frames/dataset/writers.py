@@ -8,7 +8,7 @@ is expected.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -100,12 +100,14 @@ def write_dataset(
     *,
     use_full_message_history: bool = False,
     rewards: bool = False,
+    splits: Sequence[str] = SPLITS,
 ) -> dict[str, Path]:
     """Write the dataset as JSONL in ``format`` under ``out_dir``; returns the paths by split name.
 
     ``customizer`` writes ``training/training_file.jsonl`` and
     ``validation/validation_file.jsonl`` (the layout Customizer expects), every other
-    format ``train.jsonl`` and ``validation.jsonl``. Records are in dataset order.
+    format ``train.jsonl`` and ``validation.jsonl``. Records are in dataset order. ``splits``
+    names the files written (a train-only dataset: ``("train",)``).
 
     Example:
         >>> import json, tempfile, polars as pl, dpo_frames
@@ -124,7 +126,8 @@ def write_dataset(
     frame = checked_dataset(dataset)
     spec = check_options(format, use_full_message_history, rewards)
     records = to_records(frame, format, use_full_message_history=use_full_message_history, rewards=rewards)
-    return _write_splits(frame, records, Path(out_dir), spec.files)
+    files = {split: path for split, path in spec.files.items() if split in splits}
+    return _write_splits(frame, records, Path(out_dir), files)
 
 
 def write_trl_jsonl(

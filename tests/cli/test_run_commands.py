@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 import dpo_frames
 from dpo_frames import rundir
 from dpo_frames.cli import cli
-from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_USAGE
+from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_EMPTY, EXIT_USAGE
 from tests.cli.conftest import EXAMPLE_OUTPUT
 
 RUN_FILES = {"steps.parquet", "candidates.parquet", "rejects.parquet", "pairs.parquet", "dpo_frames.json"}
@@ -48,7 +48,8 @@ def test_every_command_has_help(invoke, command):
 
 def test_every_pair_config_field_is_an_option():
     params = {p.name for p in cli.commands["pairs"].params}
-    assert set(dpo_frames.PairConfig.model_fields) <= params
+    spelled = {"seed": "strategy_seed"}  # one meaning per option name: the strategy's seed is not the sample's
+    assert {spelled.get(f, f) for f in dpo_frames.PairConfig.model_fields} <= params
 
 
 # --- pairs ---------------------------------------------------------------------------
@@ -114,10 +115,13 @@ def test_pairs_counts_rejects_by_reason(invoke, tmp_path, steps_jsonl):
     assert stats["pair_stats"]["pairs"] == 4
 
 
-def test_pairs_warns_when_no_candidate_step_has_the_name(invoke, tmp_path, steps_jsonl):
+def test_pairs_with_a_wrong_step_name_says_which_names_there_are(invoke, tmp_path, steps_jsonl):
     result = invoke("pairs", steps_jsonl, "--out", tmp_path / "r", "--ttc-step-name", "other")
-    assert result.exit_code == 0
-    assert "no candidate steps (TTC_END named 'other')" in result.stderr
+    assert result.exit_code == EXIT_EMPTY and not (tmp_path / "r").exists()
+    assert "no TTC_END step is named 'other'" in result.stderr
+    assert "pass --ttc-step-name dpo_candidate_move" in result.stderr  # the way out
+    allowed = invoke("pairs", steps_jsonl, "--out", tmp_path / "r", "--ttc-step-name", "other", "--allow-empty")
+    assert allowed.exit_code == 0 and dpo_frames.read_frame(tmp_path / "r", "candidates").height == 0
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,7 +42,20 @@ def test_script_session(script, tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr == ""  # no progress noise when stderr is not a terminal
+    # not a terminal (a CI log, nohup): one line per stage, with its counts and seconds
+    lines = done.stderr.splitlines()
+    stages = [re.sub(r" \([0-9.]+ s\)$", "", line.removeprefix("dpo-frames: ")).split(":")[0] for line in lines]
+    assert stages == ["reading sources", "building pairs", "writing frames"]
+    assert "119 steps, 119 candidates, 0 rejects" in lines[0] and "20 pairs from 35 turns" in lines[1]
+    assert all(line.startswith("dpo-frames: ") and line.endswith(" s)") for line in lines)
+    quiet = subprocess.run(
+        [script, "--quiet", "pairs", str(EXAMPLE_OUTPUT), "--out", str(tmp_path / "q")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""
     stats = subprocess.run(
         [script, "stats", str(run), "--json"], capture_output=True, text=True, env=_env(), timeout=60
     )

@@ -122,7 +122,7 @@ def test_single_prompt_is_split_by_pair_and_says_so(caplog):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"validation_fraction": 0}, "validation_fraction"),
+        ({"validation_fraction": -0.1}, "validation_fraction"),  # 0 is valid: a train-only dataset
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"max_pairs": 0}, "max_pairs"),
         ({"seed": -1}, "seed"),
@@ -132,6 +132,12 @@ def test_single_prompt_is_split_by_pair_and_says_so(caplog):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         dpo_frames.finalize_dataset(pairs_frame(["a", "b"]), **kwargs)
+
+
+def test_validation_fraction_zero_is_train_only():
+    dataset, stats = dpo_frames.finalize_dataset(pairs_frame(["a", "b", "c", "d"]), validation_fraction=0)
+    assert dataset["split"].to_list() == ["train"] * 4
+    assert (stats.validation_pairs, stats.validation_prompts, stats.moved_prompts) == (0, 0, 0)
 
 
 def test_normalized_dedup_trims_canonicalizes_and_optionally_casefolds():
