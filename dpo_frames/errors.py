@@ -51,7 +51,11 @@ work never swallows a refused upload::
         ├── CollectionError (RuntimeError)    a data collection run did not complete
         ├── PlatformUnavailableError (ConnectionError)
         ├── TrainingJobError (RuntimeError)   the job failed (or its deployment did)
-        └── EmptyDatasetError (ValueError)    no preference pairs to train on
+        │   └── TrainingStatusUnreadableError (PlatformUnavailableError)  gave up reading the job's status
+        ├── EmptyDatasetError (ValueError)    no preference pairs to train on
+        ├── RunInProgressError (ValueError)   start_run of a run id already started
+        ├── UnknownRunError (ValueError)      finalize of a run id never started
+        └── UnknownJobError (ValueError)      a job reference the adapter cannot resolve
 
 Messages of the client errors name the service, the call and (for HTTP errors) the status
 and an excerpt of the body, with every known secret redacted before it is stored.
@@ -100,6 +104,7 @@ __all__ = [
     "ResponseFormatError",
     "RunConflictError",
     "RunDirError",
+    "RunInProgressError",
     "ScaleError",
     "SchemaError",
     "ServerError",
@@ -107,7 +112,10 @@ __all__ = [
     "SqlError",
     "StatusUnreadableError",
     "TrainingJobError",
+    "TrainingStatusUnreadableError",
     "TransportError",
+    "UnknownJobError",
+    "UnknownRunError",
     "UploadError",
 ]
 
@@ -440,5 +448,24 @@ class TrainingJobError(NatPluginError, RuntimeError):
         super().__init__(message)
 
 
+class TrainingStatusUnreadableError(TrainingJobError, PlatformUnavailableError):
+    """The adapter gave up reading the job's status (``max_consecutive_status_failures`` failed reads in a
+    row): the platform is the problem, the job itself may still be running. A ``RuntimeError`` (as the
+    reference's give-up) and a ``ConnectionError`` (as :class:`PlatformUnavailableError`)."""
+
+
 class EmptyDatasetError(NatPluginError, ValueError):
     """There are no preference pairs to train on."""
+
+
+class RunInProgressError(NatPluginError, ValueError):
+    """``start_run`` with a run id whose evaluation is already in progress (a ``ValueError``, as the reference)."""
+
+
+class UnknownRunError(NatPluginError, ValueError):
+    """``finalize`` of a run id that was never started (a ``ValueError``, as the reference)."""
+
+
+class UnknownJobError(NatPluginError, ValueError):
+    """A training job reference the adapter cannot resolve: no job id in it, none remembered for its run
+    id, none found on the platform (a ``ValueError``, as the reference)."""

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from os import PathLike
 from typing import Any
 
 import polars as pl
 
 from dpo_frames import schema
+from dpo_frames.candidates.echo import strip_echoes
 from dpo_frames.candidates.rules import DEFAULT_STEP_NAME
 from dpo_frames.steps import read_steps
 
+logger = logging.getLogger("dpo_frames")
+
 
 def extract_candidates(
-    steps: Any, step_name: str = DEFAULT_STEP_NAME, *, run_id: str | None = None
+    steps: Any, step_name: str = DEFAULT_STEP_NAME, *, run_id: str | None = None, strip_echoed_output: bool = True
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn steps into the candidates frame and the rejects frame.
 
@@ -33,6 +37,11 @@ def extract_candidates(
     A non-string output (a number, an object) becomes its JSON text. A missing
     ``candidate_index`` is 0, as in NAT's reference builder.
 
+    A message prompt that ends with the candidate's own answer (an assistant message equal
+    to its output: the conversation recorded after the model answered) has that echo
+    removed (:func:`~dpo_frames.candidates.echo.strip_echoes`, logged as a warning with the
+    count); ``strip_echoed_output=False`` keeps prompts as recorded.
+
     Example:
         >>> import dpo_frames
         >>> steps = dpo_frames.read_steps([
@@ -44,6 +53,26 @@ def extract_candidates(
         >>> candidates["response"].to_list(), rejects["reason"].to_list()
         (['4', '5'], ['missing score'])
     """
+    candidates, rejects = _extract(steps, step_name, run_id)
+    return without_echoes(candidates, rejects) if strip_echoed_output else (candidates, rejects)
+
+
+def without_echoes(candidates: pl.DataFrame, rejects: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The candidates with echoed answers stripped from their prompts (a warning says how many),
+    and the rejects with those whose prompt was nothing but the echo."""
+    stripped, more, echoes = strip_echoes(candidates)
+    if echoes:
+        logger.warning(
+            "%d of %d candidates had their own answer as the last message of their prompt (recorded after the "
+            "model answered): stripped before pairing%s",
+            echoes,
+            candidates.height,
+            f"; {more.height} had nothing else and are rejected (missing input)" if more.height else "",
+        )
+    return stripped, pl.concat([rejects, more]) if more.height else rejects
+
+
+def _extract(steps: Any, step_name: str, run_id: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     if isinstance(steps, (str, PathLike)):
         steps = read_steps(steps, run_id=run_id)
     elif not schema.is_frame(steps):

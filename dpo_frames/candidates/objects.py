@@ -180,7 +180,7 @@ def _collect(
     source: Any, step_name: str, run_id: str | None, counts: Counter | None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     cols = _Columns()
-    seen: set[tuple] = set()
+    seen: dict[tuple, Any] = {}
     for rid, eid, steps in _groups(source, run_id):
         for index, step in enumerate(steps):
             payload = getattr(step, "payload", None)
@@ -226,13 +226,30 @@ def _str_or(value: Any, default: str | None) -> str | None:
     return default if value is None else str(value)
 
 
-def _add(cols: _Columns, seen: set, rid, eid, index: int, uuid, data, metadata) -> None:
+class _Contents(set):
+    """The JSON texts of the data seen under one reused step UUID."""
+
+
+def _repeats(seen: dict, key: tuple, data: Any) -> bool:
+    """Whether a step under ``key`` (run, example, UUID) repeats an earlier one: same UUID *and* same
+    data. The first data of a key is kept as it is; JSON texts are made only when a UUID comes back."""
+    prior = seen.get(key, _Contents)
+    if prior is _Contents:
+        seen[key] = data
+        return False
+    if type(prior) is not _Contents:
+        prior = seen[key] = _Contents({to_json(prior)})
+    text = to_json(data)
+    if text in prior:
+        return True
+    prior.add(text)
+    return False
+
+
+def _add(cols: _Columns, seen: dict, rid, eid, index: int, uuid, data, metadata) -> None:
     """Check one candidate step and add it as a candidate or a reject."""
-    duplicate = False
-    if uuid is not None:  # every candidate step counts, valid or not, as in the SQL path
-        key = (rid, eid, uuid)
-        duplicate = key in seen
-        seen.add(key)
+    # every candidate step counts, valid or not, as in the SQL path
+    duplicate = uuid is not None and _repeats(seen, (rid, eid, uuid), data)
     fields = _fields(data)
     values = None if duplicate else plain_values(fields, cols.prompt_cache)
     if values is None:

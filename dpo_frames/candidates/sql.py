@@ -145,14 +145,20 @@ _SQL_COLUMNS = ("_row", "run_id", "example_id", "step_index", "event_type", "nam
 
 def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
     """The rows the SQL looks at (candidate steps, and rows that are not steps at all), in
-    order, with ``_row`` and ``_duplicate``: a candidate step whose (run, example, UUID)
-    an earlier candidate step already had."""
+    order, with ``_row`` and ``_duplicate``: a candidate step that repeats an earlier one, same
+    (run, example, UUID) *and* same data (a UUID reused for other data is another step)."""
     rows = steps.with_row_index("_row").filter(
         pl.col("event_type").is_null() | ((pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name))
     )
-    seen = ~pl.struct("run_id", "example_id", "step_uuid").is_first_distinct()
     # Only the columns the SQL reads: a user's extra column must not shadow one of its names.
-    return rows.select(*_SQL_COLUMNS, _duplicate=pl.col("step_uuid").is_not_null() & seen)
+    rows = rows.select(*_SQL_COLUMNS)
+    key = pl.struct("run_id", "example_id", "step_uuid")
+    shared = rows.select(pl.col("step_uuid").is_not_null() & key.is_duplicated()).to_series()
+    if not shared.any():  # the common case: no UUID comes back, no step data is compared
+        return rows.with_columns(_duplicate=pl.lit(False))
+    # Among the rows whose UUID comes back (in order), a repeat of an earlier one's data is a duplicate.
+    again = rows.filter(shared).filter(~pl.struct(key, "data").is_first_distinct())["_row"]
+    return rows.with_columns(_duplicate=pl.col("_row").is_in(again.implode()))
 
 
 def _python_json_text(frame: pl.DataFrame, column: str, flag: str) -> pl.DataFrame:

@@ -38,6 +38,7 @@ from dpo_frames.errors import (
 )
 
 from .client import CustomizerClient
+from .deployments import OnConflict
 from .models import JobStatus, JobStatusDetails, ModelDeployment, NimDeployment
 from .urls import validate_id
 
@@ -240,8 +241,12 @@ async def deploy_model(
     config_name: str | None = None,
     nim: NimDeployment | Mapping[str, Any] | None = None,
     description: str | None = None,
+    on_conflict: OnConflict = "fail",
 ) -> ModelDeployment:
-    """Create (or find) a deployment config for ``model`` and a model deployment using it."""
+    """Create (or find) a deployment config for ``model`` and a model deployment using it.
+
+    A deployment of that name that serves another model is not reused: ``on_conflict``
+    (:meth:`~dpo_frames.customizer.deployments.DeploymentApi.create`) fails, updates or replaces it."""
     config_name = config_name or f"{deployment_name}-config"
     for value, what in ((namespace, "namespace"), (deployment_name, "deployment name"), (config_name, "config name")):
         validate_id(value, what)
@@ -255,6 +260,7 @@ async def deploy_model(
         namespace=namespace,
         config=f"{dep_config.namespace or namespace}/{dep_config.name}",
         description=description,
+        on_conflict=on_conflict,
     )
 
 

@@ -2,7 +2,12 @@
 
 A model deployment is ``pending``, then ``running`` (starting) after half of
 ``deployment_ready_after``, then ``ready`` (``deployed: true``) once it has elapsed, or
-``failed`` when the fault ``deployment_fails`` is set.
+``failed`` when the fault ``deployment_fails`` is set. ``PATCH`` of a deployment with another
+config or models restarts it (``pending`` again).
+
+A deployment serves its models as a NIM does: its ``url`` (on the emulator) answers
+``GET {url}/v1/models`` with the models it serves once ready (503 before), so a test sees
+which model a deployment of a given name really serves.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from starlette.routing import Route
 
 from .config import EmulatorConfig
 from .entity import NAME_PATTERN, deleted, new_entity
-from .http import Conflict, NotFound, paginated, parse_body
+from .http import ApiError, Conflict, NotFound, paginated, parse_body
 from .state import DeploymentRun, EmulatorState
 
 SETTLED = frozenset({"ready", "failed", "cancelled"})
@@ -82,6 +87,20 @@ class ModelDeploymentCreate(BaseModel):
     ownership: dict[str, Any] | None = None
 
 
+class ModelDeploymentUpdate(BaseModel):
+    """Body of ``PATCH /v1/deployment/model-deployments/{namespace}/{name}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    config: str | DeploymentConfigCreate | None = None
+    description: str | None = None
+    models: list[str] | None = None
+    async_enabled: bool | None = None
+    custom_fields: dict[str, Any] | None = None
+    project: str | None = None
+    ownership: dict[str, Any] | None = None
+
+
 def _config_document(body: DeploymentConfigCreate) -> dict[str, Any]:
     fields = body.model_dump(exclude_none=True)
     endpoint = fields.get("external_endpoint")
@@ -122,6 +141,12 @@ class DeploymentSimulator:
                     self.state.mark_dirty()
 
 
+def _models(models: list[str] | None, config: dict[str, Any]) -> list[str]:
+    """What a deployment serves: the models asked for, else its config's model."""
+    model = config.get("model")
+    return models or ([model] if isinstance(model, str) else [])
+
+
 def routes(state: EmulatorState) -> list[Route]:
     """The deployment routes over ``state``."""
 
@@ -143,30 +168,65 @@ def routes(state: EmulatorState) -> list[Route]:
             state.mark_dirty()
         return JSONResponse(document, status_code=201)
 
+    def resolve_config(config: str | DeploymentConfigCreate) -> tuple[str | dict[str, Any], dict[str, Any]]:
+        """(the value stored on the deployment, the config document) of a reference or an inline config."""
+        if isinstance(config, str):
+            return config, get(state.deployment_configs, config, "Deployment config")
+        document = _config_document(config)
+        return document, document
+
+    def start(key: str, document: dict[str, Any]) -> None:
+        document |= {
+            "deployed": False,
+            "status_details": {"status": "pending", "description": "Waiting for GPU resources."},
+        }
+        state.deployment_runs[key] = DeploymentRun(origin=state.clock.now())
+
     async def create_deployment(request: Request) -> Response:
         body = await parse_body(request, ModelDeploymentCreate)
         key = f"{body.namespace}/{body.name}"
         with state.lock:
-            if isinstance(body.config, str):
-                config = get(state.deployment_configs, body.config, "Deployment config")
-                config_value: str | dict[str, Any] = body.config
-            else:
-                config = config_value = _config_document(body.config)
+            config_value, config = resolve_config(body.config)
             if key in state.deployments:
                 raise Conflict(f"Model deployment '{key}' already exists.")
-            model = config.get("model")
-            models = body.models or ([model] if isinstance(model, str) else [])
             fields = body.model_dump(exclude_none=True, exclude={"config", "hf_token"})
+            models = _models(body.models, config)
             document = new_entity("deployment", {**fields, "config": config_value, "models": models})
-            document |= {
-                "url": f"http://{body.name}.{body.namespace}.nim.local:8000",
-                "deployed": False,
-                "status_details": {"status": "pending", "description": "Waiting for GPU resources."},
-            }
+            document["url"] = f"{str(request.base_url).rstrip('/')}/nim/{body.namespace}/{body.name}"
+            start(key, document)
             state.deployments[key] = document
-            state.deployment_runs[key] = DeploymentRun(origin=state.clock.now())
             state.mark_dirty()
         return JSONResponse(document, status_code=201)
+
+    async def update_deployment(request: Request) -> Response:
+        body = await parse_body(request, ModelDeploymentUpdate)
+        key = key_of(request, "deployment_name")
+        with state.lock:
+            document = get(state.deployments, key, "Model deployment")
+            changes = body.model_dump(exclude_none=True, exclude={"config"})
+            if body.config is not None:
+                changes["config"], config = resolve_config(body.config)
+                changes["models"] = _models(body.models, config)
+            restart = any(document.get(k) != changes[k] for k in ("config", "models") if k in changes)
+            document.update(changes)
+            if restart:
+                start(key, document)
+            state.mark_dirty()
+        return JSONResponse(document)
+
+    async def served_models(request: Request) -> Response:
+        """What the deployment's NIM answers at ``GET {url}/v1/models``."""
+        key = key_of(request, "deployment_name")
+        with state.lock:
+            document = get(state.deployments, key, "Model deployment")
+            status = document["status_details"]["status"]
+            if status != "ready":
+                raise ApiError(503, f"Model deployment '{key}' is not serving (status {status}).")
+            models = list(document.get("models") or [])
+        owner = request.path_params["namespace"]
+        return JSONResponse(
+            {"object": "list", "data": [{"id": m, "object": "model", "owned_by": owner} for m in models]}
+        )
 
     def collection_routes(collection: dict[str, dict[str, Any]], base: str, label: str, name_param: str) -> list[Route]:
         item = f"{base}/{{namespace}}/{{{name_param}}}"
@@ -197,6 +257,8 @@ def routes(state: EmulatorState) -> list[Route]:
         Route("/v1/deployment/configs", create_config, methods=["POST"]),
         *collection_routes(state.deployment_configs, "/v1/deployment/configs", "Deployment config", "config_name"),
         Route("/v1/deployment/model-deployments", create_deployment, methods=["POST"]),
+        Route("/v1/deployment/model-deployments/{namespace}/{deployment_name}", update_deployment, methods=["PATCH"]),
+        Route("/nim/{namespace}/{deployment_name}/v1/models", served_models, methods=["GET"]),
         *collection_routes(
             state.deployments, "/v1/deployment/model-deployments", "Model deployment", "deployment_name"
         ),

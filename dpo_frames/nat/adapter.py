@@ -1,10 +1,18 @@
 """``_type: nemo_customizer_trainer_adapter``: dataset files -> NeMo Customizer job -> deployment.
 
-Thin over the core (:func:`~dpo_frames.finalize_dataset`, :func:`~dpo_frames.write_customizer_jsonl`)
+Thin over the core (:func:`~dpo_frames.finalize_dataset`, the Customizer record format)
 and the async client (:func:`~dpo_frames.customizer.submit_dataset_job`,
 :func:`~dpo_frames.customizer.wait_for_job`, :func:`~dpo_frames.customizer.deploy_model`).
-The JSONL files are written under ``dataset_output_dir/{run_id}`` and stay there whatever
-happens; every error about the upload or the job says where they are.
+The JSONL files are written where the reference writes them,
+``{dataset_output_dir}/{run_id}/training_file.jsonl`` and ``validation_file.jsonl`` (beside
+them ``dataset.parquet`` and the directory's record), and stay there whatever happens;
+every error about the upload or the job says where they are. In the dataset repository
+they are ``training/training_file.jsonl`` and ``validation/validation_file.jsonl``, as
+Customizer wants.
+
+A job is found from a bare ``TrainingJobRef(run_id=...)``: the adapter remembers the job it
+submitted for each run id, and after a restart finds the run's job on the platform (each
+job carries its run id).
 """
 
 from __future__ import annotations
@@ -39,13 +47,24 @@ from dpo_frames.customizer import (
     JobStatusDetails,
     NimDeployment,
     deploy_model,
+    find_job_for_run,
     submit_dataset_job,
     wait_for_deployment,
     wait_for_job,
 )
-from dpo_frames.dataset import DatasetStats, finalize_dataset, write_customizer_jsonl
-from dpo_frames.errors import EmptyDatasetError, NatPluginError, PlatformUnavailableError, TrainingJobError
-from dpo_frames.layout import DATASETS_DIR
+from dpo_frames.dataset import DatasetStats, finalize_dataset, to_customizer_records
+from dpo_frames.dataset.writers import checked_dataset, write_jsonl
+from dpo_frames.errors import (
+    ConflictError,
+    EmptyDatasetError,
+    NatPluginError,
+    PlatformUnavailableError,
+    StatusUnreadableError,
+    TrainingJobError,
+    TrainingStatusUnreadableError,
+    UnknownJobError,
+)
+from dpo_frames.layout import DATASETS_DIR, REFERENCE_FILES
 from dpo_frames.nat.config import API_TOKEN_ENV, NeMoCustomizerTrainerAdapterConfig
 from dpo_frames.nat.convert import collection_to_pairs
 from dpo_frames.nat.paths import check_outside_wiped_dir
@@ -113,6 +132,8 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         super().__init__(adapter_config)
         self.config: NeMoCustomizerTrainerAdapterConfig = adapter_config
         self._client: CustomizerClient | None = None
+        self._jobs: dict[str, TrainingJobRef] = {}
+        """The reference of the job submitted for each run id (what a bare ``TrainingJobRef`` resolves to)."""
 
     # --- connection ----------------------------------------------------------------------
 
@@ -203,7 +224,9 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
     ) -> TrainingJobRef:
         """Write, upload and train on a dataset frame (pairs + ``split``), once per ``run_id``."""
         if dataset.height == 0:
-            raise EmptyDatasetError(f"run {run_id}: the dataset has no pairs; nothing to train on")
+            raise EmptyDatasetError(
+                f"No DPO items found for run {run_id}: the dataset has no pairs, nothing to train on"
+            )
         dataset = _both_splits(dataset, run_id)
         out = self.dataset_dir(run_id)
         counts = dataset["split"].value_counts()
@@ -247,15 +270,21 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         if dataset_stats is not None:
             metadata["dataset_stats"] = dataset_stats.model_dump()
         logger.info("run %s: customization job %s submitted (output model %s)", run_id, job.job_id, job.output_model)
-        return TrainingJobRef(run_id=run_id, backend=BACKEND, metadata=metadata)
+        ref = TrainingJobRef(run_id=run_id, backend=BACKEND, metadata=metadata)
+        self._jobs[run_id] = ref
+        return ref
 
     def _write_dataset_dir(self, dataset: pl.DataFrame, out: Path, run_id: str, stats: DatasetStats) -> dict[str, Path]:
-        """The local dataset directory: the Customizer JSONL files, dataset.parquet and its record (blocking)."""
+        """The local dataset directory, as the reference lays it out (``training_file.jsonl`` and
+        ``validation_file.jsonl``), with dataset.parquet and the directory's record (blocking)."""
         full_history = self.config.use_full_message_history
+        frame = checked_dataset(dataset)
+        records = to_customizer_records(frame, use_full_message_history=full_history)
         with atomic_dir(out) as tmp:
-            written = write_customizer_jsonl(dataset, tmp, use_full_message_history=full_history)
+            for split, rel in REFERENCE_FILES.items():
+                write_jsonl(records.filter(frame["split"] == split), tmp / rel)
             frames = rundir.write_frames(tmp, dataset=dataset)
-            files = {split: path.relative_to(tmp).as_posix() for split, path in written.items()}
+            files = {split: rel.as_posix() for split, rel in REFERENCE_FILES.items()}
             run_ids = sorted({r for r in dataset["run_id"].unique().to_list() if r is not None})
             info = DatasetInfo(
                 format="customizer", stats=stats, files=files, options={"use_full_message_history": full_history}
@@ -275,42 +304,92 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
 
     # --- following -----------------------------------------------------------------------
 
+    async def resolve(self, ref: TrainingJobRef) -> TrainingJobRef:
+        """``ref`` with its job's metadata: its own ``job_id``, else the job this adapter submitted for
+        ``ref.run_id``, else the run's latest job on the platform (found by the run id every job
+        carries: a restarted process follows the job it submitted before).
+
+        Raises :class:`UnknownJobError` (a ``ValueError``, as the reference) when there is none.
+        """
+        meta = dict(ref.metadata or {})
+        if meta.get("job_id"):
+            return ref
+        known = self._jobs.get(ref.run_id)
+        if known is not None:
+            return ref.model_copy(update={"metadata": {**(known.metadata or {}), **meta}})
+        jobs = await find_job_for_run(self.client, run_id=ref.run_id, namespace=self.config.namespace)
+        if not jobs:
+            raise UnknownJobError(
+                f"No training job found for run {ref.run_id}: the reference carries no job_id, this adapter "
+                f"submitted none for it, and namespace {self.config.namespace} on {self.config.entity_host} has none"
+            )
+        job = jobs[-1]
+        found = {"job_id": job.id, "output_model": job.output_model, "namespace": self.config.namespace}
+        dataset_dir = self.dataset_dir(ref.run_id) if self.config.dataset_output_dir or self.run_config else None
+        if dataset_dir is not None and dataset_dir.is_dir():
+            found["dataset_dir"] = str(dataset_dir)
+        logger.info("run %s: following job %s found on the platform", ref.run_id, job.id)
+        resolved = ref.model_copy(update={"metadata": {**found, **meta}})
+        self._jobs[ref.run_id] = resolved
+        return resolved
+
     async def status(self, ref: TrainingJobRef) -> TrainingJobStatus:
-        """The job's current status; raises the client's error when it cannot be read."""
+        """The job's current status (``ref`` may be a bare run id: see :meth:`resolve`).
+
+        Raises the client's error when the status cannot be read (not a FAILED status: an
+        unreadable status says nothing about the job)."""
+        ref = await self.resolve(ref)
         details = await self.client.jobs.status(_job_id(ref))
         return to_training_status(ref, details)
 
     async def wait_until_complete(self, ref: TrainingJobRef, poll_interval: float | None = None) -> TrainingJobStatus:
-        """Follow the job to its end; deploy the model when asked.
+        """Follow the job to its end (``ref`` may be a bare run id); deploy the model when asked.
 
         Returns the final status when the job completed, or was cancelled and no deployment
         was asked. Raises :class:`TrainingJobError` (a ``RuntimeError``, as the reference)
-        when it failed, when its status could not be read ``max_consecutive_status_failures``
-        times in a row, when it was cancelled but a deployment was asked, or when the
-        deployment failed. The dataset files stay where ``ref.metadata["dataset_dir"]`` says.
+        when it failed, when it was cancelled but a deployment was asked, or when the
+        deployment failed; :class:`TrainingStatusUnreadableError` (a ``TrainingJobError`` and a
+        ``ConnectionError``) when its status could not be read ``max_consecutive_status_failures``
+        times in a row: a platform problem, the job may still be running. The dataset files
+        stay where ``ref.metadata["dataset_dir"]`` says.
         """
+        ref = await self.resolve(ref)
+        job_id = _job_id(ref)
         dataset_dir = (ref.metadata or {}).get("dataset_dir")
         try:
             details = await wait_for_job(
                 self.client,
-                _job_id(ref),
+                job_id,
                 poll_interval=poll_interval or self.config.poll_interval_seconds,
                 max_consecutive_status_failures=self.config.max_consecutive_status_failures,
                 dataset_dir=dataset_dir,
             )
+        except StatusUnreadableError as exc:
+            message = (
+                f"Failed to get status for job {job_id} of run {ref.run_id} after "
+                f"{self.config.max_consecutive_status_failures} consecutive attempts: a platform problem, not a "
+                f"verdict on the job, which may still be running (check {self.config.entity_host}); {exc}"
+            )
+            status = to_training_status(ref, None, message=f"Error getting status: {exc}")
+            raise TrainingStatusUnreadableError(message, status=status, dataset_dir=dataset_dir) from exc
         except JobCancelledError as exc:
             status = to_training_status(ref, exc.status, message=str(exc), status=TrainingStatusEnum.CANCELED)
             if self.config.deploy_on_completion:
                 raise TrainingJobError(
-                    f"{exc}; the model was not trained and will not be deployed", status=status, dataset_dir=dataset_dir
+                    f"Training job {ref.run_id} was canceled: {exc}; the model was not trained and will not be "
+                    "deployed",
+                    status=status,
+                    dataset_dir=dataset_dir,
                 ) from exc
             logger.warning("%s", exc)
             return status
         except JobFailedError as exc:
             status = to_training_status(ref, exc.status, message=str(exc), status=TrainingStatusEnum.FAILED)
-            raise TrainingJobError(str(exc), status=status, dataset_dir=dataset_dir) from exc
+            raise TrainingJobError(
+                f"Training job {ref.run_id} failed: {exc}", status=status, dataset_dir=dataset_dir
+            ) from exc
         except CustomizerError as exc:  # not transient (e.g. 401, 404): following the job is impossible
-            message = f"cannot follow job {_job_id(ref)}: {exc}; local dataset files are kept in {dataset_dir}"
+            message = f"cannot follow job {job_id}: {exc}; local dataset files are kept in {dataset_dir}"
             raise TrainingJobError(
                 message, status=to_training_status(ref, None, message=message), dataset_dir=dataset_dir
             ) from exc
@@ -336,6 +415,7 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
                 config_name=f"nat-deploy-config-{ref.run_id}",
                 nim=NimDeployment(image_name=cfg.image_name, image_tag=cfg.image_tag, gpu=cfg.gpu),
                 description=cfg.description,
+                on_conflict=self.config.on_existing_deployment,
             )
             deployment = await wait_for_deployment(
                 self.client,
@@ -347,13 +427,22 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             )
         except CustomizerError as exc:
             status = final.model_copy(update={"message": f"training completed; deployment failed: {exc}"})
+            fix = (
+                "; set the adapter's on_existing_deployment to update (or replace) to serve the new model there"
+                if isinstance(exc, ConflictError)
+                else ""
+            )
             raise TrainingJobError(
-                f"run {ref.run_id}: model {model} trained, but its deployment failed: {exc}",
+                f"run {ref.run_id}: model {model} trained, but its deployment failed: {exc}{fix}",
                 status=status,
                 dataset_dir=meta.get("dataset_dir"),
             ) from exc
         logger.info("run %s: model %s deployed as %s/%s", ref.run_id, model, self.config.namespace, name)
-        extra = {"deployment": f"{self.config.namespace}/{name}", "deployment_url": deployment.url}
+        extra = {
+            "deployment": f"{self.config.namespace}/{name}",
+            "deployment_url": deployment.url,
+            "deployed_model": model,
+        }
         return final.model_copy(update={"metadata": {**(final.metadata or {}), **extra}})
 
     def log_progress(self, ref: TrainingJobRef, metrics: dict[str, Any], output_dir: str | None = None) -> None:
@@ -381,5 +470,5 @@ def _both_splits(dataset: pl.DataFrame, run_id: str) -> pl.DataFrame:
 def _job_id(ref: TrainingJobRef) -> str:
     job_id = (ref.metadata or {}).get("job_id")
     if not job_id:
-        raise NatPluginError(f"training job reference for run {ref.run_id} carries no job_id")
+        raise UnknownJobError(f"No training job found for run {ref.run_id}: its reference carries no job_id")
     return str(job_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 
 from dpo_frames.errors import PluginClashError
 
@@ -25,6 +26,11 @@ def clash_message(version: str) -> str:
         "nemo_customizer_trainer), so NAT cannot tell them apart. Use one of them per environment: "
         f"`pip uninstall {REFERENCE_DISTRIBUTION}` to use dpo_frames (or uninstall dpo_frames to use the reference)."
     )
+
+
+def print_clash_message(version: str) -> None:
+    """Write the clash message on stderr (registered to run at exit when the clash is detected)."""
+    print(f"\ndpo_frames: {clash_message(version)}", file=sys.stderr, flush=True)
 
 
 def check_no_reference_plugin() -> None:

@@ -7,12 +7,17 @@ reference behaviour:
 
 * builder: ``strategy`` (pairing strategy; unset, ``exhaustive_pairs`` decides as in the
   reference), ``seed`` (of ``best_vs_random``), ``max_candidates_per_turn`` (bounds the
-  quadratic pairing of huge turns; unset, no bound as in the reference).
+  quadratic pairing of huge turns; unset, no bound as in the reference),
+  ``strip_echoed_output`` (default true: a candidate's own answer recorded as the last
+  message of its prompt is removed before pairing; the reference keeps it and writes records
+  whose prompt is the chosen answer).
   ``custom_step_name``, obsolete in the reference and ignored there, is read as an alias
   of ``ttc_step_name`` when that key is absent;
 * adapter: ``api_token`` (bearer token for the platform, else env ``NEMO_API_TOKEN``),
   ``validation_fraction`` (share of prompts in the validation file, default 0.2 as the
-  reference's 80/20 cut), ``retry`` (HTTP retry policy of the client);
+  reference's 80/20 cut), ``retry`` (HTTP retry policy of the client),
+  ``on_existing_deployment`` (``fail``/``update``/``replace`` a fixed-name deployment that
+  serves another model);
 * trainer: ``seed`` (the ``max_pairs`` sample is reproducible; the reference's is not).
 
 Unknown keys are ignored, as NAT and the reference do, but named in a warning.
@@ -80,6 +85,13 @@ class DPOTrajBuilderConfig(TrajectoryBuilderConfig, PairConfig, name="dpo_traj_b
     """
 
     model_config = ConfigDict(extra="ignore")
+
+    strip_echoed_output: bool = Field(
+        default=True,
+        description="New: remove a candidate's own answer recorded as the last (assistant) message of its prompt "
+        "before pairing and export (workflows that record the conversation after the model answered). "
+        "False: prompts as recorded.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -242,6 +254,12 @@ class NeMoCustomizerTrainerAdapterConfig(TrainerAdapterConfig, name="nemo_custom
     )
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy, description="New: HTTP retry policy (attempts, backoff) of every platform call."
+    )
+    on_existing_deployment: Literal["fail", "update", "replace"] = Field(
+        default="fail",
+        description="New: when deployment_config.deployment_name already exists and serves another model: fail "
+        "(naming both models), update it to the new model, or replace it (delete and create). The reference "
+        "fails too, unclearly; a deployment that serves the same model is reused either way.",
     )
 
     @model_validator(mode="before")

@@ -131,7 +131,8 @@ def collection_to_pairs(
     if skipped:
         logger.warning("ignored %d episode item(s) that are not DPOItem", skipped)
     if not rows["prompt_text"]:
-        raise EmptyDatasetError("no DPO items in the trajectories: nothing to train on")
+        where = f" of run {run_id}" if run_id else ""
+        raise EmptyDatasetError(f"No DPO items found in trajectories{where}: nothing to train on")
     frame = pl.DataFrame(rows, schema=dict(schema.PAIRS), strict=False)
     return _fill_pair_ids(frame)
 

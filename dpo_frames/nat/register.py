@@ -8,18 +8,25 @@ NAT rebuilds every component for each evaluation run, so these functions only co
 objects: connections are opened in ``initialize`` and closed by the trainer's cleanup.
 
 NVIDIA's reference plugin registers the same names. When it is installed too, NAT cannot
-load a config that uses them; this module then logs the fix at import and every
-registration function raises :class:`~dpo_frames.nat.errors.PluginClashError`.
+load a config that uses them; this module then logs the fix at import, prints it again on
+stderr when the process exits (after NAT's own errors, so it is the last thing the user
+reads), and every registration function raises :class:`~dpo_frames.nat.errors.PluginClashError`.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 
 from nat.builder.builder import Builder
 from nat.cli.register_workflow import register_trainer, register_trainer_adapter, register_trajectory_builder
 
-from dpo_frames.nat.clash import check_no_reference_plugin, clash_message, reference_plugin_version
+from dpo_frames.nat.clash import (
+    check_no_reference_plugin,
+    clash_message,
+    print_clash_message,
+    reference_plugin_version,
+)
 from dpo_frames.nat.config import DPOTrajBuilderConfig, NeMoCustomizerTrainerAdapterConfig, NeMoCustomizerTrainerConfig
 
 logger = logging.getLogger("dpo_frames.nat")
@@ -27,6 +34,8 @@ logger = logging.getLogger("dpo_frames.nat")
 _version = reference_plugin_version()
 if _version is not None:
     logger.error("%s", clash_message(_version))
+    # NAT then fails on the ambiguous names with pages of its own errors: say it again last.
+    atexit.register(print_clash_message, _version)
 
 
 @register_trajectory_builder(config_type=DPOTrajBuilderConfig)

@@ -29,6 +29,7 @@ from nat.finetuning.interfaces.finetuning_runner import Trainer
 from dpo_frames import schema
 from dpo_frames._atomic import append_line, write_json
 from dpo_frames.dataset import DatasetStats, finalize_dataset
+from dpo_frames.errors import DpoFramesError
 from dpo_frames.nat.adapter import BACKEND, NeMoCustomizerTrainerAdapter
 from dpo_frames.nat.builder import DPOTrajectoryBuilder
 from dpo_frames.nat.config import NeMoCustomizerTrainerAdapterConfig, NeMoCustomizerTrainerConfig
@@ -50,13 +51,20 @@ class NeMoCustomizerTrainer(Trainer):
     Outcomes (``run`` returns a one-element list, as the reference):
 
     * a collection run fails and ``continue_on_collection_error`` is false, no pair was
-      collected, or the submission fails: ``FAILED`` status with the reason;
+      collected (``"No trajectories collected"``, followed by why for each run), or the
+      submission fails: ``FAILED`` status with the reason;
     * ``wait_for_completion: false``: ``RUNNING`` once submitted;
     * the job completes: ``COMPLETED`` (deployed first when the adapter is asked to);
       cancelled: ``CANCELED``;
     * the job fails (or its status stays unreadable, or the deployment fails): the
       adapter's ``TrainingJobError`` is raised after ``final_metrics.json`` is written, so
       ``nat finetune`` exits 1, as with the reference.
+
+    The builder and the adapter may be any NAT ``TrajectoryBuilder`` and ``TrainerAdapter``:
+    they are used through NAT's interface only (dpo_frames' own builder hands its frames
+    over directly, dpo_frames' own adapter takes the dataset frame and is closed on cleanup).
+    Log lines and statuses number collection runs from 1 (``collection run 1/3``) and name
+    each by its id (``nemo_dpo_<hex>_run0``).
     """
 
     def __init__(self, trainer_config: NeMoCustomizerTrainerConfig, **kwargs: Any) -> None:
@@ -69,6 +77,8 @@ class NeMoCustomizerTrainer(Trainer):
         self._run_metrics: list[dict[str, Any]] = []
         self._collection_history: list[dict[str, Any]] = []
         self._dataset_stats: DatasetStats | None = None
+        self._empty_runs: list[str] = []
+        """Why each collection run gave nothing (failed, or no pair): the final status names it."""
 
     @property
     def run_id(self) -> str | None:
@@ -96,10 +106,15 @@ class NeMoCustomizerTrainer(Trainer):
 
     # --- collection ----------------------------------------------------------------------
 
+    def _run_label(self, epoch: int) -> str:
+        """How logs and statuses name collection run ``epoch`` (0-based): ``collection run 1/3 (id)``."""
+        return f"collection run {epoch + 1}/{self.trainer_config.num_runs} ({self._run_id}_run{epoch})"
+
     async def run_epoch(self, epoch: int, run_id: str) -> TrainingJobRef | None:
         """One collection run: evaluate, build pairs, keep them (nothing is submitted here)."""
         collection_id = f"{run_id}_run{epoch}"
-        logger.info("collection run %d/%d (%s)", epoch + 1, self.trainer_config.num_runs, collection_id)
+        label = f"collection run {epoch + 1}/{self.trainer_config.num_runs} ({collection_id})"
+        logger.info("%s", label)
         meta = {"run_number": epoch, "run_id": run_id, "trainer_config": self.trainer_config.model_dump()}
         await self.trajectory_builder.start_run(run_id=collection_id, meta=meta)
         collection = await self.trajectory_builder.finalize(run_id=collection_id, meta=meta)
@@ -109,7 +124,9 @@ class NeMoCustomizerTrainer(Trainer):
         metrics = {**_reward_metrics(epoch, pairs), **extra}
         self._run_metrics.append(metrics)
         if pairs.height == 0:
-            logger.warning("collection run %d produced no preference pair", epoch)
+            why = _why_no_pairs(extra)
+            logger.warning("%s produced no preference pair (%s)", label, why)
+            self._empty_runs.append(f"{label}: no preference pair ({why})")
         await asyncio.to_thread(self.log_progress, epoch, metrics)
         return None
 
@@ -139,19 +156,22 @@ class NeMoCustomizerTrainer(Trainer):
             try:
                 await self.run_epoch(epoch, self._run_id)
             except Exception as exc:
-                logger.error("collection run %d failed: %s", epoch, exc)
-                await asyncio.to_thread(self.log_progress, epoch, {"run_number": epoch, "error": str(exc)})
+                label, cause = self._run_label(epoch), _cause(exc)
+                logger.error("%s failed: %s", label, cause)
+                self._empty_runs.append(f"{label} failed: {cause}")
+                await asyncio.to_thread(self.log_progress, epoch, {"run_number": epoch, "error": cause})
                 if not self.trainer_config.continue_on_collection_error:
                     return await self._finish(
                         self._status(
                             TrainingStatusEnum.FAILED,
-                            f"Data collection failed at run {epoch}: {exc}",
+                            f"Data collection failed at run {epoch} ({label}): {cause}",
                             {"run_number": epoch},
                         )
                     )
         pairs = pl.concat(self._pairs, how="vertical_relaxed") if self._pairs else schema.empty(schema.PAIRS)
         if pairs.height == 0:
-            return await self._finish(self._status(TrainingStatusEnum.FAILED, "No preference pairs collected"))
+            reasons = "; ".join(self._empty_runs) or "no collection run produced a preference pair"
+            return await self._finish(self._status(TrainingStatusEnum.FAILED, f"No trajectories collected: {reasons}"))
         dataset = await self._dataset(pairs)
         try:
             self._job_ref = await self._submit(dataset)
@@ -178,8 +198,10 @@ class NeMoCustomizerTrainer(Trainer):
 
     async def _dataset(self, pairs: pl.DataFrame) -> pl.DataFrame:
         cfg = self.trainer_config
-        adapter_cfg = getattr(self.trainer_adapter, "config", None)
-        fraction = getattr(adapter_cfg, "validation_fraction", DEFAULT_VALIDATION_FRACTION)
+        adapter = self.trainer_adapter
+        # Only our adapter has the key; any other splits the trajectories it is given its own way.
+        own = isinstance(adapter, NeMoCustomizerTrainerAdapter)
+        fraction = adapter.config.validation_fraction if own else DEFAULT_VALIDATION_FRACTION
         dataset, stats = await asyncio.to_thread(
             finalize_dataset,
             pairs,
@@ -246,15 +268,18 @@ class NeMoCustomizerTrainer(Trainer):
         return metrics
 
     async def cleanup(self) -> None:
-        """Cancel unfinished evaluations, close the adapter's connections, drop collected data."""
+        """Cancel unfinished evaluations, close dpo_frames' adapter's connections, reset what was collected
+        (pairs and run metrics, as the reference)."""
         for run_id, task in list(getattr(self.trajectory_builder, "evaluation_runs", {}).items()):
             if not task.done():
                 logger.info("cancelling evaluation of run %s", run_id)
                 task.cancel()
-        aclose = getattr(self.trainer_adapter, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        if isinstance(self.trainer_adapter, NeMoCustomizerTrainerAdapter):
+            await self.trainer_adapter.aclose()
         self._pairs.clear()
+        self._run_metrics.clear()
+        self._empty_runs.clear()
+        self._groups = 0
 
     def log_progress(self, epoch: int, metrics: dict[str, Any], output_dir: str | None = None) -> None:
         """Append to ``data_collection_progress.jsonl`` and rewrite ``collection_history.json`` (blocking)."""
@@ -264,8 +289,8 @@ class NeMoCustomizerTrainer(Trainer):
         append_line(out_dir / PROGRESS_FILE, json.dumps(entry, default=str))
         write_json(out_dir / HISTORY_FILE, self._collection_history)
         logger.info(
-            "collection run %d: %s DPO pairs, avg reward %.4f",
-            epoch + 1,
+            "%s: %s DPO pairs, avg reward %.4f",
+            self._run_label(epoch),
             metrics.get("num_dpo_pairs", 0),
             metrics.get("avg_reward", 0.0),
         )
@@ -290,6 +315,23 @@ class NeMoCustomizerTrainer(Trainer):
             "status_metadata": status.metadata,
         }
         write_json(Path(self.run_config.output_dir) / FINAL_METRICS_FILE, final)
+
+
+def _cause(exc: Exception) -> str:
+    """An exception as a status names it: ours as they are (their messages say what happened), any other
+    with its type (``ValueError: Expected object or value``), and the notes added on the way."""
+    text = str(exc) if isinstance(exc, DpoFramesError) else f"{type(exc).__name__}: {exc}"
+    notes = getattr(exc, "__notes__", None) or []
+    return "; ".join([text, *notes])
+
+
+def _why_no_pairs(extra: dict[str, Any]) -> str:
+    """Why a run that did not fail gave no pair, from what the builder reported."""
+    if "candidates" not in extra:
+        return "the builder returned no trajectories"
+    if extra["candidates"] == 0:
+        return f"no candidate; {extra.get('rejected_candidates', 0)} candidate steps rejected"
+    return f"{extra['candidates']} candidates, skipped: {extra.get('skipped') or 'nothing'}"
 
 
 def _reward_metrics(epoch: int, pairs: pl.DataFrame) -> dict[str, Any]:

@@ -351,3 +351,27 @@ async def test_a_bad_position_interrupts_the_nat_run_without_raising(tmp_path: P
     result = await run_example_eval(output_dir=tmp_path / "eval", dataset=dataset)
     assert result.workflow_interrupted
     assert result.eval_input.eval_input_items[0].trajectory == []
+
+
+async def test_conversation_mode_records_prompts_as_an_llm_player_s_trace(tmp_path: Path, nat_run) -> None:
+    """``prompt_recording: conversation``: every TTC_END's input is the conversation after the answer (its last
+    message the candidate's own output); one candidate in four retried once first. Scores and moves are the
+    default mode's."""
+    result = await run_example_eval(
+        output_dir=tmp_path / "eval", overrides=(("workflow.prompt_recording", "conversation"),)
+    )
+    default, _ = nat_run
+    ends = [s.payload for i in result.eval_input.eval_input_items for s in i.trajectory if s.event_type == "TTC_END"]
+    plain = [s.payload for i in default.eval_input.eval_input_items for s in i.trajectory if s.event_type == "TTC_END"]
+    assert [(p.data.output, p.data.score) for p in ends] == [(p.data.output, p.data.score) for p in plain]
+    retried = 0
+    for payload, before in zip(ends, plain, strict=True):
+        data = payload.data.model_dump()
+        assert data["input"][-1] == {"role": "assistant", "content": data["output"]}
+        assert data["input"][:2] == before.data.model_dump()["input"]  # the prompt, then what followed it
+        if len(data["input"]) == 5:
+            retried += 1
+            assert data["input"][2]["role"] == "assistant" and "invalid move" in data["input"][3]["content"]
+        else:
+            assert len(data["input"]) == 3
+    assert 0.1 < retried / len(ends) < 0.4

@@ -170,7 +170,7 @@ async def test_a_single_pair_fills_both_files(tmp_path: Path, pairs: pl.DataFram
             await adapter.aclose()
     assert final.status.value == "completed"
     one = tmp_path / "ds" / "one"
-    files = [one / "training/training_file.jsonl", one / "validation/validation_file.jsonl"]
+    files = [one / "training_file.jsonl", one / "validation_file.jsonl"]  # the reference's local layout
     assert files[0].read_text() == files[1].read_text() != ""
 
 

@@ -66,7 +66,7 @@ async def test_two_runs_are_deduplicated_uploaded_trained_and_deployed(out: Path
         uploaded = {}
         for rel in ("training/training_file.jsonl", "validation/validation_file.jsonl"):
             uploaded[rel] = state.file_bytes(REPO, rel)
-            assert uploaded[rel] == (dataset_dir / rel).read_bytes()
+            assert uploaded[rel] == (dataset_dir / Path(rel).name).read_bytes()  # kept where the reference keeps it
         train, validation = (_jsonl(b) for b in uploaded.values())
         assert (len(train), len(validation)) == (final["dataset"]["train_pairs"], final["dataset"]["validation_pairs"])
         for record in train + validation:

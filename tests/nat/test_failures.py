@@ -23,7 +23,7 @@ def _emulator(**kwargs) -> Emulator:
 
 def _assert_dataset_kept(run: FinetuneRun, message: str) -> None:
     (dataset_dir,) = run.dataset_dirs()
-    for rel in ("training/training_file.jsonl", "validation/validation_file.jsonl"):
+    for rel in ("training_file.jsonl", "validation_file.jsonl"):  # where the reference keeps them
         assert (dataset_dir / rel).stat().st_size > 0
     assert str(dataset_dir) in message
 
@@ -136,6 +136,9 @@ async def test_continue_on_collection_error_tries_every_run(out: Path, bad_posit
             },
         )
     final = run.final_metrics()
-    assert (final["status"], final["message"]) == ("failed", "No preference pairs collected")
+    # The reference's words first, then what happened to each run (it used to say only "No preference pairs collected").
+    assert final["status"] == "failed" and final["message"].startswith("No trajectories collected: ")
+    assert final["message"].count("stopped the evaluation") == 2
+    assert "collection run 1/2" in final["message"] and "collection run 2/2" in final["message"]
     assert [entry["run_number"] for entry in run.progress()] == [0, 1]
     assert len(run.run_dirs()) == 2

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from .board import Board
 from .game import AgentTurn, play_game
-from .ttc import DEFAULT_STEP_NAME, emit_turn
+from .ttc import DEFAULT_STEP_NAME, PromptRecording, emit_turn
 
 
 class TicTacToeWorkflowConfig(FunctionBaseConfig, name="dpo_frames_tictactoe"):
@@ -26,6 +26,12 @@ class TicTacToeWorkflowConfig(FunctionBaseConfig, name="dpo_frames_tictactoe"):
     max_agent_turns: int = Field(default=5, ge=1, le=5, description="Stop after this many agent turns.")
     seed: int = Field(default=0, description="Seed of the candidate sampler (same seed, same games).")
     ttc_step_name: str = Field(default=DEFAULT_STEP_NAME, description="Name of the emitted TTC steps.")
+    prompt_recording: PromptRecording = Field(
+        default="prompt",
+        description="What a candidate's TTC_END records as its input: 'prompt' (system rules and board) or "
+        "'conversation' (as an LLM player's trace does: the conversation after its answer, which ends with the "
+        "candidate's own output, with a failed attempt and the retry request before it for one candidate in four).",
+    )
 
 
 @register_function(config_type=TicTacToeWorkflowConfig)
@@ -37,7 +43,7 @@ async def tictactoe_workflow(config: TicTacToeWorkflowConfig, builder: Builder):
         manager = Context.get().intermediate_step_manager
 
         def record(turn: AgentTurn) -> None:
-            emit_turn(turn, manager, step_name=config.ttc_step_name)
+            emit_turn(turn, manager, step_name=config.ttc_step_name, recording=config.prompt_recording)
 
         game = play_game(
             Board.parse(position),
