@@ -45,6 +45,7 @@ work never swallows a refused upload::
     │       ├── DeploymentFailedError
     │       └── DeploymentTimeoutError (TimeoutError)
     ├── EmulatorStartError (RuntimeError)     the local platform emulator could not start
+    │   └── EmulatorStateError                its persisted state is corrupt
     ├── HubError                              a Hugging Face Hub (compatible) endpoint refused or failed a push
     └── NatPluginError                        the NAT finetuning plugin (:mod:`dpo_frames.nat`)
         ├── PluginClashError (RuntimeError)   NVIDIA's reference plugin is installed too
@@ -82,6 +83,7 @@ __all__ = [
     "EmptyDatasetError",
     "EmptyResultError",
     "EmulatorStartError",
+    "EmulatorStateError",
     "EngineMissingError",
     "FrameNotFoundError",
     "HubError",
@@ -403,6 +405,10 @@ class DeploymentTimeoutError(DeploymentError, TimeoutError):
 
 class EmulatorStartError(DpoFramesError, RuntimeError):
     """The local platform emulator could not start (e.g. the port is taken)."""
+
+
+class EmulatorStateError(EmulatorStartError):
+    """The emulator's persisted state is corrupt or not one it wrote (the message names the file)."""
 
 
 class HubError(DpoFramesError):

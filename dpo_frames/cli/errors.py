@@ -64,6 +64,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (e.RunDirError, EXIT_BAD_INPUT),
     (e.SqlError, EXIT_BAD_INPUT),
     (e.LocalDatasetError, EXIT_BAD_INPUT),
+    (e.EmulatorStateError, EXIT_BAD_INPUT),
     (e.RunConflictError, EXIT_BAD_INPUT),
     (e.JobError, EXIT_JOB),
     (e.CustomizerError, EXIT_PLATFORM),

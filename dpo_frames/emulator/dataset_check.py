@@ -112,6 +112,9 @@ def _check_file(state: EmulatorState, sha256: str, path: str, problem_of: Callab
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
             raise DatasetInvalid(f"{path} line {number}: invalid JSON ({reason})") from None
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, nesting deeper than the parser goes
+            kind = "nested too deep" if isinstance(exc, RecursionError) else str(exc).split(":")[0]
+            raise DatasetInvalid(f"{path} line {number}: unreadable JSON ({kind})") from None
         problem = problem_of(record)
         if problem is not None:
             raise DatasetInvalid(f"{path} line {number}: {problem}")

@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dpo_frames.errors import EmulatorStateError
+
 from .blobs import BlobStore
 from .clock import Clock, WallClock
 from .persist import STATE_FILE as STATE_FILE
@@ -242,6 +244,12 @@ class EmulatorState:
         if self._store is not None:
             try:
                 self._load()
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a state file it did not write
+                self._store.close()
+                raise EmulatorStateError(
+                    f"{self._store.state_file} is corrupt or not an emulator state ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}); move it away to start afresh, or point --persist-dir elsewhere"
+                ) from None
             except BaseException:
                 self._store.close()
                 raise

@@ -119,3 +119,21 @@ def test_a_state_file_of_another_version_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="unsupported emulator state version 99"):
         Emulator(EmulatorConfig(persist_dir=tmp_path)).start()
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"version": 1, "namespaces": 3}'])
+def test_a_corrupt_state_file_is_a_clear_error_with_its_own_code(tmp_path: Path, content: str) -> None:
+    from click.testing import CliRunner
+
+    from dpo_frames.cli import cli
+    from dpo_frames.cli.errors import EXIT_BAD_INPUT
+    from dpo_frames.errors import EmulatorStateError
+
+    persist = tmp_path / "platform"
+    persist.mkdir()
+    (persist / "state.json").write_text(content)
+    with pytest.raises(EmulatorStateError, match="state.json is corrupt or not an emulator state"):
+        Emulator(EmulatorConfig(persist_dir=persist)).__enter__()
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--persist-dir", str(persist)])
+    assert result.exit_code == EXIT_BAD_INPUT and "move it away to start afresh" in result.output
+    assert (persist / "state.json").read_text() == content  # left as it was, for the user to look at

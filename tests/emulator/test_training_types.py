@@ -149,3 +149,24 @@ def test_a_card_without_metadata_is_a_warning(emu):
         answer = client.post("/v1/hf/api/validate-yaml", json={"content": "# no metadata\n", "repoType": "dataset"})
         assert answer.status_code == 200 and "Empty metadata" in answer.json()["warnings"][0]["message"]
         assert client.post("/v1/hf/api/validate-yaml", json={"repoType": "dataset"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [(b'{"prompt": "p", "chosen_response": ' + b"9" * 5000 + b', "rejected_response": "r"}', "unreadable JSON"),
+     (b'{"prompt": ' + b"[" * 5000 + b"]" * 5000 + b"}", "unreadable JSON (nested too deep)")],
+    ids=["5000-digits", "deep"],
+)  # fmt: skip
+def test_a_record_no_json_reader_takes_fails_the_job_naming_file_and_line(emu, line, why):
+    good = json.dumps(DPO).encode()
+    for path in (TRAINING, VALIDATION):
+        emu.state.put_file("types/hostile-" + why[:4], path, good + b"\n" + line + b"\n")
+    emu.state.register_dataset("types", "hostile-" + why[:4])
+    with httpx.Client(base_url=emu.url) as client:
+        body = {"config": CONFIG, "dataset": "types/hostile-" + why[:4],
+                "hyperparameters": {"training_type": "dpo", "finetuning_type": "lora"}}  # fmt: skip
+        created = client.post("/v1/customization/jobs", json=body)
+        emu.advance(6)
+        status = client.get(f"/v1/customization/jobs/{created.json()['id']}/status").json()
+        assert client.get("/health").status_code == 200  # the emulator goes on
+    assert failure(status).startswith(f"Dataset validation failed: {TRAINING} line 2: {why}")
