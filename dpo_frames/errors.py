@@ -45,7 +45,7 @@ work never swallows a refused upload::
     │       ├── DeploymentFailedError
     │       └── DeploymentTimeoutError (TimeoutError)
     ├── EmulatorStartError (RuntimeError)     the local platform emulator could not start
-    │   └── EmulatorStateError                its persisted state is corrupt
+    │   └── EmulatorStateError (ValueError)   its persisted state is corrupt
     ├── HubError                              a Hugging Face Hub (compatible) endpoint refused or failed a push
     └── NatPluginError                        the NAT finetuning plugin (:mod:`dpo_frames.nat`)
         ├── PluginClashError (RuntimeError)   NVIDIA's reference plugin is installed too
@@ -407,7 +407,7 @@ class EmulatorStartError(DpoFramesError, RuntimeError):
     """The local platform emulator could not start (e.g. the port is taken)."""
 
 
-class EmulatorStateError(EmulatorStartError):
+class EmulatorStateError(EmulatorStartError, ValueError):
     """The emulator's persisted state is corrupt or not one it wrote (the message names the file)."""
 
 
