@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 
@@ -29,14 +30,61 @@ _C_ENCODE = (
 
 def _encode(obj: Any) -> str:
     if _C_ENCODE is None or isinstance(obj, str):
-        return _ENCODER.encode(obj)
-    return "".join(_C_ENCODE(obj, 0))
+        text = _ENCODER.encode(obj)
+    else:
+        text = "".join(_C_ENCODE(obj, 0))
+    return text if text.isascii() else valid_text(text)
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: a lone surrogate (half of a character, what JavaScript writes
+    when it cuts an emoji in two) becomes U+FFFD, as a UTF-8 decoder reads an invalid sequence;
+    a split pair written as two halves is joined."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds half of a character (see :func:`valid_text`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _too_long(value: int) -> bool:
+    """Whether an int has more digits than Python writes as text (``sys.get_int_max_str_digits``)."""
+    if value.bit_length() < 3 * sys.get_int_max_str_digits():  # fewer digits than the limit
+        return False
+    try:
+        int.__repr__(value)
+    except ValueError:
+        return True
+    return False
+
+
+def named_number(value: Any) -> Any:
+    """A number JSON text cannot carry as a number, by its name: a non-finite float is
+    ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``; an integer too long to write as text (more
+    than 4300 digits, whose value as a double is infinite anyway) is ``"Infinity"`` or ``"-Infinity"``.
+    Anything else is returned as it is."""
+    kind = type(value)
+    if kind is float or (kind is not bool and isinstance(value, float)):
+        if not math.isfinite(value):
+            return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    elif isinstance(value, int) and not isinstance(value, bool) and _too_long(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
 
 
 def _finite(obj: Any) -> Any:
-    """Replace non-finite floats by their names so strict JSON can carry them."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
+    """Replace the numbers JSON text cannot carry by their names (:func:`named_number`)."""
+    if isinstance(obj, (float, int)):
+        return named_number(obj)
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -50,13 +98,23 @@ def _finite(obj: Any) -> Any:
 def to_json(obj: Any) -> str | None:
     """Strict JSON text of ``obj`` (None stays None).
 
-    Pydantic models are dumped with their extra fields; non-finite floats become the
-    strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` so a NaN score survives as a
-    value that is later rejected as non-finite instead of making the record unreadable.
+    Pydantic models are dumped with their extra fields; non-finite floats (and integers
+    too long to write, more than 4300 digits) become the strings ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"`` (:func:`named_number`), so a NaN score survives as a value that is
+    later rejected as non-finite instead of making the record unreadable. A lone surrogate
+    in a string becomes U+FFFD (:func:`valid_text`): the text is always valid UTF-8. A
+    value nested deeper than the encoder goes (about 1000 levels) has no text: None.
+
+    Example:
+        >>> to_json({"score": float("nan"), "big": 10**5000, "text": "cut \\ud83d"})
+        '{"score":"NaN","big":"Infinity","text":"cut \ufffd"}'
     """
     if obj is None:
         return None
     try:
-        return _encode(obj)
-    except ValueError:
-        return _encode(_finite(obj))
+        try:
+            return _encode(obj)
+        except ValueError:
+            return _encode(_finite(obj))
+    except RecursionError:
+        return None

@@ -10,6 +10,7 @@ same output.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -20,10 +21,12 @@ from pydantic import BaseModel
 
 from dpo_frames import schema
 from dpo_frames._gc import collector_paused
-from dpo_frames._json import to_json
+from dpo_frames._json import has_lone_surrogate, to_json, valid_text
 from dpo_frames.candidates.rules import RejectReason as R
 from dpo_frames.candidates.rules import check_candidate, plain_values
 from dpo_frames.candidates.summary import summary_of_counts
+
+logger = logging.getLogger("dpo_frames")
 
 _ROW_COLUMNS = (
     "run_id",
@@ -92,6 +95,25 @@ class _Columns:
         return len(self.prompt_text) - 1
 
     def frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        try:
+            return self._frames()
+        except UnicodeEncodeError:  # a string of an in-memory step holds half a character
+            self._valid_texts()
+            return self._frames()
+
+    def _valid_texts(self) -> None:
+        """Every half character (lone surrogate) of the collected strings as U+FFFD, as the steps
+        frame reads them (:func:`~dpo_frames._json.valid_text`), the count logged."""
+        lists = [*self.columns, self.prompt_text, self.roles, self.contents, *self.rejects.values()]
+        changed = 0
+        for values in lists:
+            for i, v in enumerate(values):
+                if type(v) is str and has_lone_surrogate(v):
+                    values[i] = valid_text(v)
+                    changed += 1
+        logger.warning("%d candidate field(s) held half a character (a lone surrogate): read as U+FFFD", changed)
+
+    def _frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         messages = pa.ListArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
             pa.StructArray.from_arrays(

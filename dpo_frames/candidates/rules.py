@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from dpo_frames._json import _finite, to_json
+from dpo_frames._json import named_number, to_json
 
 DEFAULT_STEP_NAME = "dpo_candidate_move"
 
@@ -59,7 +59,8 @@ def parse_score(value: Any) -> tuple[float | None, str | None]:
             return None, R.NON_FINITE_SCORE
     elif isinstance(value, str):
         try:
-            # DuckDB's cast takes ASCII numbers only (no "_", no other digits or spaces).
+            # One rule on both paths: ASCII numbers only, no "_" digit separators (DuckDB's cast takes
+            # "1_000", Python's float too; neither other digits nor other spaces).
             score = float(value.strip()) if value.isascii() and "_" not in value else None
         except ValueError:
             score = None
@@ -91,8 +92,11 @@ def as_turn_id(value: Any) -> str | None:
 
 
 def named_non_finite(value: Any) -> Any:
-    """A non-finite float as the string the steps frame's JSON gives it ("NaN", ...)."""
-    return _finite(value) if type(value) is float and not math.isfinite(value) else value
+    """A number JSON text cannot carry (a non-finite float, an integer of more than 4300 digits)
+    as the string the steps frame's JSON gives it ("NaN", "Infinity", ...)."""
+    if type(value) is str or value is None:  # the common cases first
+        return value
+    return named_number(value)
 
 
 def checked_messages(value: list) -> list[Mapping[str, Any]] | None:
@@ -188,6 +192,8 @@ def check_candidate(fields: Mapping[str, Any] | None, duplicate: bool, cache: li
     if response is None or response == "":
         return R.MISSING_OUTPUT, ()
     response = str.__str__(response) if isinstance(response, str) else to_json(response)
+    if response is None:  # nested deeper than JSON text goes: the steps frame has no data text for it
+        return R.UNPARSABLE_DATA, ()
     if duplicate:
         return R.DUPLICATE_STEP, ()
     turn_index = as_int64(get("turn_index"))  # any other type or a bool: no turn index

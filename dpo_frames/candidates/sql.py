@@ -70,6 +70,7 @@ r AS (
         WHEN turn_id_t IN ('OBJECT', 'ARRAY') OR (d.turn_id ->> '$') = '' THEN '{RejectReason.MISSING_TURN_ID}'
         WHEN score_t IS NULL OR score_t = 'NULL' THEN '{RejectReason.MISSING_SCORE}'
         WHEN score_v IS NULL OR score_t NOT IN ('DOUBLE', 'BIGINT', 'UBIGINT', 'VARCHAR')
+             OR (score_t = 'VARCHAR' AND contains(d.score ->> '$', '_'))
             THEN '{RejectReason.NON_NUMERIC_SCORE}'
         WHEN NOT isfinite(score_v) THEN '{RejectReason.NON_FINITE_SCORE}'
         WHEN ci_t IS NOT NULL AND ci_t <> 'NULL' AND (ci_t NOT IN ('BIGINT', 'UBIGINT')
@@ -147,11 +148,13 @@ def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
     """The rows the SQL looks at (candidate steps, and rows that are not steps at all), in
     order, with ``_row`` and ``_duplicate``: a candidate step that repeats an earlier one, same
     (run, example, UUID) *and* same data (a UUID reused for other data is another step)."""
-    rows = steps.with_row_index("_row").filter(
-        pl.col("event_type").is_null() | ((pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name))
+    # Only the columns the SQL reads, before any is added: a user's extra column (``_row``,
+    # ``_duplicate``...) must neither clash with nor shadow one of its names.
+    rows = (
+        steps.select(_SQL_COLUMNS[1:])
+        .with_row_index("_row")
+        .filter(pl.col("event_type").is_null() | ((pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name)))
     )
-    # Only the columns the SQL reads: a user's extra column must not shadow one of its names.
-    rows = rows.select(*_SQL_COLUMNS)
     key = pl.struct("run_id", "example_id", "step_uuid")
     shared = rows.select(pl.col("step_uuid").is_not_null() & key.is_duplicated()).to_series()
     if not shared.any():  # the common case: no UUID comes back, no step data is compared
@@ -161,11 +164,18 @@ def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
     return rows.with_columns(_duplicate=pl.col("_row").is_in(again.implode()))
 
 
+def _python_text(text: str) -> str | None:
+    try:
+        return to_json(json.loads(text))
+    except (ValueError, RecursionError):  # a number or nesting Python's reader refuses: DuckDB's text stands
+        return text
+
+
 def _python_json_text(frame: pl.DataFrame, column: str, flag: str) -> pl.DataFrame:
     """Re-encode the (rare) non-string values DuckDB serialized, as Python's JSON encoder
     does, so the text matches the in-memory path (DuckDB writes 1e20 as 100000000000000000000.0)."""
     rows = frame.select(pl.arg_where(pl.col(flag))).to_series()
     if rows.len() == 0:
         return frame
-    texts = [to_json(json.loads(text)) for text in frame[column].gather(rows).to_list()]
+    texts = [_python_text(text) for text in frame[column].gather(rows).to_list()]
     return frame.with_columns(frame[column].scatter(rows, texts))

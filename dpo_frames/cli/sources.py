@@ -123,6 +123,24 @@ def _collect_dir(path: Path, run_id: str) -> tuple[Collected, list[str]]:
     return collected, [str(f.resolve()) for f in run.files("steps")]
 
 
+def where_rejected(rejects: pl.DataFrame, run_id: str, *, lines: bool = False, shown: int = 3) -> str:
+    """`` (unparsable step: line 2, line 5; missing score: u7 and 3 more)``: each reason with the
+    first rejects it names (their step UUID, else their place; in a JSONL file a step out of any
+    item is its line), so they can be found in the file."""
+    if rejects.height == 0:
+        return ""
+    source = pl.col("source").str.strip_prefix(f"run {run_id} ")
+    if lines:
+        source = source.str.replace(r"^step (\d+)$", "line $1")
+    by_reason = rejects.group_by("reason", maintain_order=True).agg(pl.len().alias("n"), source.head(shown)).rows()
+    named = [
+        f"{reason}: {', '.join(str(s) for s in sources)}"
+        + (f" and {n - len(sources):,} more" if n > len(sources) else "")
+        for reason, n, sources in by_reason
+    ]
+    return f" ({'; '.join(named)})"
+
+
 def gather(paths: list[Path], step_name: str, run_ids: list[str], stage: Stage) -> Gathered:
     """Read every source (in order), noting what each held on ``stage``."""
     parts: list[Collected] = []
@@ -141,6 +159,7 @@ def gather(paths: list[Path], step_name: str, run_ids: list[str], stage: Stage) 
         held = f"{collected.steps:,} steps, " if collected.steps is not None else ""
         stage.note(
             f"{path.name}: {held}{collected.candidates.height:,} candidates, {collected.rejects.height:,} rejects"
+            + where_rejected(collected.rejects, run_id, lines=path.suffix.lower() == ".jsonl")
         )
     candidates = pl.concat([p.candidates for p in parts], how="vertical_relaxed")
     rejects = pl.concat([p.rejects for p in parts], how="vertical_relaxed")

@@ -239,7 +239,8 @@ def turn_partition(n: int) -> pl.Expr:
 def _partition(source: pl.LazyFrame, parts_dir: Path, n: int) -> None:
     """One streaming pass: every candidate, with its global position, into its turn's partition."""
     (
-        source.with_row_index("_row")
+        source.drop("_row", strict=False)  # the position is ours: a column of that name in the input is replaced
+        .with_row_index("_row")
         .with_columns(_part=turn_partition(n))
         .sink_parquet(pl.PartitionBy(parts_dir, key="_part", include_key=False), mkdir=True)
     )

@@ -7,6 +7,8 @@ it works on frames.
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
@@ -16,9 +18,19 @@ import polars as pl
 
 from dpo_frames import schema
 from dpo_frames._gc import collector_paused
-from dpo_frames._json import to_json
+from dpo_frames._json import to_json, valid_text
 from dpo_frames.errors import SourceError
-from dpo_frames.steps.sources import SourceKind, _load_json, eval_items_of, source_kind
+from dpo_frames.steps.sources import (
+    NOT_JSON,
+    SourceKind,
+    _load_document,
+    eval_items_of,
+    holds_half_characters,
+    parse_json_text,
+    source_kind,
+)
+
+logger = logging.getLogger("dpo_frames")
 
 StepsSource = Any  # EvaluationRunOutput | Iterable[IntermediateStep | dict] | str | PathLike | pl.DataFrame
 
@@ -100,8 +112,20 @@ class _Rows:
         self.add(run_id, example_id, index, None, None, None, None, raw, None)
 
     def frame(self) -> pl.DataFrame:
-        df = pl.DataFrame(self.cols, schema={c: schema.STEPS[c] for c in _COLUMNS}, strict=False)
+        try:
+            df = pl.DataFrame(self.cols, schema={c: schema.STEPS[c] for c in _COLUMNS}, strict=False)
+        except UnicodeEncodeError:  # a string of an in-memory step holds half a character
+            df = pl.DataFrame(_valid_texts(self.cols), schema={c: schema.STEPS[c] for c in _COLUMNS}, strict=False)
         return df.with_columns(event_category=_category(pl.col("event_type"))).select(list(schema.STEPS))
+
+
+def _valid_texts(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The columns with every half character (lone surrogate) of their strings as U+FFFD, the
+    count logged (:func:`~dpo_frames._json.to_json` does the same in the JSON texts)."""
+    fixed = {c: [valid_text(v) if type(v) is str else v for v in values] for c, values in columns.items()}
+    changed = sum(a != b for c in columns for a, b in zip(columns[c], fixed[c]))
+    logger.warning("%d step field(s) held half a character (a lone surrogate): read as U+FFFD", changed)
+    return fixed
 
 
 def _first(value: Any, default: Any) -> Any:
@@ -113,8 +137,11 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _timestamp(value: Any) -> float | None:
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond any double
+            return math.inf if value > 0 else -math.inf
     return None
 
 
@@ -216,9 +243,8 @@ def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
                 continue
             if not line.strip():
                 continue
-            try:
-                step = json.loads(line)
-            except json.JSONDecodeError:
+            step = parse_json_text(line)
+            if step is NOT_JSON:
                 rows.add_unparsable(run_id, None, line_no, line.rstrip("\r\n"))
                 continue
             if isinstance(step, Mapping):
@@ -229,14 +255,17 @@ def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
 
 
 def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
-    items = _load_json(path)
+    items, escapes = _load_document(path)
     if not isinstance(items, list):
         raise SourceError(f"{path} is not a NAT workflow_output.json: expected a JSON list of items")
     rows = _Rows()
     for position, item in enumerate(items):
         if not isinstance(item, Mapping) or "intermediate_steps" not in item:
-            if isinstance(item, Mapping) and "payload" in item:
-                rows.add_step(item, run_id, None, position)  # a plain JSON list of steps
+            if isinstance(item, Mapping) and "payload" in item:  # a plain JSON list of steps
+                if escapes and holds_half_characters(item):
+                    rows.add_unparsable(run_id, None, position, json.dumps(item))
+                else:
+                    rows.add_step(item, run_id, None, position)
                 continue
             raise SourceError(
                 f"{path}: item {position} has no 'intermediate_steps'; is this a NAT "
@@ -250,5 +279,8 @@ def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
         if not isinstance(steps, list):
             raise SourceError(f"{path}: item {position} ('{example_id}') has intermediate_steps that are not a list")
         for index, step in enumerate(steps):
+            if escapes and holds_half_characters(step):
+                rows.add_unparsable(run_id, example_id, index, json.dumps(step))
+                continue
             rows.add_step(step, run_id, example_id, index)
     return rows.frame()

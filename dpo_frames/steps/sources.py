@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -16,9 +17,42 @@ from typing import Any
 
 import polars as pl
 
+from dpo_frames._json import has_lone_surrogate
 from dpo_frames.errors import SourceError
 
-__all__ = ["SourceKind", "eval_items_of", "source_kind"]
+__all__ = ["NOT_JSON", "SourceKind", "eval_items_of", "parse_json_text", "source_kind"]
+
+NOT_JSON: Any = object()
+"""What :func:`parse_json_text` gives for a text that is not JSON dpo_frames reads."""
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def parse_json_text(text: str) -> Any:
+    """The JSON value of ``text``, or :data:`NOT_JSON` where it is not one dpo_frames reads:
+    not JSON; an integer of more than 4300 digits or nesting deeper than the parser goes
+    (which Python's reader refuses); a string holding half of a character (a lone surrogate
+    escape such as ``"\\ud83d"``, what JavaScript writes when it cuts an emoji in two).
+
+    Example:
+        >>> parse_json_text('{"a": 1}'), parse_json_text('{"a": "\\\\ud83d"}') is NOT_JSON
+        ({'a': 1}, True)
+    """
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; so is the digit limit
+        return NOT_JSON
+    if _SURROGATE_ESCAPE.search(text) and holds_half_characters(value):
+        return NOT_JSON
+    return value
+
+
+def holds_half_characters(value: Any) -> bool:
+    """Whether a parsed JSON value has a string (or key) holding a lone surrogate."""
+    try:
+        return has_lone_surrogate(json.dumps(value, ensure_ascii=False))
+    except (ValueError, RecursionError):
+        return True
 
 
 class SourceKind(StrEnum):
@@ -44,10 +78,8 @@ def _first_json_line(path: Path) -> Any:
         for raw in f:
             line = raw.decode("utf-8-sig", errors="replace").strip()
             if line:
-                try:
-                    return json.loads(line)
-                except json.JSONDecodeError:
-                    return None
+                value = parse_json_text(line)
+                return None if value is NOT_JSON else value
     return None
 
 
@@ -97,10 +129,24 @@ def source_kind(path: str | os.PathLike[str]) -> SourceKind:
 
 
 def _load_json(path: Path) -> Any:
+    return _load_document(path)[0]
+
+
+def _load_document(path: Path) -> tuple[Any, bool]:
+    """A JSON document, and whether its text has surrogate escapes (its strings may hold half characters)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path} is not UTF-8 text: can't decode byte {exc.start} ({exc.reason})") from None
+    try:
+        return json.loads(text), _SURROGATE_ESCAPE.search(text) is not None
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # the digit limit, or nesting deeper than the parser goes
+        what = "nesting deeper than the JSON reader goes" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise SourceError(
+            f"{path} holds JSON no reader takes whole ({what}); write it one step a line (JSONL)"
+        ) from None
 
 
 def eval_items_of(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
@@ -115,12 +161,16 @@ def eval_items_of(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                 text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8", errors="replace").strip()
                 if not text:
                     continue
-                try:
-                    yield line_no, json.loads(text)
-                except json.JSONDecodeError:
-                    yield line_no, text
+                value = parse_json_text(text)
+                yield line_no, text if value is NOT_JSON else value
         return
-    document = _load_json(p)
+    document, escapes = _load_document(p)
     if isinstance(document, Mapping):
         document = (document.get("eval_input") or document).get("eval_input_items", [])
-    yield from enumerate(document)
+    for position, item in enumerate(document):
+        yield position, to_text_if_half(item) if escapes else item
+
+
+def to_text_if_half(item: Any) -> Any:
+    """The item, or its JSON text (to be rejected visibly) if a string of it holds half a character."""
+    return json.dumps(item) if holds_half_characters(item) else item
