@@ -56,9 +56,13 @@ def main() -> None:
             loads.append(os.getloadavg()[0])
             start = time.perf_counter()
             if workers is None:
-                result = build_dataset_partitioned(source, out, config, partitions=args.partitions)
+                result = build_dataset_partitioned(
+                    source, out, config, partitions=args.partitions, prompt_context="last_message"
+                )
             else:
-                result = build_dataset(source, out, config, workers=workers, partitions=args.partitions)
+                result = build_dataset(
+                    source, out, config, workers=workers, partitions=args.partitions, prompt_context="last_message"
+                )
                 steps[name] = result.seconds
             walls[name].append(time.perf_counter() - start)
             results[name] = (result.pair_stats, result.dataset_stats)

@@ -66,6 +66,7 @@ def main() -> None:
         out,
         dpo_frames.PairConfig(max_pairs_per_turn=args.max_pairs_per_turn),
         partitions=args.partitions,
+        prompt_context="last_message",  # the reference's default (use_full_message_history: false), as before
     )
     seconds = time.perf_counter() - t0
     jsonl_gib = sum(result.files[s].stat().st_size for s in ("train", "validation")) / 2**30

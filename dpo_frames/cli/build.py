@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import polars as pl
 
 from dpo_frames import layout, rundir
 from dpo_frames._atomic import clean_leftovers
@@ -15,13 +16,21 @@ from dpo_frames.cli.dataset import dataset_command
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_USAGE, CliError, reraise_as
 from dpo_frames.cli.options import INPUT_ERRORS, pair_config, strategy_seed
 from dpo_frames.cli.pairs import pairs_command
+from dpo_frames.dataset.context import PromptContext
 from dpo_frames.errors import EngineMissingError, OutputExistsError
 from dpo_frames.pairs.config import PairConfig
 
 __all__ = ["build_command"]
 
 ENGINES = ("local", "dask")
-_DATASET_OPTIONS = ("max_pairs", "sample_seed", "validation_fraction", "dedup", "full_message_history")
+_DATASET_OPTIONS = (
+    "max_pairs",
+    "sample_seed",
+    "validation_fraction",
+    "dedup",
+    "full_message_history",
+    "last_message_only",
+)
 
 
 def _shared_options(command: click.Command, names: Any) -> list[click.Parameter]:
@@ -94,6 +103,7 @@ def build_command(
     validation_fraction: float,
     dedup: bool,
     full_message_history: bool,
+    last_message_only: bool,
     **options: Any,
 ) -> None:
     """Build pairs and the NeMo Customizer dataset from CANDIDATES, too many for one process's memory.
@@ -102,7 +112,8 @@ def build_command(
     candidates.parquet): files, globs or directories, local or fsspec URLs. Writes
     pairs/ and dataset/ (Parquet, one file per partition), training/training_file.jsonl,
     validation/validation_file.jsonl and the record dpo_frames.json (last) into --out. The result is the
-    in-memory one whatever the engine, workers or partitions (line order aside).
+    in-memory one whatever the engine, workers or partitions (line order aside). Prompts of several
+    messages are written whole (as --full-message-history) unless --last-message-only asks to cut them.
 
     \b
     Examples:
@@ -120,6 +131,17 @@ def build_command(
     if engine != "local":
         _require_extra(engine)
     _refuse_existing(out, overwrite)
+    if full_message_history and last_message_only:
+        raise click.UsageError(
+            "--full-message-history keeps every message; --last-message-only the last one: choose one"
+        )
+    if not (full_message_history or last_message_only) and _has_conversations(candidates):
+        full_message_history = True
+        click.echo(
+            "dpo-frames: prompts of several messages are written whole (--full-message-history); "
+            "--last-message-only keeps the last message of each",
+            err=True,
+        )
     dataset_options = {
         "partitions": partitions,
         "deduplicate": dedup,
@@ -127,6 +149,7 @@ def build_command(
         "seed": sample_seed,
         "validation_fraction": validation_fraction,
         "use_full_message_history": full_message_history,
+        "prompt_context": PromptContext.LAST_MESSAGE if last_message_only else PromptContext.REFUSE,
     }
     sources = list(candidates) if len(candidates) > 1 else candidates[0]
     with stages(err_console()) as stage, stage(f"building on {engine}"):
@@ -142,6 +165,16 @@ def build_command(
     console.print(mapping_table(result.dataset_stats.model_dump(), title="dataset"))
     for name, path in result.files.items():
         click.echo(f"{name}: {path}")  # whole, for scripts (a console would wrap long paths)
+
+
+def _has_conversations(candidates: tuple[str, ...]) -> bool:
+    """Whether local candidates files hold a prompt of several messages (one column read, streaming).
+    URLs are not read here: there a cut not asked for is refused by the build itself."""
+    if any("://" in c for c in candidates):
+        return False
+    with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix="cannot build: "):
+        longest = pl.scan_parquet(list(candidates)).select(pl.col("prompt_messages").list.len().max()).collect().item()
+    return bool(longest and longest > 1)
 
 
 def _require_extra(engine: str) -> None:

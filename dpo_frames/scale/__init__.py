@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 import polars as pl
 
+from dpo_frames.dataset.context import PromptContext
 from dpo_frames.dataset.finalize import DedupMode
 from dpo_frames.errors import ConfigError
 from dpo_frames.pairs.config import PairConfig
@@ -40,6 +41,7 @@ class _BuildOptions(TypedDict):
     validation_fraction: float
     dedup_mode: DedupMode | str
     use_full_message_history: bool
+    prompt_context: PromptContext | str
 
 
 def build_dataset(
@@ -57,6 +59,7 @@ def build_dataset(
     validation_fraction: float = 0.2,
     dedup_mode: DedupMode | str = DedupMode.EXACT,
     use_full_message_history: bool = False,
+    prompt_context: PromptContext | str = PromptContext.REFUSE,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Build pairs and the NeMo Customizer dataset from candidates Parquet files, beyond memory.
@@ -64,7 +67,10 @@ def build_dataset(
     ``engine="local"`` works in this process, one partition at a time; ``engine="dask"``
     on a Dask cluster (``address`` of a running scheduler, else a local cluster of
     ``workers`` processes), where ``candidates`` and ``out_dir`` may be fsspec URLs.
-    The dataset options are those of :func:`~dpo_frames.finalize_dataset`. Returns the
+    The dataset options are those of :func:`~dpo_frames.finalize_dataset`; prompts of
+    several messages are kept whole with ``use_full_message_history``, else refused unless
+    ``prompt_context="last_message"`` cuts them to their last message (counted in the
+    record, :mod:`~dpo_frames.dataset.context`). Returns the
     engine's result (pair and dataset statistics, partitions, files written).
 
     Example:
@@ -72,7 +78,7 @@ def build_dataset(
         >>> from dpo_frames.scale import build_dataset
         >>> candidates, _ = dpo_frames.extract_candidates("examples/tictactoe/data/workflow_output.json")
         >>> path = f"{tempfile.mkdtemp()}/candidates.parquet"; candidates.write_parquet(path)
-        >>> build_dataset(path, f"{tempfile.mkdtemp()}/out", partitions=2).dataset_stats.pairs
+        >>> build_dataset(path, f"{tempfile.mkdtemp()}/out", partitions=2, use_full_message_history=True).dataset_stats.pairs
         60
     """
     options: _BuildOptions = {
@@ -83,6 +89,7 @@ def build_dataset(
         "validation_fraction": validation_fraction,
         "dedup_mode": dedup_mode,
         "use_full_message_history": use_full_message_history,
+        "prompt_context": prompt_context,
     }
     if engine == "local":
         if address is not None or storage_options:

@@ -28,6 +28,7 @@ import polars as pl
 
 from dpo_frames import layout, schema
 from dpo_frames._atomic import atomic_dir, clean_leftovers
+from dpo_frames.dataset.context import ContextStats, ContextTally, PromptContext, prompt_context_of
 from dpo_frames.dataset.finalize import (
     KEY_COLUMNS,
     TRAIN,
@@ -75,6 +76,7 @@ def build_dataset_partitioned(
     validation_fraction: float = 0.2,
     dedup_mode: DedupMode | str = DedupMode.EXACT,
     use_full_message_history: bool = False,
+    prompt_context: PromptContext | str = PromptContext.REFUSE,
     overwrite: bool = True,
 ) -> PartitionedResult:
     """Build pairs and the NeMo Customizer dataset from candidates too large for memory.
@@ -85,7 +87,9 @@ def build_dataset_partitioned(
     ``dataset/part-*.parquet``, ``training/training_file.jsonl``,
     ``validation/validation_file.jsonl`` and the record ``dpo_frames.json``. An existing
     ``out_dir`` is replaced only when ``overwrite`` and dpo_frames wrote it.
-    ``partitions`` defaults to one per two million candidates.
+    ``partitions`` defaults to one per two million candidates. Prompts of several messages
+    are refused without ``use_full_message_history`` unless ``prompt_context="last_message"``
+    (:mod:`~dpo_frames.dataset.context`); the record counts what was cut.
 
     Example:
         >>> import tempfile, dpo_frames
@@ -93,7 +97,7 @@ def build_dataset_partitioned(
         >>> steps = dpo_frames.read_steps("examples/tictactoe/data/workflow_output.json")
         >>> candidates, _ = dpo_frames.extract_candidates(steps)
         >>> path = f"{tempfile.mkdtemp()}/candidates.parquet"; candidates.write_parquet(path)
-        >>> result = build_dataset_partitioned(path, f"{tempfile.mkdtemp()}/out", partitions=4)
+        >>> result = build_dataset_partitioned(path, f"{tempfile.mkdtemp()}/out", partitions=4, prompt_context="last_message")
         >>> result.dataset_stats.pairs == dpo_frames.finalize_dataset(dpo_frames.build_pairs(candidates)[0])[1].pairs
         True
     """
@@ -105,6 +109,7 @@ def build_dataset_partitioned(
         validation_fraction=validation_fraction,
         dedup_mode=dedup_mode,
         use_full_message_history=use_full_message_history,
+        prompt_context=prompt_context,
     )
     config = config or PairConfig()
     out = Path(out_dir)
@@ -124,7 +129,8 @@ def build_dataset_partitioned(
             validation_fraction=validation_fraction,
             dedup_mode=dedup_mode,
         )
-        _write_dataset(tmp, n, chosen, use_full_message_history)
+        tally = context_tally(use_full_message_history, prompt_context)
+        _write_dataset(tmp, n, chosen, use_full_message_history, tally)
         record = build_record(
             "local",
             config,
@@ -134,6 +140,7 @@ def build_dataset_partitioned(
             partitions=n,
             run_ids=run_ids,
             sources=_sources(candidates),
+            context=tally.log(),
         )
         write_record(tmp, record)
     logger.info(
@@ -165,6 +172,7 @@ def dataset_options(
     validation_fraction: float,
     dedup_mode: DedupMode | str,
     use_full_message_history: bool,
+    prompt_context: PromptContext | str = PromptContext.REFUSE,
 ) -> dict[str, Any]:
     """The dataset options, checked before the long part of a build, as its record keeps them."""
     decide(
@@ -180,7 +188,19 @@ def dataset_options(
         "seed": seed,
         "validation_fraction": validation_fraction,
         "use_full_message_history": use_full_message_history,
+        "prompt_context": prompt_context_of(prompt_context).value,
     }
+
+
+def context_tally(use_full_message_history: bool, prompt_context: PromptContext | str) -> ContextTally:
+    """The count of what a scaled build's Customizer JSONL does with prompts of several messages."""
+    return ContextTally(
+        format="customizer",
+        plain_prompt=not use_full_message_history,
+        responses=["chosen_response", "rejected_response"],
+        keep_hint="pass use_full_message_history=True (CLI: --full-message-history)",
+        prompt_context=prompt_context,
+    )
 
 
 def build_record(
@@ -193,6 +213,7 @@ def build_record(
     partitions: int,
     run_ids: Iterable[str],
     sources: Sequence[str],
+    context: ContextStats | None = None,
     **extra: Any,
 ) -> RunRecord:
     """The record of a scaled build (the same for every engine)."""
@@ -200,6 +221,7 @@ def build_record(
         format="customizer",
         stats=dataset_stats,
         options=options,
+        context=context,
         files={split: str(rel) for split, rel in layout.CUSTOMIZER_FILES.items()},
     )
     return RunRecord(
@@ -357,7 +379,7 @@ def partition_dataset(pairs: pl.DataFrame, chosen: pl.DataFrame, part: int) -> p
     return schema.conform(pairs[rows["idx"]].with_columns(split=rows["split"]), schema.DATASET, "dataset")
 
 
-def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool) -> None:
+def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool, tally: ContextTally) -> None:
     """Dataset Parquet per partition, and the two JSONL files appended partition by partition.
 
     ``out`` is the build's temporary directory (renamed into place as a whole at the end).
@@ -374,6 +396,7 @@ def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool) 
             pairs = pl.read_parquet(out / "pairs" / layout.part_file(i))
             rows = by_part.get((i,), chosen.clear().drop("part"))
             dataset = schema.conform(pairs[rows["idx"]].with_columns(split=rows["split"]), schema.DATASET, "dataset")
+            tally.add(dataset)  # refused here, before its JSONL, if it would be cut unasked
             dataset.write_parquet(dataset_dir / layout.part_file(i))
             for split in (TRAIN, VALIDATION):
                 records = to_customizer_records(

@@ -76,7 +76,9 @@ def test_same_result_as_in_memory(tmp_path_factory, rows, cfg, parts, max_pairs,
 def test_lazy_source_and_default_partitions(tmp_path, example_output):
     candidates, _ = dpo_frames.extract_candidates(example_output)
     candidates.write_parquet(tmp_path / "c.parquet")
-    result = build_dataset_partitioned(pl.scan_parquet(tmp_path / "c.parquet"), tmp_path / "out")
+    result = build_dataset_partitioned(
+        pl.scan_parquet(tmp_path / "c.parquet"), tmp_path / "out", use_full_message_history=True
+    )
     assert result.partitions == 1 and result.dataset_stats.pairs > 0
     assert not list(tmp_path.rglob(".*.tmp-*")) and not list(tmp_path.rglob(".candidate-parts-*"))
 

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from dpo_frames.dataset.context import PromptContext
 from dpo_frames.dataset.finalize import TRAIN, VALIDATION, DatasetStats, DedupMode
 from dpo_frames.errors import DistributedError
 from dpo_frames.pairs.config import PairConfig
@@ -39,6 +40,7 @@ from dpo_frames.scale.partitioned import (
     DEFAULT_CANDIDATES_PER_PARTITION,
     build_record,
     check_partitions,
+    context_tally,
     dataset_options,
     decide_globally,
     merge_partition_results,
@@ -105,6 +107,7 @@ def build_dataset(
     validation_fraction: float = 0.2,
     dedup_mode: DedupMode | str = DedupMode.EXACT,
     use_full_message_history: bool = False,
+    prompt_context: PromptContext | str = PromptContext.REFUSE,
     storage_options: Mapping[str, Any] | None = None,
     split_rows: int | None = None,
 ) -> DistributedResult:
@@ -138,6 +141,7 @@ def build_dataset(
         validation_fraction=validation_fraction,
         dedup_mode=dedup_mode,
         use_full_message_history=use_full_message_history,
+        prompt_context=prompt_context,
     )
     config = config or PairConfig()
     out = OutputDir(str(out_dir), dict(storage_options or {}))
@@ -172,12 +176,16 @@ def build_dataset(
             by_part = chosen.partition_by("part", as_dict=True, maintain_order=True)
             empty = chosen.clear()
         with _timed(seconds, "dataset"):
-            lines = cluster.map(
+            tally = context_tally(use_full_message_history, prompt_context)
+            done = cluster.map(
                 tasks.dataset_task,
                 range(n),
                 [by_part.get((i,), empty) for i in range(n)],
-                args=(out, use_full_message_history),
+                args=(out, use_full_message_history, options["prompt_context"]),
             )
+    lines = [part_lines for part_lines, _ in done]
+    for _, part_tally in done:
+        tally.merge(part_tally)
     _check_lines(lines, dataset_stats)
     with _timed(seconds, "jsonl"):
         files = concatenate_jsonl(out, n)
@@ -191,6 +199,7 @@ def build_dataset(
         partitions=n,
         run_ids=run_ids,
         sources=list(source.files),
+        context=tally.log(),
         worker_threads=threads,
         seconds=seconds,
     )

@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 
 from dpo_frames import schema
+from dpo_frames.dataset.context import ContextTally
 from dpo_frames.dataset.finalize import TRAIN, VALIDATION, DedupMode
 from dpo_frames.dataset.formats import to_customizer_records
 from dpo_frames.dataset.writers import append_jsonl
@@ -22,7 +23,7 @@ from dpo_frames.pairs.config import PairConfig
 from dpo_frames.pairs.stats import PairStats
 from dpo_frames.scale.dask.output import OutputDir, jsonl_part, part_name
 from dpo_frames.scale.dask.source import Split, read_split
-from dpo_frames.scale.partitioned import pair_partition, partition_dataset, turn_partition
+from dpo_frames.scale.partitioned import context_tally, pair_partition, partition_dataset, turn_partition
 
 _PART = "_part"
 
@@ -62,15 +63,21 @@ def pair_task(
     return stats, keys, [r for r in candidates["run_id"].unique().to_list() if r is not None]
 
 
-def dataset_task(part: int, chosen: pl.DataFrame, out: OutputDir, use_full_message_history: bool) -> dict[str, int]:
+def dataset_task(
+    part: int, chosen: pl.DataFrame, out: OutputDir, use_full_message_history: bool, prompt_context: str
+) -> tuple[dict[str, int], ContextTally]:
     """One partition's dataset Parquet and JSONL parts, from its pairs and the rows chosen for it.
 
     ``chosen`` is the partition's ``(part, idx, split)`` rows of
-    :func:`~dpo_frames.scale.partitioned.decide_globally`. Returns the lines written per split.
+    :func:`~dpo_frames.scale.partitioned.decide_globally`. A cut of prompts of several messages
+    that ``prompt_context`` does not ask for is refused. Returns the lines written per split and
+    the :func:`~dpo_frames.scale.partitioned.context_tally` of this partition's prompts.
     """
     with out.fs.open(out.path("pairs", part_name(part, "parquet")), "rb") as handle:
         pairs = pl.read_parquet(handle)
     dataset = partition_dataset(pairs, chosen, part)
+    tally = context_tally(use_full_message_history, prompt_context)
+    tally.add(dataset)
     out.write(("dataset", part_name(part, "parquet")), dataset.write_parquet)
     lines = {}
     for split in (TRAIN, VALIDATION):
@@ -80,4 +87,4 @@ def dataset_task(part: int, chosen: pl.DataFrame, out: OutputDir, use_full_messa
         if records.height:
             out.write(jsonl_part(split, part), partial(append_jsonl, records))
         lines[split] = records.height
-    return lines
+    return lines, tally

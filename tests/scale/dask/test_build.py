@@ -113,7 +113,29 @@ def test_what_it_writes_opens_with_every_command(scheduler, tmp_path):
 
     candidates, _ = dpo_frames.extract_candidates(EXAMPLE_OUTPUT, run_id="r")
     candidates.write_parquet(tmp_path / "c.parquet")
-    build_dataset(str(tmp_path / "c.parquet"), tmp_path / "out", address=scheduler, partitions=2)
+    build_dataset(
+        str(tmp_path / "c.parquet"), tmp_path / "out", address=scheduler, partitions=2, prompt_context="last_message"
+    )
     run = assert_opens_everywhere(tmp_path / "out", tmp_path / "scratch", kind="build", frames={"pairs", "dataset"})
     assert run.record.extra["engine"] == "dask" and run.record.extra["partitions"] == 2
     assert run.record.run_ids == ["r"] and run.record.pair_stats.pairs == 60
+
+
+def test_a_cut_not_asked_for_is_refused_on_the_cluster_too(scheduler, tmp_path):
+    import pytest
+
+    from dpo_frames.errors import PromptContextError
+    from tests.conftest import EXAMPLE_OUTPUT
+
+    candidates, _ = dpo_frames.extract_candidates(EXAMPLE_OUTPUT, run_id="r")
+    candidates.write_parquet(tmp_path / "c.parquet")
+    with pytest.raises(PromptContextError, match="prompt_context='last_message'"):
+        build_dataset(str(tmp_path / "c.parquet"), tmp_path / "out", address=scheduler, partitions=2)
+    build_dataset(
+        str(tmp_path / "c.parquet"), tmp_path / "cut", address=scheduler, partitions=2, prompt_context="last_message"
+    )
+    local = build_dataset_partitioned(
+        tmp_path / "c.parquet", tmp_path / "local", partitions=3, prompt_context="last_message"
+    )
+    cut, here = (dpo_frames.open_dir(tmp_path / d).record.dataset.context for d in ("cut", "local"))
+    assert cut == here and cut.truncated_prompts == local.dataset_stats.pairs
