@@ -50,6 +50,11 @@ DEFAULT_VALIDATION_FRACTION = NeMoCustomizerTrainerAdapterConfig.model_fields["v
 class NeMoCustomizerTrainer(Trainer):
     """Runs the builder ``num_runs`` times, deduplicates and samples the pairs, submits one job.
 
+    With dpo_frames' adapter at ``hyperparameters.training_type: sft`` the dataset is instead the
+    best-of-n SFT records of the collected candidates (:mod:`dpo_frames.nat.sft`): the builder's
+    ``sft`` rules choose them, ``deduplicate_pairs``, ``max_pairs`` and ``seed`` apply to them, and
+    when none is left the status is FAILED ``"No SFT records for run ..."`` naming the rules.
+
     Outcomes (``run`` returns a one-element list, as the reference):
 
     * a collection run fails and ``continue_on_collection_error`` is false, no pair was

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+import yaml
 from nat.data_models.finetuning import FinetuneConfig
 from pydantic import ValidationError
 
@@ -19,6 +21,7 @@ from dpo_frames import schema
 from dpo_frames.emulator import Emulator, EmulatorConfig
 from dpo_frames.nat import DPOTrajBuilderConfig, EmptyDatasetError, NeMoCustomizerTrainerAdapterConfig
 from dpo_frames.nat.adapter import NeMoCustomizerTrainerAdapter
+from dpo_frames.nat.config import NeMoCustomizerHyperparameters, NeMoCustomizerTrainerConfig
 from dpo_frames.nat.convert import pairs_to_collection
 from dpo_frames.nat.sft import pairs_to_candidates, sft_hyperparameters
 from tests.rundir.opens import assert_opens_everywhere
@@ -199,3 +202,14 @@ async def test_training_type_dpo_still_uploads_dpo_records(out: Path) -> None:
     assert run.final_metrics()["status"] == "completed" and "training_type" not in run.final_metrics()
     assert job["hyperparameters"]["training_type"] == "dpo" and "dpo" in job["hyperparameters"]
     assert all(r.keys() == {"prompt", "chosen_response", "rejected_response"} for r in train)
+
+
+def test_the_readme_sft_yaml_sets_what_it_says() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S) if "training_type: sft" in b]
+    config = yaml.safe_load(block)
+    builder = DPOTrajBuilderConfig.model_validate(config["trajectory_builders"]["dpo_builder"])
+    assert builder.sft == dpo_frames.SftConfig(min_score=0.5, min_margin=0.1)
+    adapter = config["trainer_adapters"]["customizer"]
+    assert NeMoCustomizerHyperparameters.model_validate(adapter["hyperparameters"]).training_type == "sft"
+    assert NeMoCustomizerTrainerConfig.model_validate(config["trainers"]["customizer_trainer"]).max_pairs == 5000
