@@ -69,6 +69,10 @@ def pairs_to_candidates(pairs: pl.DataFrame) -> pl.DataFrame:
     """The candidates a pairs frame shows: each pair's chosen and rejected response with its score and
     index, once per turn and prompt (a foreign producer's missing turn id is one turn per example).
 
+    A pair whose metadata carries no scores (the reference's trajectories from other producers) still
+    says which response is preferred: its chosen response counts as score 1, its rejected one as 0
+    (counted in a warning); a response chosen in one pair and rejected in another keeps the first.
+
     Example:
         >>> import polars as pl
         >>> pairs = pl.DataFrame({"run_id": "r", "example_id": "q", "turn_id": "t", "prompt_text": "2+2?",
@@ -79,8 +83,16 @@ def pairs_to_candidates(pairs: pl.DataFrame) -> pl.DataFrame:
         [('4', 1.0), ('5', 0.5), ('6', 0.0)]
     """
     frame = schema.conform(pairs, schema.PAIRS, "pairs")
+    unscored = int(frame.select(pl.col("chosen_score").is_null() | pl.col("rejected_score").is_null()).sum().item())
+    if unscored:
+        logger.warning(
+            "%d of %d pairs carry no chosen_score/rejected_score in their metadata: for SFT their chosen response "
+            "counts as score 1 and their rejected one as 0",
+            unscored,
+            frame.height,
+        )
 
-    def side(which: str) -> pl.DataFrame:
+    def side(which: str, unknown: float) -> pl.DataFrame:
         return frame.select(
             "run_id",
             "example_id",
@@ -90,12 +102,12 @@ def pairs_to_candidates(pairs: pl.DataFrame) -> pl.DataFrame:
             prompt_text="prompt_text",
             prompt_messages="prompt_messages",
             response=f"{which}_response",
-            score=f"{which}_score",
+            score=pl.col(f"{which}_score").fill_null(unknown),
             step_uuid=pl.lit(None, pl.String),
             metadata=pl.lit(None, pl.String),
         )
 
-    both = pl.concat([side("chosen"), side("rejected")])
+    both = pl.concat([side("chosen", 1.0), side("rejected", 0.0)])
     keys = both.select(*schema.TURN_KEYS, rh=xxh3(pl.col("response"))).with_columns(ph=prompt_hash(both))
     first = keys.select(pl.struct(pl.all()).is_first_distinct()).to_series()
     return schema.conform(both.filter(first), schema.CANDIDATES, "candidates")

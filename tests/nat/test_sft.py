@@ -213,3 +213,25 @@ def test_the_readme_sft_yaml_sets_what_it_says() -> None:
     adapter = config["trainer_adapters"]["customizer"]
     assert NeMoCustomizerHyperparameters.model_validate(adapter["hyperparameters"]).training_type == "sft"
     assert NeMoCustomizerTrainerConfig.model_validate(config["trainers"]["customizer_trainer"]).max_pairs == 5000
+
+
+async def test_a_foreign_builder_s_pairs_without_scores_train_sft_on_their_chosen_responses(
+    tmp_path: Path, caplog
+) -> None:
+    """The trainer with another plugin's builder: the candidates come from its pairs (the reference's sample
+    trajectories carry no scores, and the chosen response is the preferred one)."""
+    from .test_reference_parity import ForeignBuilder, _trainer, collection
+
+    async with Emulator(FAST) as emu:
+        adapter = _adapter(emu.url, tmp_path, dataset_output_dir=str(tmp_path / "ds"))
+        trainer = await _trainer(tmp_path, ForeignBuilder([collection("x")]), adapter)
+        try:
+            with caplog.at_level(logging.WARNING, logger="dpo_frames.nat"):
+                (status,) = await trainer.run(num_epochs=1)
+        finally:
+            await trainer.cleanup()
+        train, validation = _uploaded(emu, "team/nat-dpo")
+    assert status.status.value == "completed", status.message
+    records = train + validation
+    assert sorted(r["completion"] for r in records) == ["Good response", "The answer is 4.", "Yes"]
+    assert "3 of 3 pairs carry no chosen_score" in caplog.text
