@@ -8,7 +8,8 @@ plugins per environment, not both.
 Components: :class:`~dpo_frames.nat.builder.DPOTrajectoryBuilder` (``dpo_traj_builder``),
 :class:`~dpo_frames.nat.adapter.NeMoCustomizerTrainerAdapter`
 (``nemo_customizer_trainer_adapter``) and :class:`~dpo_frames.nat.trainer.NeMoCustomizerTrainer`
-(``nemo_customizer_trainer``).
+(``nemo_customizer_trainer``). With ``hyperparameters.training_type: sft`` they build and upload
+best-of-n SFT records instead of DPO pairs (:mod:`dpo_frames.nat.sft`).
 """
 
 from dpo_frames.errors import MissingExtraError

@@ -52,7 +52,7 @@ from dpo_frames.customizer import (
     wait_for_deployment,
     wait_for_job,
 )
-from dpo_frames.dataset import DatasetStats, finalize_dataset, to_customizer_records
+from dpo_frames.dataset import DatasetStats, SftStats, build_sft, finalize_dataset, to_customizer_records
 from dpo_frames.dataset.writers import checked_dataset, write_jsonl
 from dpo_frames.errors import (
     ConflictError,
@@ -68,6 +68,7 @@ from dpo_frames.layout import DATASETS_DIR, REFERENCE_FILES
 from dpo_frames.nat.config import API_TOKEN_ENV, NeMoCustomizerTrainerAdapterConfig
 from dpo_frames.nat.convert import collection_to_pairs
 from dpo_frames.nat.paths import check_outside_wiped_dir
+from dpo_frames.nat.sft import SFT_FORMAT, check_not_empty, pairs_to_candidates, sft_hyperparameters, write_sft_dir
 from dpo_frames.rundir import DatasetInfo, DirKind, RunRecord
 
 __all__ = ["BACKEND", "NeMoCustomizerTrainerAdapter", "to_training_status"]
@@ -126,7 +127,8 @@ def to_training_status(
 
 
 class NeMoCustomizerTrainerAdapter(TrainerAdapter):
-    """Submits DPO datasets to NeMo Customizer, follows the job, optionally deploys the model."""
+    """Submits DPO datasets (``training_type: sft``: SFT datasets, see :mod:`dpo_frames.nat.sft`) to NeMo
+    Customizer, follows the job, optionally deploys the model."""
 
     def __init__(self, adapter_config: NeMoCustomizerTrainerAdapterConfig) -> None:
         super().__init__(adapter_config)
@@ -211,13 +213,67 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         """Train on the ``DPOItem``s of a trajectory collection (any producer).
 
         The pairs are split train/validation by prompt (``validation_fraction``), written
-        as Customizer JSONL, uploaded, registered and trained on; once per run id.
+        as Customizer JSONL, uploaded, registered and trained on; once per run id. With
+        ``training_type: sft`` the candidates the pairs show (scores from their metadata) give
+        the best of each turn as SFT records instead (:func:`~dpo_frames.nat.sft.pairs_to_candidates`).
         """
         pairs = await asyncio.to_thread(collection_to_pairs, trajectories)
+        if self.training_type == "sft":
+            candidates = await asyncio.to_thread(pairs_to_candidates, pairs)
+            sft, sft_stats = await asyncio.to_thread(
+                build_sft, candidates, deduplicate=False, validation_fraction=self.config.validation_fraction
+            )
+            return await self.submit_sft_dataset(sft, run_id=trajectories.run_id, sft_stats=sft_stats)
         dataset, stats = await asyncio.to_thread(
             finalize_dataset, pairs, deduplicate=False, validation_fraction=self.config.validation_fraction
         )
         return await self.submit_dataset(dataset, run_id=trajectories.run_id, dataset_stats=stats)
+
+    @property
+    def training_type(self) -> str:
+        """``hyperparameters.training_type``: ``dpo`` (pairs) or ``sft`` (best-of-n records)."""
+        return self.config.hyperparameters.training_type
+
+    async def submit_sft_dataset(
+        self, completions: pl.DataFrame, *, run_id: str, sft_stats: SftStats
+    ) -> TrainingJobRef:
+        """Write, upload and train (an ``sft`` job) on an SFT completions frame (:func:`~dpo_frames.build_sft`),
+        once per ``run_id``; :class:`EmptyDatasetError` naming the SFT settings when it is empty."""
+        check_not_empty(completions, run_id, sft_stats)
+        completions = _both_splits(completions, run_id, "record")
+        out = self.dataset_dir(run_id)
+        paths = await asyncio.to_thread(
+            write_sft_dir,
+            completions,
+            out,
+            run_id=run_id,
+            stats=sft_stats,
+            use_full_message_history=self.config.use_full_message_history,
+        )
+        by_split = _by_split(completions)
+        logger.info(
+            "run %s: SFT dataset written to %s (%d training, %d validation records)",
+            run_id,
+            out,
+            by_split.get("train", 0),
+            by_split.get("validation", 0),
+        )
+        extra = {
+            "recipe": "sft",
+            "format": SFT_FORMAT,
+            "train_records": by_split.get("train", 0),
+            "validation_records": by_split.get("validation", 0),
+            "dataset_stats": sft_stats.split.model_dump(),
+            "sft_stats": sft_stats.model_dump(exclude={"split"}),
+        }
+        return await self._submit_dir(
+            out,
+            run_id,
+            paths,
+            hyperparameters=sft_hyperparameters(self.config.hyperparameters.model_dump()),
+            description=f"NAT SFT training dataset for run {run_id}",
+            extra=extra,
+        )
 
     async def submit_dataset(
         self, dataset: pl.DataFrame, *, run_id: str, dataset_stats: DatasetStats | None = None
@@ -229,8 +285,7 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             )
         dataset = _both_splits(dataset, run_id)
         out = self.dataset_dir(run_id)
-        counts = dataset["split"].value_counts()
-        by_split = dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
+        by_split = _by_split(dataset)
         stats = dataset_stats or DatasetStats(
             input_pairs=dataset.height,
             pairs=dataset.height,
@@ -245,6 +300,32 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             by_split.get("train", 0),
             by_split.get("validation", 0),
         )
+        extra: dict[str, Any] = {
+            "train_pairs": by_split.get("train", 0),
+            "validation_pairs": by_split.get("validation", 0),
+        }
+        if dataset_stats is not None:
+            extra["dataset_stats"] = dataset_stats.model_dump()
+        return await self._submit_dir(
+            out,
+            run_id,
+            paths,
+            hyperparameters=self.config.hyperparameters.model_dump(),
+            description=f"NAT DPO training dataset for run {run_id}",
+            extra=extra,
+        )
+
+    async def _submit_dir(
+        self,
+        out: Path,
+        run_id: str,
+        paths: dict[str, Path],
+        *,
+        hyperparameters: dict[str, Any],
+        description: str,
+        extra: dict[str, Any],
+    ) -> TrainingJobRef:
+        """Upload the written directory, submit the job (once per run id), remember its reference."""
         job = await submit_dataset_job(
             self.client,
             dataset_dir=out,
@@ -252,9 +333,9 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             dataset_name=self.config.dataset_name,
             run_id=run_id,
             config=self.config.customization_config,
-            hyperparameters=self.config.hyperparameters.model_dump(),
+            hyperparameters=hyperparameters,
             create_namespace_if_missing=False,  # initialize() made the namespaces when asked to
-            description=f"NAT DPO training dataset for run {run_id}",
+            description=description,
         )
         metadata = {
             "job_id": job.job_id,
@@ -264,11 +345,8 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             "dataset_dir": str(out),
             "reused_job": job.reused_job,
             "files": {split: str(path) for split, path in paths.items()},
-            "train_pairs": by_split.get("train", 0),
-            "validation_pairs": by_split.get("validation", 0),
+            **extra,
         }
-        if dataset_stats is not None:
-            metadata["dataset_stats"] = dataset_stats.model_dump()
         logger.info("run %s: customization job %s submitted (output model %s)", run_id, job.job_id, job.output_model)
         ref = TrainingJobRef(run_id=run_id, backend=BACKEND, metadata=metadata)
         self._jobs[run_id] = ref
@@ -459,11 +537,17 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
         append_line(out_dir / f"nemo_customizer_{ref.run_id}.jsonl", json.dumps(entry, default=str))
 
 
-def _both_splits(dataset: pl.DataFrame, run_id: str) -> pl.DataFrame:
-    """A single pair goes to both files, as the reference does: Customizer needs both non-empty."""
+def _by_split(dataset: pl.DataFrame) -> dict[str, int]:
+    """Rows of each split."""
+    counts = dataset["split"].value_counts()
+    return dict(zip(counts["split"].to_list(), counts["count"].to_list(), strict=True))
+
+
+def _both_splits(dataset: pl.DataFrame, run_id: str, what: str = "pair") -> pl.DataFrame:
+    """A single pair (or record) goes to both files, as the reference does: Customizer needs both non-empty."""
     if dataset.height != 1:
         return dataset
-    logger.warning("run %s: only one pair; it is used for both training and validation", run_id)
+    logger.warning("run %s: only one %s; it is used for both training and validation", run_id, what)
     return pl.concat([dataset.with_columns(split=pl.lit("train")), dataset.with_columns(split=pl.lit("validation"))])
 
 

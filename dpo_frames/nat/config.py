@@ -10,7 +10,9 @@ reference behaviour:
   quadratic pairing of huge turns; unset, no bound as in the reference),
   ``strip_echoed_output`` (default true: a candidate's own answer recorded as the last
   message of its prompt is removed before pairing; the reference keeps it and writes records
-  whose prompt is the chosen answer).
+  whose prompt is the chosen answer), ``sft`` (with the adapter's ``hyperparameters.training_type:
+  sft``: which candidates become SFT records, :class:`~dpo_frames.SftConfig`'s ``min_score`` and
+  ``min_margin``; unset, the best candidate of every turn).
   ``custom_step_name``, obsolete in the reference and ignored there, is read as an alias
   of ``ttc_step_name`` when that key is absent;
 * adapter: ``api_token`` (bearer token for the platform, else env ``NEMO_API_TOKEN``),
@@ -19,6 +21,9 @@ reference behaviour:
   ``on_existing_deployment`` (``fail``/``update``/``replace`` a fixed-name deployment that
   serves another model);
 * trainer: ``seed`` (the ``max_pairs`` sample is reproducible; the reference's is not).
+
+With ``hyperparameters.training_type: sft`` the components build and upload SFT records, not DPO
+records (which Customizer's SFT validation rejects): see :mod:`dpo_frames.nat.sft`.
 
 Unknown keys are ignored, as NAT and the reference do, but named in a warning.
 """
@@ -32,6 +37,7 @@ from nat.data_models.finetuning import TrainerAdapterConfig, TrainerConfig, Traj
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from dpo_frames.customizer.settings import RetryPolicy
+from dpo_frames.dataset.sft import SftConfig
 from dpo_frames.pairs.config import PairConfig
 
 __all__ = [
@@ -72,6 +78,8 @@ class DPOTrajBuilderConfig(TrajectoryBuilderConfig, PairConfig, name="dpo_traj_b
     the new ``strategy`` (``exhaustive``, ``best_vs_worst``, ``best_vs_random``,
     ``best_vs_all``, ``best_vs_mean_minus_2sd``, ``adjacent``; unset: from
     ``exhaustive_pairs``, the reference behaviour), ``seed`` and ``max_candidates_per_turn``.
+    With the adapter's ``hyperparameters.training_type: sft`` the ``sft`` block picks the SFT
+    records instead (:class:`~dpo_frames.SftConfig`; an unknown key in it is an error).
 
     Example YAML::
 
@@ -82,10 +90,19 @@ class DPOTrajBuilderConfig(TrajectoryBuilderConfig, PairConfig, name="dpo_traj_b
             exhaustive_pairs: true          # or, new: strategy: best_vs_mean_minus_2sd
             min_score_diff: 0.05
             max_pairs_per_turn: 5
+            sft:                            # new, for training_type: sft
+              min_score: 0.5
+              min_margin: 0.1
     """
 
     model_config = ConfigDict(extra="ignore")
 
+    sft: SftConfig = Field(
+        default_factory=SftConfig,
+        description="New: with the adapter's hyperparameters.training_type: sft, which candidate of each turn becomes "
+        "an SFT record: the best, if it scores at least min_score and beats the turn's next best by min_margin "
+        "(either unset: no such condition).",
+    )
     strip_echoed_output: bool = Field(
         default=True,
         description="New: remove a candidate's own answer recorded as the last (assistant) message of its prompt "
@@ -142,10 +159,14 @@ class NeMoCustomizerTrainerConfig(TrainerConfig, name="nemo_customizer_trainer")
         description="True: a failed or interrupted collection run is logged and skipped; False: stop at once.",
     )
     deduplicate_pairs: bool = Field(
-        default=True, description="Keep one pair per (prompt, chosen, rejected) across all runs."
+        default=True,
+        description="Keep one pair per (prompt, chosen, rejected) across all runs (training_type sft: one record "
+        "per (prompt, completion)).",
     )
     max_pairs: int | None = Field(
-        default=None, ge=1, description="Keep a seeded random sample of at most this many pairs. None: all."
+        default=None,
+        ge=1,
+        description="Keep a seeded random sample of at most this many pairs (training_type sft: records). None: all.",
     )
     wait_for_completion: bool = Field(
         default=True, description="Follow the training job to its end (False: return once submitted)."
@@ -176,7 +197,11 @@ class DPOSpecificHyperparameters(BaseModel):
 class NeMoCustomizerHyperparameters(BaseModel):
     """``hyperparameters``: sent as the job's ``hyperparameters`` (reference field set)."""
 
-    training_type: Literal["sft", "dpo"] = Field(default="dpo", description="sft or dpo.")
+    training_type: Literal["sft", "dpo"] = Field(
+        default="dpo",
+        description="dpo: preference pairs; sft: best-of-n SFT records (prompt/completion, or messages with "
+        "use_full_message_history), chosen by the builder's sft rules.",
+    )
     finetuning_type: Literal["lora", "all_weights"] = Field(default="all_weights", description="lora or all_weights.")
     epochs: int = Field(default=3, ge=1, description="Training epochs.")
     batch_size: int = Field(default=4, ge=1, description="Training batch size.")

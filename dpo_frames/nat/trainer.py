@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -28,12 +29,13 @@ from nat.finetuning.interfaces.finetuning_runner import Trainer
 
 from dpo_frames import schema
 from dpo_frames._atomic import append_line, write_json
-from dpo_frames.dataset import DatasetStats, finalize_dataset
+from dpo_frames.dataset import DatasetStats, SftConfig, SftStats, build_sft, finalize_dataset
 from dpo_frames.errors import DpoFramesError
 from dpo_frames.nat.adapter import BACKEND, NeMoCustomizerTrainerAdapter
 from dpo_frames.nat.builder import DPOTrajectoryBuilder
 from dpo_frames.nat.config import NeMoCustomizerTrainerAdapterConfig, NeMoCustomizerTrainerConfig
 from dpo_frames.nat.convert import collection_to_pairs, pairs_to_collection
+from dpo_frames.nat.sft import no_sft_records, pairs_to_candidates
 
 __all__ = ["NeMoCustomizerTrainer"]
 
@@ -47,6 +49,11 @@ DEFAULT_VALIDATION_FRACTION = NeMoCustomizerTrainerAdapterConfig.model_fields["v
 
 class NeMoCustomizerTrainer(Trainer):
     """Runs the builder ``num_runs`` times, deduplicates and samples the pairs, submits one job.
+
+    With dpo_frames' adapter at ``hyperparameters.training_type: sft`` the dataset is instead the
+    best-of-n SFT records of the collected candidates (:mod:`dpo_frames.nat.sft`): the builder's
+    ``sft`` rules choose them, ``deduplicate_pairs``, ``max_pairs`` and ``seed`` apply to them, and
+    when none is left the status is FAILED ``"No SFT records for run ..."`` naming the rules.
 
     Outcomes (``run`` returns a one-element list, as the reference):
 
@@ -76,7 +83,10 @@ class NeMoCustomizerTrainer(Trainer):
         self._groups = 0
         self._run_metrics: list[dict[str, Any]] = []
         self._collection_history: list[dict[str, Any]] = []
+        self._candidates: list[pl.DataFrame] = []
+        """The candidates of each collection run (kept only for an SFT job)."""
         self._dataset_stats: DatasetStats | None = None
+        self._sft_stats: SftStats | None = None
         self._empty_runs: list[str] = []
         """Why each collection run gave nothing (failed, or no pair): the final status names it."""
 
@@ -118,20 +128,35 @@ class NeMoCustomizerTrainer(Trainer):
         meta = {"run_number": epoch, "run_id": run_id, "trainer_config": self.trainer_config.model_dump()}
         await self.trajectory_builder.start_run(run_id=collection_id, meta=meta)
         collection = await self.trajectory_builder.finalize(run_id=collection_id, meta=meta)
-        pairs, extra = self._pairs_of(collection_id, collection)
+        pairs, extra, candidates = self._pairs_of(collection_id, collection)
         self._pairs.append(pairs)
         self._groups += len(collection.trajectories)
         metrics = {**_reward_metrics(epoch, pairs), **extra}
         self._run_metrics.append(metrics)
-        if pairs.height == 0:
+        if self.training_type == "sft":
+            self._candidates.append(candidates)
+            if candidates.height == 0:
+                why = _why_no_pairs(extra)
+                logger.warning("%s produced no scored candidate (%s)", label, why)
+                self._empty_runs.append(f"{label}: no scored candidate ({why})")
+        elif pairs.height == 0:
             why = _why_no_pairs(extra)
             logger.warning("%s produced no preference pair (%s)", label, why)
             self._empty_runs.append(f"{label}: no preference pair ({why})")
         await asyncio.to_thread(self.log_progress, epoch, metrics)
         return None
 
-    def _pairs_of(self, collection_id: str, collection: TrajectoryCollection) -> tuple[pl.DataFrame, dict[str, Any]]:
-        """The run's pairs frame: straight from our builder, else rebuilt from the trajectories."""
+    @property
+    def training_type(self) -> str:
+        """dpo_frames' adapter's ``hyperparameters.training_type``; ``dpo`` with any other adapter."""
+        adapter = self.trainer_adapter
+        return adapter.training_type if isinstance(adapter, NeMoCustomizerTrainerAdapter) else "dpo"
+
+    def _pairs_of(
+        self, collection_id: str, collection: TrajectoryCollection
+    ) -> tuple[pl.DataFrame, dict[str, Any], pl.DataFrame]:
+        """The run's pairs and candidates frames: straight from our builder, else rebuilt from the
+        trajectories (the candidates the pairs show, only for an SFT job)."""
         builder = self.trajectory_builder
         if isinstance(builder, DPOTrajectoryBuilder) and collection_id in builder.runs:
             frames = builder.runs.pop(collection_id)
@@ -142,10 +167,13 @@ class NeMoCustomizerTrainer(Trainer):
                 "skipped": frames.pair_stats.skipped(),
                 "frames_dir": str(frames.run_dir),
             }
-            return frames.pairs, extra
+            return frames.pairs, extra, frames.candidates
+        extra = {"collection_run_id": collection_id}
         if not any(collection.trajectories):
-            return schema.empty(schema.PAIRS), {"collection_run_id": collection_id}
-        return collection_to_pairs(collection), {"collection_run_id": collection_id}
+            return schema.empty(schema.PAIRS), extra, schema.empty(schema.CANDIDATES)
+        pairs = collection_to_pairs(collection)
+        sft = self.training_type == "sft"
+        return pairs, extra, pairs_to_candidates(pairs) if sft else schema.empty(schema.CANDIDATES)
 
     async def run(self, num_epochs: int) -> list[TrainingJobStatus]:
         """Collect, build the dataset, submit once, wait if asked. ``num_epochs`` is ignored
@@ -168,16 +196,10 @@ class NeMoCustomizerTrainer(Trainer):
                             {"run_number": epoch},
                         )
                     )
-        pairs = pl.concat(self._pairs, how="vertical_relaxed") if self._pairs else schema.empty(schema.PAIRS)
-        if pairs.height == 0:
-            reasons = "; ".join(self._empty_runs) or "no collection run produced a preference pair"
-            return await self._finish(self._status(TrainingStatusEnum.FAILED, f"No trajectories collected: {reasons}"))
-        dataset = await self._dataset(pairs)
-        try:
-            self._job_ref = await self._submit(dataset)
-        except Exception as exc:
-            logger.error("submitting the training job failed: %s", exc)
-            return await self._finish(self._status(TrainingStatusEnum.FAILED, f"Failed to submit training job: {exc}"))
+        ended = await (self._submit_sft() if self.training_type == "sft" else self._submit_dpo())
+        if ended is not None:
+            return ended
+        assert self._job_ref is not None
         if not self.trainer_config.wait_for_completion:
             return await self._finish(
                 self._status(
@@ -195,6 +217,67 @@ class NeMoCustomizerTrainer(Trainer):
             await self._finish(status)
             raise
         return await self._finish(final)
+
+    async def _submit_dpo(self) -> list[TrainingJobStatus] | None:
+        """Build the DPO dataset of the collected pairs and submit it; the final statuses when it ends here."""
+        pairs = pl.concat(self._pairs, how="vertical_relaxed") if self._pairs else schema.empty(schema.PAIRS)
+        if pairs.height == 0:
+            reasons = "; ".join(self._empty_runs) or "no collection run produced a preference pair"
+            return await self._finish(self._status(TrainingStatusEnum.FAILED, f"No trajectories collected: {reasons}"))
+        dataset = await self._dataset(pairs)
+        return await self._submitted(self._submit(dataset))
+
+    async def _submit_sft(self) -> list[TrainingJobStatus] | None:
+        """Build the SFT dataset of the collected candidates (the builder's ``sft`` rules) and submit an SFT
+        job; the final statuses when it ends here (nothing collected, or no turn passes the rules)."""
+        assert self._run_id is not None and isinstance(self.trainer_adapter, NeMoCustomizerTrainerAdapter)
+        frames = self._candidates
+        candidates = pl.concat(frames, how="vertical_relaxed") if frames else schema.empty(schema.CANDIDATES)
+        if candidates.height == 0:
+            reasons = "; ".join(self._empty_runs) or "no collection run produced a scored candidate"
+            return await self._finish(self._status(TrainingStatusEnum.FAILED, f"No trajectories collected: {reasons}"))
+        builder = self.trajectory_builder
+        rules = builder.config.sft if isinstance(builder, DPOTrajectoryBuilder) else SftConfig()
+        cfg = self.trainer_config
+        sft, stats = await asyncio.to_thread(
+            build_sft,
+            candidates,
+            rules,
+            deduplicate=cfg.deduplicate_pairs,
+            max_records=cfg.max_pairs,
+            seed=cfg.seed,
+            validation_fraction=self.trainer_adapter.config.validation_fraction,
+        )
+        self._dataset_stats, self._sft_stats = stats.split, stats
+        logger.info(
+            "SFT dataset: %d candidates in %d turns, %d selected (%d below min_score, %d below min_margin, %d alone), "
+            "%d duplicates removed, %d sampled out (seed %d): %d training, %d validation records",
+            stats.candidates,
+            stats.prompt_groups,
+            stats.selected,
+            stats.below_min_score,
+            stats.below_margin,
+            stats.single_candidate_skipped,
+            stats.split.duplicate_pairs,
+            stats.split.sampled_out_pairs,
+            stats.split.seed,
+            stats.split.train_pairs,
+            stats.split.validation_pairs,
+        )
+        if sft.height == 0:
+            message = no_sft_records(self._run_id, stats)
+            logger.error("%s", message)
+            return await self._finish(self._status(TrainingStatusEnum.FAILED, message))
+        return await self._submitted(self.trainer_adapter.submit_sft_dataset(sft, run_id=self._run_id, sft_stats=stats))
+
+    async def _submitted(self, submission: Awaitable[TrainingJobRef]) -> list[TrainingJobStatus] | None:
+        """Await the submission and keep its job; the FAILED final status when it fails."""
+        try:
+            self._job_ref = await submission
+        except Exception as exc:
+            logger.error("submitting the training job failed: %s", exc)
+            return await self._finish(self._status(TrainingStatusEnum.FAILED, f"Failed to submit training job: {exc}"))
+        return None
 
     async def _dataset(self, pairs: pl.DataFrame) -> pl.DataFrame:
         cfg = self.trainer_config
@@ -254,6 +337,8 @@ class NeMoCustomizerTrainer(Trainer):
         }
         if self._dataset_stats is not None:
             metrics["dataset"] = self._dataset_stats.model_dump()
+        if self._sft_stats is not None:
+            metrics["sft_selection"] = self._sft_stats.model_dump(exclude={"split"})
         if self._job_ref is not None:
             try:
                 status = await self.trainer_adapter.status(self._job_ref)
@@ -277,6 +362,7 @@ class NeMoCustomizerTrainer(Trainer):
         if isinstance(self.trainer_adapter, NeMoCustomizerTrainerAdapter):
             await self.trainer_adapter.aclose()
         self._pairs.clear()
+        self._candidates.clear()
         self._run_metrics.clear()
         self._empty_runs.clear()
         self._groups = 0
@@ -314,6 +400,8 @@ class NeMoCustomizerTrainer(Trainer):
             "job_metadata": self._job_ref.metadata if self._job_ref else None,
             "status_metadata": status.metadata,
         }
+        if self._sft_stats is not None:  # an SFT job: what was selected (a DPO job's file is the reference's)
+            final.update(training_type="sft", sft_selection=self._sft_stats.model_dump(exclude={"split"}))
         write_json(Path(self.run_config.output_dir) / FINAL_METRICS_FILE, final)
 
 
