@@ -58,9 +58,20 @@ def prompt_context_of(value: PromptContext | str) -> PromptContext:
 
 
 def _collapsed(frame: pl.DataFrame, responses: list[str]) -> int:
-    """Distinct records (whole prompt) minus distinct records once the prompt is its last message only."""
-    full, plain = record_hashes(frame, responses)
-    return full.n_unique() - plain.n_unique()
+    """Distinct records (whole prompt) minus distinct records once the prompt is its last message only.
+
+    Records whose cut form is unique are distinct either way (the whole prompt holds its last
+    message), so only those whose cut form comes back have their whole prompt hashed: the
+    message lists, the costly part, are hashed for the few records that can collapse."""
+    if frame.height == 0:
+        return 0
+    parts = [frame.select(xxh3(pl.col(c).cast(pl.String)).fill_null(0)).to_series() for c in responses]
+    plain = combine64(frame.select(xxh3(pl.col("prompt_text")).fill_null(0)).to_series(), *parts)
+    shared = plain.is_duplicated()
+    if not shared.any():
+        return 0
+    full = combine64(prompt_hash(frame.filter(shared)), *(part.filter(shared) for part in parts))
+    return full.n_unique() - plain.filter(shared).n_unique()
 
 
 def record_hashes(frame: pl.DataFrame, responses: list[str]) -> tuple[pl.Series, pl.Series]:

@@ -8,11 +8,14 @@ import logging
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dpo_frames
 from dpo_frames import schema
 from dpo_frames.dataset import export_context, to_records, write_dataset
 from dpo_frames.errors import PromptContextError
+from tests.hypothesis_profiles import examples
 
 SYSTEM_A = [{"role": "system", "content": "answer in French"}, {"role": "user", "content": "hello?"}]
 SYSTEM_B = [{"role": "system", "content": "answer in German"}, {"role": "user", "content": "hello?"}]
@@ -97,3 +100,41 @@ def test_write_customizer_jsonl_keeps_the_reference_semantics_but_says_so(datase
         dpo_frames.write_trl_jsonl(dataset, tmp_path / "trl")
     with pytest.raises(ValueError, match="prompt_context must be one of"):
         write_dataset(dataset, tmp_path / "x", "trl", prompt_context="first")
+
+
+def _brute_force_collapsed(frame):
+    from dpo_frames.dataset.context import record_hashes
+
+    full, plain = record_hashes(frame, ["chosen_response", "rejected_response"])
+    return full.n_unique() - plain.n_unique()
+
+
+MESSAGE_LISTS = [
+    None,
+    [{"role": "user", "content": "q"}],
+    [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
+    [{"role": "system", "content": "t"}, {"role": "user", "content": "q"}],
+    [{"role": "user", "content": "p"}, {"role": "user", "content": "q"}],
+]
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(range(len(MESSAGE_LISTS))), st.sampled_from("ab"), st.sampled_from("xy")),
+        max_size=12,
+    )
+)
+def test_the_collapse_count_hashes_only_what_can_collapse_and_counts_as_all(rows):
+    from dpo_frames.dataset.context import _collapsed
+
+    frame = pl.DataFrame(
+        {
+            "prompt_text": ["q"] * len(rows),  # every prompt ends with "q": any two may collapse
+            "prompt_messages": [MESSAGE_LISTS[m] for m, _, _ in rows],
+            "chosen_response": [c for _, c, _ in rows],
+            "rejected_response": [r for _, _, r in rows],
+        },
+        schema_overrides={"prompt_messages": schema.MESSAGES},
+    )
+    assert _collapsed(frame, ["chosen_response", "rejected_response"]) == _brute_force_collapsed(frame)
