@@ -1,0 +1,226 @@
+"""Step files at disk speed: ``dpo-frames pairs`` on a JSONL of steps against DuckDB's plain read.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/step_files.py --sizes 100k,1M [--old] [--write-readme]
+
+For each size it writes (once, cached in ``benchmarks/.cache/step_files/``) a JSONL of that many
+``TTC_END`` steps, one serialized NAT ``IntermediateStep`` a line, from the tables of
+``synth.py`` (message prompts, 20-400 character responses), then measures, each in its own
+process (wall time, peak RSS from ``wait4``):
+
+- ``floor``: DuckDB's ``read_json(..., format='newline_delimited')`` projecting
+  ``payload.data.output`` of every line (the plain read of the same file);
+- ``read``: the file into its candidates and rejects, its steps written as Parquet (the reading
+  ``pairs`` does, alone; ``collect_candidates(..., steps_to=...)`` where a streaming reader has it);
+- ``pairs``: ``dpo-frames pairs FILE --out DIR`` (steps, candidates, rejects, pairs and the steps
+  Parquet written);
+- with ``--old REF``: the same two with the code of git ref ``REF`` too (``git archive`` of it into
+  a temporary directory, run on this venv), side by side in the same run.
+
+It prints a table (time, ratio to the floor, peak RSS) and, with ``--write-readme``, puts it
+under "Step files" in ``benchmarks/README.md``. Run one benchmark at a time on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CACHE = HERE / ".cache" / "step_files"
+PYTHON = sys.executable
+sys.path.insert(0, str(HERE))
+
+from synth import SynthSpec, format_size, generate, parse_size, stored_steps_frame  # noqa: E402
+
+_FLOOR = """
+import duckdb, sys
+n = duckdb.sql("SELECT count(o) FROM (SELECT payload.data.output AS o FROM read_json(?, "
+               "format='newline_delimited', maximum_object_size=1000000000))", params=[sys.argv[1]]).fetchall()[0]
+print(n[0])
+"""
+
+
+# Reading alone: the file -> its candidates and rejects, and its steps as Parquet (what `pairs` keeps).
+_READ = """
+import inspect, sys, time
+from dpo_frames.candidates.collect import collect_candidates
+t = time.perf_counter()
+if "steps_to" in inspect.signature(collect_candidates).parameters:
+    got = collect_candidates(sys.argv[1], run_id="r", steps_to=sys.argv[2])
+else:  # no streaming reader: the whole steps frame, then written
+    got = collect_candidates(sys.argv[1], run_id="r", keep_steps=True)
+    got.steps_frame.write_parquet(sys.argv[2])
+print(f"dpo-frames: reading {got.candidates.height} candidates ({time.perf_counter() - t:.2f} s)", file=sys.stderr)
+"""
+
+
+def steps_file(n: int) -> Path:
+    """The JSONL of ``n`` TTC_END steps (written once)."""
+    path = CACHE / f"steps_{format_size(n)}.jsonl"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tables = generate(SynthSpec(n_candidates=n, min_response_chars=20, max_response_chars=400))
+    steps = stored_steps_frame(tables).filter(pl.col("event_type") == "TTC_END")
+
+    def quoted(column: str) -> pl.Expr:
+        wrapped = pl.struct(pl.col(column).alias("v")).struct.json_encode()
+        return wrapped.str.slice(5, wrapped.str.len_bytes() - 6)
+
+    line = pl.concat_str(
+        pl.lit('{"run_id":'), quoted("run_id"), pl.lit(',"example_id":'), quoted("example_id"),
+        pl.lit(',"payload":{"event_type":'), quoted("event_type"), pl.lit(',"name":'), quoted("name"),
+        pl.lit(',"UUID":'), quoted("step_uuid"), pl.lit(',"event_timestamp":'),
+        pl.col("event_timestamp").cast(pl.String), pl.lit(',"data":'), pl.col("data"),
+        pl.lit(',"metadata":'), pl.col("metadata").fill_null("null"), pl.lit("}}"),
+    )  # fmt: skip
+    tmp = path.with_suffix(".partial")
+    steps.select(line.alias("line")).write_csv(tmp, include_header=False, quote_style="never")
+    tmp.rename(path)
+    return path
+
+
+def ensure_file(n: int) -> Path:
+    """:func:`steps_file`, in a process of its own: the generator's memory is not this process's, whose
+    size every measured child would otherwise start with (a forked child's peak RSS counts it)."""
+    path = CACHE / f"steps_{format_size(n)}.jsonl"
+    if not path.exists():
+        subprocess.run([PYTHON, __file__, "--write-file", str(n)], check=True)
+    return path
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MiB, what it wrote to stderr) of one process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode:
+        raise RuntimeError(f"{argv} failed ({proc.returncode}): {err[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024, err
+
+
+def stages(err: str) -> str:
+    """The stage times ``dpo-frames`` reported: ``read 3.1 + pairs 0.2 + write 0.5``."""
+    found = re.findall(r"dpo-frames: (reading|building|writing) [^\n]*\((\d+\.\d+) s\)", err)
+    names = {"reading": "read", "building": "pairs", "writing": "write"}
+    return " + ".join(f"{names[name]} {s}" for name, s in found)
+
+
+def old_tree(ref: str) -> Path:
+    """main's code at ``ref`` (the package only), to run the old path on this venv."""
+    out = Path(tempfile.mkdtemp(prefix="dpo-frames-old-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "dpo_frames"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out
+
+
+def run(sizes: list[int], old_ref: str | None) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    old = old_tree(old_ref) if old_ref else None
+    cli = [PYTHON, "-m", "dpo_frames"]
+    for n in sizes:
+        path = ensure_file(n)
+        mb = path.stat().st_size / 1e6
+        floor = measure([PYTHON, "-c", _FLOOR, str(path)])
+        sides = {"floor (DuckDB read_json)": floor}
+        with tempfile.TemporaryDirectory(dir=CACHE) as out:
+            env = {**os.environ, "PYTHONPATH": str(old)} if old is not None else None
+            sides["read: candidates + steps.parquet (this checkout)"] = measure(
+                [PYTHON, "-c", _READ, str(path), f"{out}/s"]
+            )
+            if env is not None:
+                sides["read: candidates + steps.parquet (--old)"] = measure(
+                    [PYTHON, "-c", _READ, str(path), f"{out}/s"], env
+                )
+            sides["dpo-frames pairs (this checkout)"] = measure([*cli, "pairs", str(path), "--out", f"{out}/new"])
+            if env is not None:
+                sides["dpo-frames pairs (--old)"] = measure([*cli, "pairs", str(path), "--out", f"{out}/old"], env)
+        for side, (seconds, peak, err) in sides.items():
+            row = {"steps": format_size(n), "MB": round(mb), "side": side, "seconds": round(seconds, 2)}
+            row |= {"x floor": round(seconds / floor[0], 1), "peak MiB": round(peak), "stages (s)": stages(err)}
+            rows.append(row)
+            print(row, flush=True)
+    return rows
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def merged(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """``rows`` over those of earlier runs (``results/step_files.json``, kept), by size and side."""
+    import json
+
+    stored = HERE / "results" / "step_files.json"
+    earlier = json.loads(stored.read_text()) if stored.exists() else []
+    new = {(r["steps"], r["side"]) for r in rows}
+    every = [r for r in earlier if (r["steps"], r["side"]) not in new] + rows
+    order = ["floor", "read: candidates + steps.parquet (this checkout)", "read: candidates + steps.parquet (--old)"]
+    order += ["dpo-frames pairs (this checkout)", "dpo-frames pairs (--old)"]
+    every.sort(
+        key=lambda r: (
+            parse_size(str(r["steps"])),
+            next(i for i, o in enumerate(order) if str(r["side"]).startswith(o)),
+        )
+    )
+    stored.write_text(json.dumps(every, indent=1) + "\n")
+    return every
+
+
+def write_readme(text: str) -> None:
+    readme = HERE / "README.md"
+    body = readme.read_text()
+    marker = "## Step files"
+    section = (
+        f"{marker}\n\nReproduce with `.venv/bin/python benchmarks/step_files.py --sizes 100k,1M --old main "
+        "--write-readme`, then `--sizes 2M --write-readme` (see its docstring; rows of earlier runs are kept in "
+        "`results/step_files.json`). One JSONL of TTC_END steps a size (about 1.2 kB a line); wall time and peak "
+        "RSS of each process; `x floor` is the time over DuckDB's plain `read_json` of the same file in the same "
+        "run; the stages are those `dpo-frames pairs` reports.\n\n"
+        f"{text}\n"
+    )
+    if marker in body:
+        start = body.index(marker)
+        end = body.find("\n## ", start + len(marker))
+        body = body[:start] + section + (body[end:] if end != -1 else "")
+    else:
+        body = body.rstrip("\n") + "\n\n" + section
+    readme.write_text(body)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100k,1M")
+    parser.add_argument("--old", nargs="?", const="main", dest="old_ref", help="also run this git ref's code")
+    parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--write-file", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.write_file:
+        steps_file(args.write_file)
+        return 0
+    rows = run([parse_size(s) for s in args.sizes.split(",")], args.old_ref)
+    print(table(rows))
+    if args.write_readme:
+        write_readme(table(merged(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
