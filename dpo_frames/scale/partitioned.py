@@ -46,7 +46,7 @@ from dpo_frames.hashing import xxh3
 from dpo_frames.pairs import PairStats, build_pairs
 from dpo_frames.pairs.config import PairConfig
 from dpo_frames.pairs.engine import usable_candidates  # the same rows build_pairs pairs
-from dpo_frames.rundir import DatasetInfo, DirKind, RunRecord, check_replaceable, write_record
+from dpo_frames.rundir import DatasetInfo, DirKind, RunRecord, check_replaceable, write_parquet, write_record
 
 logger = logging.getLogger("dpo_frames")
 
@@ -286,7 +286,7 @@ def _pairs_by_partition(
         candidates = _read_partition(parts_dir, i)
         run_ids.update(r for r in candidates["run_id"].unique().to_list() if r is not None)
         pairs, stats, keys = pair_partition(candidates, i, config, dedup_mode=dedup_mode)
-        pairs.write_parquet(pairs_dir / layout.part_file(i))
+        write_parquet(pairs, pairs_dir / layout.part_file(i), "pairs")
         results.append((stats, keys))
     stats, keys = merge_partition_results(results)
     return stats, keys, run_ids
@@ -397,7 +397,7 @@ def _write_dataset(out: Path, n: int, chosen: pl.DataFrame, full_history: bool, 
             rows = by_part.get((i,), chosen.clear().drop("part"))
             dataset = schema.conform(pairs[rows["idx"]].with_columns(split=rows["split"]), schema.DATASET, "dataset")
             tally.add(dataset)  # refused here, before its JSONL, if it would be cut unasked
-            dataset.write_parquet(dataset_dir / layout.part_file(i))
+            write_parquet(dataset, dataset_dir / layout.part_file(i), "dataset")
             for split in (TRAIN, VALIDATION):
                 records = to_customizer_records(
                     dataset.filter(pl.col("split") == split), use_full_message_history=full_history
