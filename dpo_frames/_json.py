@@ -40,11 +40,7 @@ def valid_text(text: str) -> str:
     """``text`` as valid Unicode: a lone surrogate (half of a character, what JavaScript writes
     when it cuts an emoji in two) becomes U+FFFD, as a UTF-8 decoder reads an invalid sequence;
     a split pair written as two halves is joined."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if has_lone_surrogate(text) else text
 
 
 def has_lone_surrogate(text: str) -> bool:

@@ -12,7 +12,7 @@ import polars as pl
 from dpo_frames import layout, rundir
 from dpo_frames._atomic import clean_leftovers
 from dpo_frames.cli.console import err_console, mapping_table, out_console, stages
-from dpo_frames.cli.dataset import dataset_command
+from dpo_frames.cli.dataset import KEPT_WHOLE_NOTE, dataset_command
 from dpo_frames.cli.errors import EXIT_BAD_INPUT, EXIT_USAGE, CliError, reraise_as
 from dpo_frames.cli.options import INPUT_ERRORS, pair_config, strategy_seed
 from dpo_frames.cli.pairs import pairs_command
@@ -137,11 +137,7 @@ def build_command(
         )
     if not (full_message_history or last_message_only) and _has_conversations(candidates):
         full_message_history = True
-        click.echo(
-            "dpo-frames: prompts of several messages are written whole (--full-message-history); "
-            "--last-message-only keeps the last message of each",
-            err=True,
-        )
+        click.echo(KEPT_WHOLE_NOTE, err=True)
     dataset_options = {
         "partitions": partitions,
         "deduplicate": dedup,

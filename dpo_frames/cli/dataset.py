@@ -51,6 +51,10 @@ LAST_MESSAGE_HELP = (
     "Plain (string-prompt) formats: keep only the last message of prompts of several messages (counted). "
     "Without it such prompts are refused: choose a conversational format or --full-message-history."
 )
+KEPT_WHOLE_NOTE = (
+    "dpo-frames: prompts of several messages are written whole (--full-message-history); "
+    "--last-message-only keeps the last message of each"
+)
 FULL_HISTORY_HELP = (
     "customizer, customizer-sft: the prompt is the whole message list (customizer-sft: messages records)."
 )
@@ -234,11 +238,7 @@ def dataset_command(
             if _keeps_history_by_default(spec, dataset, full_message_history, last_message_only):
                 full_message_history = True
                 options["use_full_message_history"] = True
-                click.echo(
-                    "dpo-frames: prompts of several messages are written whole (--full-message-history); "
-                    "--last-message-only keeps the last message of each",
-                    err=True,
-                )
+                click.echo(KEPT_WHOLE_NOTE, err=True)
             context_stats = export_context(
                 dataset, fmt, use_full_message_history=full_message_history, prompt_context=context
             )

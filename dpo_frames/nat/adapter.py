@@ -251,13 +251,7 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             use_full_message_history=self.config.use_full_message_history,
         )
         by_split = _by_split(completions)
-        logger.info(
-            "run %s: SFT dataset written to %s (%d training, %d validation records)",
-            run_id,
-            out,
-            by_split.get("train", 0),
-            by_split.get("validation", 0),
-        )
+        _log_written(run_id, "SFT dataset", out, by_split, "records")
         extra = {
             "recipe": "sft",
             "format": SFT_FORMAT,
@@ -293,13 +287,7 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             validation_pairs=by_split.get("validation", 0),
         )
         paths = await asyncio.to_thread(self._write_dataset_dir, dataset, out, run_id, stats)
-        logger.info(
-            "run %s: dataset written to %s (%d training, %d validation pairs)",
-            run_id,
-            out,
-            by_split.get("train", 0),
-            by_split.get("validation", 0),
-        )
+        _log_written(run_id, "dataset", out, by_split, "pairs")
         extra: dict[str, Any] = {
             "train_pairs": by_split.get("train", 0),
             "validation_pairs": by_split.get("validation", 0),
@@ -535,6 +523,18 @@ class NeMoCustomizerTrainerAdapter(TrainerAdapter):
             **metrics,
         }
         append_line(out_dir / f"nemo_customizer_{ref.run_id}.jsonl", json.dumps(entry, default=str))
+
+
+def _log_written(run_id: str, what: str, out: Path, by_split: dict[str, int], unit: str) -> None:
+    logger.info(
+        "run %s: %s written to %s (%d training, %d validation %s)",
+        run_id,
+        what,
+        out,
+        by_split.get("train", 0),
+        by_split.get("validation", 0),
+        unit,
+    )
 
 
 def _by_split(dataset: pl.DataFrame) -> dict[str, int]:
