@@ -61,15 +61,20 @@ def without_echoes(candidates: pl.DataFrame, rejects: pl.DataFrame) -> tuple[pl.
     """The candidates with echoed answers stripped from their prompts (a warning says how many),
     and the rejects with those whose prompt was nothing but the echo."""
     stripped, more, echoes = strip_echoes(candidates)
+    warn_echoes(echoes, candidates.height, more.height)
+    return stripped, pl.concat([rejects, more]) if more.height else rejects
+
+
+def warn_echoes(echoes: int, candidates: int, rejected: int) -> None:
+    """The warning :func:`without_echoes` gives: how many prompts had an echoed answer stripped."""
     if echoes:
         logger.warning(
             "%d of %d candidates had their own answer as the last message of their prompt (recorded after the "
             "model answered): stripped before pairing%s",
             echoes,
-            candidates.height,
-            f"; {more.height} had nothing else and are rejected (missing input)" if more.height else "",
+            candidates,
+            f"; {rejected} had nothing else and are rejected (missing input)" if rejected else "",
         )
-    return stripped, pl.concat([rejects, more]) if more.height else rejects
 
 
 def _extract(steps: Any, step_name: str, run_id: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:

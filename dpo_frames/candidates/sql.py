@@ -10,7 +10,10 @@ exception.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 from dpo_frames import schema
@@ -120,14 +123,22 @@ FROM r
 )
 
 
-def candidates_from_frame(steps: pl.DataFrame, step_name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Candidates and rejects of a steps frame (see :func:`~dpo_frames.extract_candidates`)."""
+def candidates_from_frame(
+    steps: pl.DataFrame, step_name: str, *, earlier: SeenSteps | None = None, con: Any = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidates and rejects of a steps frame (see :func:`~dpo_frames.extract_candidates`).
+
+    For a file read in batches: ``earlier`` holds the candidate steps of the batches before this
+    one (a step repeating one of them is a duplicate, as in one frame), ``con`` is the DuckDB
+    connection they share.
+    """
     import duckdb  # imported when used: ``import dpo_frames`` stays light
 
-    frame = _candidate_steps(schema.conform(steps, schema.STEPS, "steps"), step_name)
-    with duckdb.connect() as con:
-        con.register("steps", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
-        parsed = con.sql(_SELECT_SQL).pl()
+    frame = _candidate_steps(schema.conform(steps, schema.STEPS, "steps"), step_name, earlier)
+    with duckdb.connect() if con is None else nullcontext(con) as db:
+        db.register("steps", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        parsed = db.sql(_SELECT_SQL).pl()
+        db.unregister("steps")
     if not parsed["_row"].is_sorted():
         parsed = parsed.sort("_row")
     parsed = _python_json_text(parsed, "turn_id", "_turn_id_json")
@@ -144,7 +155,7 @@ def candidates_from_frame(steps: pl.DataFrame, step_name: str) -> tuple[pl.DataF
 _SQL_COLUMNS = ("_row", "run_id", "example_id", "step_index", "event_type", "name", "step_uuid", "data", "metadata")
 
 
-def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
+def _candidate_steps(steps: pl.DataFrame, step_name: str, earlier: SeenSteps | None = None) -> pl.DataFrame:
     """The rows the SQL looks at (candidate steps, and rows that are not steps at all), in
     order, with ``_row`` and ``_duplicate``: a candidate step that repeats an earlier one, same
     (run, example, UUID) *and* same data (a UUID reused for other data is another step)."""
@@ -156,12 +167,60 @@ def _candidate_steps(steps: pl.DataFrame, step_name: str) -> pl.DataFrame:
         .filter(pl.col("event_type").is_null() | ((pl.col("event_type") == "TTC_END") & (pl.col("name") == step_name)))
     )
     key = pl.struct("run_id", "example_id", "step_uuid")
+    repeated = earlier.repeated(rows) if earlier is not None else None
     shared = rows.select(pl.col("step_uuid").is_not_null() & key.is_duplicated()).to_series()
     if not shared.any():  # the common case: no UUID comes back, no step data is compared
-        return rows.with_columns(_duplicate=pl.lit(False))
+        return rows.with_columns(_duplicate=pl.lit(False) if repeated is None else repeated)
     # Among the rows whose UUID comes back (in order), a repeat of an earlier one's data is a duplicate.
     again = rows.filter(shared).filter(~pl.struct(key, "data").is_first_distinct())["_row"]
-    return rows.with_columns(_duplicate=pl.col("_row").is_in(again.implode()))
+    duplicate = pl.col("_row").is_in(again.implode())
+    return rows.with_columns(_duplicate=duplicate if repeated is None else duplicate | repeated)
+
+
+class SeenSteps:
+    """The candidate steps of the batches read so far, as two 64-bit hashes each (of the run, example
+    and UUID, and of the data): 16 bytes a step, searched in sorted runs, so that the duplicate rule
+    of one frame holds across the batches of a file of any size. A false duplicate needs both hashes
+    of two different steps to collide (odds about n² / 2^129)."""
+
+    def __init__(self) -> None:
+        self._levels: list[tuple[np.ndarray, np.ndarray]] = []  # (key hashes sorted, data hashes alike)
+
+    def repeated(self, rows: pl.DataFrame) -> pl.Series:
+        """For each row: whether it is a step (with a UUID) of an earlier batch; the rows are then seen."""
+        hashes = rows.select(
+            key=pl.struct("run_id", "example_id", "step_uuid").hash(7),
+            data=pl.col("data").hash(11),
+            has_uuid=pl.col("step_uuid").is_not_null(),
+        )
+        keys, data = hashes["key"].to_numpy(), hashes["data"].to_numpy()
+        found = np.zeros(rows.height, dtype=bool)
+        for level_keys, level_data in self._levels:
+            found |= _found_in(level_keys, level_data, keys, data)
+        found &= hashes["has_uuid"].to_numpy()
+        self._add(keys[hashes["has_uuid"].to_numpy()], data[hashes["has_uuid"].to_numpy()])
+        return pl.Series("_duplicate", found)
+
+    def _add(self, keys: np.ndarray, data: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        self._levels.append((keys[order], data[order]))
+        while len(self._levels) > 1 and len(self._levels[-2][0]) <= 2 * len(self._levels[-1][0]):
+            (k2, d2), (k1, d1) = self._levels.pop(), self._levels.pop()
+            keys, data = np.concatenate([k1, k2]), np.concatenate([d1, d2])
+            order = np.argsort(keys, kind="stable")
+            self._levels.append((keys[order], data[order]))
+
+
+def _found_in(level_keys: np.ndarray, level_data: np.ndarray, keys: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Whether each (key, data) hash pair is in the level (its keys sorted)."""
+    left = np.searchsorted(level_keys, keys, "left")
+    right = np.searchsorted(level_keys, keys, "right")
+    found = np.zeros(len(keys), dtype=bool)
+    one = right - left == 1  # the common case: a key seen once
+    found[one] = level_data[left[one]] == data[one]
+    for i in np.flatnonzero(right - left > 1):  # a UUID reused for other data: every one compared
+        found[i] = bool((level_data[left[i] : right[i]] == data[i]).any())
+    return found
 
 
 def _python_text(text: str) -> str | None:

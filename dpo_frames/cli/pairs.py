@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,30 +113,43 @@ def pairs_command(
     run_ids = default_run_ids(paths, run_id, out)
     prepare_output(out, overwrite)
     seconds: dict[str, float] = {}
-    with stages(err_console(), seconds) as stage:
+    # The run directory is built in a temporary sibling from the start: the steps go there as they are read.
+    with stages(err_console(), seconds) as stage, _writing(out) as tmp:
         with stage("reading sources") as reading:
-            gathered = gather(paths, config.ttc_step_name, run_ids, reading)
+            gathered = gather(paths, config.ttc_step_name, run_ids, reading, steps_to=tmp / layout.frame_file("steps"))
         _warn_shared_run_ids(gathered)
         if gathered.candidates.height == 0 and not allow_empty:
             raise EmptyResultError(no_candidates_message(gathered, config.ttc_step_name))
         with stage("building pairs") as building:
             pairs, pair_stats = build_pairs(gathered.candidates, config)
             building.note(f"{pair_stats.pairs:,} pairs from {pair_stats.turns:,} turns")
-        with (
-            reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "),
-            stage("writing frames"),
-            atomic_dir(out) as tmp,
-        ):
+        with reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "), stage("writing frames"):
             frames = {"candidates": gathered.candidates, "rejects": gathered.rejects, "pairs": pairs}
-            if gathered.steps is not None:
-                frames["steps"] = gathered.steps
             entries = rundir.frame_entries(write_frames(tmp, **frames))
-            if gathered.steps is None and gathered.steps_files:
+            if gathered.steps is not None:
+                entries["steps"] = [gathered.steps.name]
+            elif gathered.steps_files:
                 entries["steps"] = gathered.steps_files  # the source runs' steps, referenced, not copied
             write_record(tmp, _record(gathered, paths, config, pair_stats, entries, seconds))
     _print_summary(out, gathered, pair_stats)
     if pair_stats.pairs == 0 and not allow_empty:
         raise EmptyResultError(no_pairs_message(pair_stats, config, out))
+
+
+@contextmanager
+def _writing(out: Path) -> Iterator[Path]:
+    """The run directory's temporary sibling (:func:`~dpo_frames._atomic.atomic_dir`), put in place when
+    the block succeeds; failing to make or place it is an output error, what the block raises is its own."""
+    with reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "):
+        stack = ExitStack()
+        tmp = stack.enter_context(atomic_dir(out))
+    try:
+        yield tmp
+    except BaseException:
+        stack.__exit__(*sys.exc_info())  # the temporary directory removed
+        raise
+    with reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "):
+        stack.close()
 
 
 def _record(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from dpo_frames.cli.errors import EXIT_BAD_INPUT, reraise_as
 from dpo_frames.cli.options import INPUT_ERRORS
 from dpo_frames.errors import ConfigError, RunDirError, SourceError
 from dpo_frames.rundir import open_dir
-from dpo_frames.steps import SourceKind
+from dpo_frames.steps import SourceKind, StepsWriter, source_kind
 
 __all__ = ["Gathered", "expand", "gather"]
 
@@ -71,8 +72,9 @@ class Gathered:
     parts: list[Collected]
     candidates: pl.DataFrame
     rejects: pl.DataFrame
-    steps: pl.DataFrame | None
-    """The steps of the step files (None when every source held candidates)."""
+    steps: Path | None
+    """The steps Parquet file the steps of the step files were written to, as they were read (None
+    when every source held candidates)."""
     steps_files: list[str]
     """Steps frames of source run directories, referenced rather than copied."""
 
@@ -141,33 +143,39 @@ def where_rejected(rejects: pl.DataFrame, run_id: str, *, lines: bool = False, s
     return f" ({'; '.join(named)})"
 
 
-def gather(paths: list[Path], step_name: str, run_ids: list[str], stage: Stage) -> Gathered:
-    """Read every source (in order), noting what each held on ``stage``."""
+def gather(paths: list[Path], step_name: str, run_ids: list[str], stage: Stage, steps_to: Path) -> Gathered:
+    """Read every source (in order), noting what each held on ``stage``; the steps of the step files
+    go to one Parquet file, ``steps_to``, as they are read (it is written only if one source is a
+    step file)."""
     parts: list[Collected] = []
     steps_files: list[str] = []
-    steps_frames: list[pl.DataFrame] = []
-    for path, run_id in zip(paths, run_ids, strict=True):
-        with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"cannot read steps from {path}: "):
-            if path.is_dir():
-                collected, referenced = _collect_dir(path, run_id)
-                steps_files += referenced
-            else:
-                collected = collect_candidates(path, step_name, run_id=run_id, keep_steps=True)
-                if collected.steps_frame is not None:
-                    steps_frames.append(collected.steps_frame)
-        parts.append(collected)
-        held = f"{collected.steps:,} steps, " if collected.steps is not None else ""
-        stage.note(
-            f"{path.name}: {held}{collected.candidates.height:,} candidates, {collected.rejects.height:,} rejects"
-            + where_rejected(collected.rejects, run_id, lines=path.suffix.lower() == ".jsonl")
-        )
+    with ExitStack() as stack:
+        writer: StepsWriter | None = None
+        for path, run_id in zip(paths, run_ids, strict=True):
+            with reraise_as(EXIT_BAD_INPUT, *INPUT_ERRORS, prefix=f"cannot read steps from {path}: "):
+                if path.is_dir():
+                    collected, referenced = _collect_dir(path, run_id)
+                    steps_files += referenced
+                else:
+                    if writer is None and source_kind(path) is not SourceKind.CANDIDATES_PARQUET:
+                        writer = stack.enter_context(StepsWriter(steps_to))
+                    collected = collect_candidates(path, step_name, run_id=run_id, steps_to=writer)
+            _note(stage, collected, path, run_id)
+            parts.append(collected)
     candidates = pl.concat([p.candidates for p in parts], how="vertical_relaxed")
     rejects = pl.concat([p.rejects for p in parts], how="vertical_relaxed")
-    steps = pl.concat(steps_frames, how="vertical_relaxed") if steps_frames else None
     return Gathered(
         parts,
         schema.conform(candidates, schema.CANDIDATES, "candidates"),
         schema.conform(rejects, schema.REJECTS, "rejects"),
-        steps,
+        steps_to if writer is not None else None,
         steps_files,
+    )
+
+
+def _note(stage: Stage, collected: Collected, path: Path, run_id: str) -> None:
+    held = f"{collected.steps:,} steps, " if collected.steps is not None else ""
+    stage.note(
+        f"{path.name}: {held}{collected.candidates.height:,} candidates, {collected.rejects.height:,} rejects"
+        + where_rejected(collected.rejects, run_id, lines=path.suffix.lower() == ".jsonl")
     )

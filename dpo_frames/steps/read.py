@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,9 @@ class _Rows:
 
     def __init__(self) -> None:
         self.cols: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self.cols["step_index"])
 
     def add(self, run_id, example_id, index, event_type, name, uuid, timestamp, data, metadata) -> None:
         c = self.cols
@@ -118,6 +122,12 @@ class _Rows:
             df = pl.DataFrame(_valid_texts(self.cols), schema={c: schema.STEPS[c] for c in _COLUMNS}, strict=False)
         return df.with_columns(event_category=_category(pl.col("event_type"))).select(list(schema.STEPS))
 
+    def take(self) -> pl.DataFrame:
+        """The frame of the rows added so far, which are then forgotten (the next batch starts empty)."""
+        frame = self.frame()
+        self.cols = {c: [] for c in _COLUMNS}
+        return frame
+
 
 def _valid_texts(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """The columns with every half character (lone surrogate) of their strings as U+FFFD, the
@@ -174,66 +184,136 @@ def read_steps(source: StepsSource, *, run_id: str | None = None) -> pl.DataFram
     """
     if schema.is_frame(source):  # a steps frame: Polars, pandas or Arrow
         return schema.conform(schema.collect_frame(source, "steps"), schema.STEPS, "steps")
+    batches = list(iter_steps(source, run_id=run_id, batch_size=None))
+    return batches[0] if len(batches) == 1 else pl.concat(batches)
+
+
+DEFAULT_BATCH_SIZE = 100_000
+"""Steps per batch of :func:`iter_steps`: about 100 MB of steps frame for typical TTC steps."""
+
+
+def iter_steps(
+    source: StepsSource, *, run_id: str | None = None, batch_size: int | None = DEFAULT_BATCH_SIZE
+) -> Iterator[pl.DataFrame]:
+    """The steps of ``source`` (anything :func:`read_steps` takes) as steps frames of at most
+    ``batch_size`` rows (``None``: one frame), read as they are needed: a JSONL or Parquet file of
+    any size is read in bounded memory. The batches put together are :func:`read_steps`' frame;
+    there is always at least one (empty for a source without steps).
+
+    Example:
+        >>> from dpo_frames.steps import iter_steps
+        >>> [b.height for b in iter_steps([{"payload": {"event_type": "LLM_END"}}] * 5, batch_size=2)]
+        [2, 2, 1]
+    """
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be a positive number of steps, not {batch_size}")
+    if schema.is_frame(source):
+        frame = schema.conform(schema.collect_frame(source, "steps"), schema.STEPS, "steps")
+        yield from (frame.iter_slices(batch_size) if batch_size and frame.height else [frame])
+        return
     if isinstance(source, (str, PathLike)):
-        return _read_path(Path(source), run_id)
+        path = Path(source)
+        if source_kind(path) is SourceKind.STEPS_PARQUET:
+            yield from _parquet_batches(path, run_id, batch_size)
+            return
+        fill = _path_filler(path, run_id)
+    else:
+        fill = _object_filler(source, run_id)
+    yield from _batches(fill, batch_size)
+
+
+Filler = Callable[["_Rows"], Iterator[None]]
+"""Adds a source's steps to the rows, yielding after each item (so that full batches can be taken)."""
+
+
+def _batches(fill: Filler, batch_size: int | None) -> Iterator[pl.DataFrame]:
+    rows = _Rows()
+    taken = 0
+    # Read whole, millions of small objects are made: the collector would walk them all, for nothing.
+    # Read in batches, the caller's code runs between them, with the collector as it found it.
+    with collector_paused() if batch_size is None else nullcontext():
+        for _ in fill(rows):
+            if batch_size is not None and len(rows) >= batch_size:
+                taken += 1
+                yield rows.take()
+    if len(rows) or not taken:
+        yield rows.take()
+
+
+def _object_filler(source: Any, run_id: str | None) -> Filler:
     items = getattr(getattr(source, "eval_input", source), "eval_input_items", None)
     if items is not None:
-        with collector_paused():
-            return _read_eval_items(items, run_id)
+        return lambda rows: _eval_items(items, run_id, rows)
     if isinstance(source, Iterable) and not isinstance(source, (bytes, Mapping)):
-        rows = _Rows()
-        with collector_paused():
-            for index, step in enumerate(source):
-                rows.add_step(step, run_id, None, index)
-        return rows.frame()
+        return lambda rows: _step_objects(source, run_id, rows)
     raise SourceError(
         f"cannot read steps from {type(source).__name__}: expected an EvaluationRunOutput, an iterable of "
         "IntermediateStep objects or dicts, a path to workflow_output.json / .jsonl / .parquet, or a steps frame"
     )
 
 
-def _read_eval_items(items: Iterable[Any], run_id: str | None) -> pl.DataFrame:
-    rows = _Rows()
+def _step_objects(source: Iterable[Any], run_id: str | None, rows: _Rows) -> Iterator[None]:
+    for index, step in enumerate(source):
+        rows.add_step(step, run_id, None, index)
+        yield
+
+
+def _eval_items(items: Iterable[Any], run_id: str | None, rows: _Rows) -> Iterator[None]:
     for item in items:
         example_id = _str_or_none(item.id)
         for index, step in enumerate(item.trajectory or ()):
             rows.add_step(step, run_id, example_id, index)
-    return rows.frame()
+            yield
 
 
-def _read_path(path: Path, run_id: str | None) -> pl.DataFrame:
-    kind = source_kind(path)
-    if kind is SourceKind.STEPS_PARQUET:
-        frame = pl.read_parquet(path)
+def _parquet_batches(path: Path, run_id: str | None, batch_size: int | None) -> Iterator[pl.DataFrame]:
+    """A steps Parquet file, ``batch_size`` rows at a time."""
+    import pyarrow.parquet as pq
+
+    def conformed(frame: pl.DataFrame) -> pl.DataFrame:
         if run_id is not None and "run_id" in frame.columns:
             frame = frame.with_columns(pl.col("run_id").fill_null(run_id))
         return schema.conform(frame, schema.STEPS, f"steps ({path})")
+
+    if batch_size is None:
+        yield conformed(pl.read_parquet(path))
+        return
+    with pq.ParquetFile(path) as file:
+        empty = True
+        for batch in file.iter_batches(batch_size=batch_size):
+            empty = False
+            yield conformed(pl.DataFrame(batch))
+        if empty:
+            yield conformed(pl.DataFrame(file.schema_arrow.empty_table()))
+
+
+def _path_filler(path: Path, run_id: str | None) -> Filler:
+    kind = source_kind(path)
     if kind is SourceKind.CANDIDATES_PARQUET:
         raise SourceError(
             f"{path} holds candidates, not steps: pair them directly (extract_candidates and dpo-frames pairs take it)"
         )
     if kind is SourceKind.STEPS_JSONL:
-        return _read_jsonl(path, run_id)
+        return lambda rows: _jsonl_steps(path, run_id, rows)
     if kind is SourceKind.EVAL_ITEMS:
-        return _read_eval_item_file(path, run_id)
-    return _read_workflow_output(path, run_id)
+        return lambda rows: _eval_item_file(path, run_id, rows)
+    return lambda rows: _workflow_output(path, run_id, rows)
 
 
-def _read_eval_item_file(path: Path, run_id: str | None) -> pl.DataFrame:
+def _eval_item_file(path: Path, run_id: str | None, rows: _Rows) -> Iterator[None]:
     """Serialized eval items: each item's trajectory, its id the example id."""
-    rows = _Rows()
     for position, item in eval_items_of(path):
         if not isinstance(item, Mapping) or not isinstance(item.get("trajectory", []), list):
             rows.add_unparsable(run_id, None, position, item if isinstance(item, str) else to_json(item))
+            yield
             continue
         example_id = _str_or_none(item.get("id"))
         for index, step in enumerate(item.get("trajectory") or []):
             rows.add_step(step, _str_or_none(item.get("run_id")) or run_id, example_id, index)
-    return rows.frame()
+            yield
 
 
-def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
-    rows = _Rows()
+def _jsonl_steps(path: Path, run_id: str | None, rows: _Rows) -> Iterator[None]:
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, start=1):
             try:
@@ -251,14 +331,13 @@ def _read_jsonl(path: Path, run_id: str | None) -> pl.DataFrame:
                 rows.add_step(step, run_id, None, line_no)
             else:
                 rows.add_unparsable(run_id, None, line_no, line.rstrip("\n"))
-    return rows.frame()
+            yield
 
 
-def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
+def _workflow_output(path: Path, run_id: str | None, rows: _Rows) -> Iterator[None]:
     items, escapes = _load_document(path)
     if not isinstance(items, list):
         raise SourceError(f"{path} is not a NAT workflow_output.json: expected a JSON list of items")
-    rows = _Rows()
     for position, item in enumerate(items):
         if not isinstance(item, Mapping) or "intermediate_steps" not in item:
             if isinstance(item, Mapping) and "payload" in item:  # a plain JSON list of steps
@@ -266,6 +345,7 @@ def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
                     rows.add_unparsable(run_id, None, position, json.dumps(item))
                 else:
                     rows.add_step(item, run_id, None, position)
+                yield
                 continue
             raise SourceError(
                 f"{path}: item {position} has no 'intermediate_steps'; is this a NAT "
@@ -281,6 +361,6 @@ def _read_workflow_output(path: Path, run_id: str | None) -> pl.DataFrame:
         for index, step in enumerate(steps):
             if escapes and holds_half_characters(step):
                 rows.add_unparsable(run_id, example_id, index, json.dumps(step))
-                continue
-            rows.add_step(step, run_id, example_id, index)
-    return rows.frame()
+            else:
+                rows.add_step(step, run_id, example_id, index)
+            yield
