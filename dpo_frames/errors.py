@@ -16,6 +16,7 @@ work never swallows a refused upload::
     ├── RunDirError (ValueError)              not a directory dpo_frames wrote, or its record is unreadable
     │   └── LegacyRunDirError                 written by 0.1.0: readable, but `dpo-frames upgrade` it to write into it
     ├── OutputExistsError (FileExistsError)   an output is in the way and may not be replaced
+    ├── OutputWriteError (OSError)            an output file cannot be written (no space left, permission)
     ├── EmptyResultError (ValueError)         nothing to build from: no candidates, or every pair filtered away
     ├── SqlError (ValueError)                 a query failed
     ├── MissingExtraError (ImportError)       an optional dependency is not installed
@@ -99,6 +100,7 @@ __all__ = [
     "NatPluginError",
     "NotFoundError",
     "OutputExistsError",
+    "OutputWriteError",
     "PlatformUnavailableError",
     "PluginClashError",
     "PromptContextError",
@@ -173,6 +175,10 @@ class LegacyRunDirError(RunDirError):
 
 class OutputExistsError(DpoFramesError, FileExistsError):
     """An output path is in the way: it exists and may not be replaced (the message says why)."""
+
+
+class OutputWriteError(DpoFramesError, OSError):
+    """An output file could not be written (no space left, no permission): the message names it."""
 
 
 class EmptyResultError(DpoFramesError, ValueError):

@@ -16,6 +16,8 @@ from pathlib import Path
 import polars as pl
 
 from dpo_frames import schema
+from dpo_frames._parquet import FrameWriter
+from dpo_frames._threads import prefetched
 from dpo_frames.candidates.echo import strip_echoes
 from dpo_frames.candidates.extract import warn_echoes
 from dpo_frames.candidates.rules import DEFAULT_STEP_NAME
@@ -24,10 +26,11 @@ from dpo_frames.candidates.summary import summary_of_counts
 from dpo_frames.steps import DEFAULT_BATCH_SIZE, StepsWriter, iter_steps
 from dpo_frames.steps.sources import SourceKind, source_kind
 
-__all__ = ["Collected", "collect_candidates", "extract_batches"]
+__all__ = ["Collected", "Extracted", "collect_candidates", "extract_batches", "merge_tallies", "tally_rejects"]
 
 
-def _no_steps() -> pl.DataFrame:
+def no_steps() -> pl.DataFrame:
+    """The step summary of a source without steps."""
     return summary_of_counts(pl.DataFrame(schema={"event_type": pl.String, "name": pl.String, "steps": pl.UInt32}), "")
 
 
@@ -41,7 +44,7 @@ class Collected:
     rejects: pl.DataFrame
     steps: int | None = None
     """Steps read (None when the source held candidates, not steps)."""
-    summary: pl.DataFrame = field(default_factory=_no_steps)
+    summary: pl.DataFrame = field(default_factory=no_steps)
     """Steps by event type and name (:func:`~dpo_frames.summarize_steps`); empty for a candidates file."""
     steps_frame: pl.DataFrame | None = None
     """The steps, when asked for (``keep_steps``)."""
@@ -93,7 +96,10 @@ def collect_candidates(
                     kept.append(batch)
                 yield batch
 
-        extracted = extract_batches(tee(iter_steps(path, run_id=run_id, batch_size=batch_size)), step_name)
+        # The next batch is parsed (and its steps written) while the last one's candidates are extracted.
+        batches = prefetched(tee(iter_steps(path, run_id=run_id, batch_size=batch_size)))
+        extracted = extract_batches(batches, step_name)
+    assert extracted.candidates is not None and extracted.rejects is not None  # kept: no writer given
     return Collected(
         path,
         kind,
@@ -109,22 +115,58 @@ def collect_candidates(
 class Extracted:
     """The candidates, rejects and step counts of batches of steps (:func:`extract_batches`)."""
 
-    candidates: pl.DataFrame
-    rejects: pl.DataFrame
+    candidates: pl.DataFrame | None
+    """None when they were written to ``candidates_to`` instead."""
+    rejects: pl.DataFrame | None
+    """None when they were written to ``rejects_to`` instead."""
     steps: int
     summary: pl.DataFrame
+    candidate_count: int
+    reject_count: int
+    run_ids: set[str]
+    """The run ids of the candidates."""
+    reject_tally: pl.DataFrame
+    """The rejects by reason (in order of first reject): ``reason``, ``n``, ``sources`` (the first few)."""
 
 
-def extract_batches(batches: Iterable[pl.DataFrame], step_name: str = DEFAULT_STEP_NAME) -> Extracted:
+def tally_rejects(rejects: pl.DataFrame, shown: int = 3) -> pl.DataFrame:
+    """The rejects by reason, in order of first reject: how many (``n``) and the ``sources`` of the first ``shown``.
+    Tallies of consecutive parts of a rejects frame put together (:func:`merge_tallies`) are the whole's tally."""
+    return rejects.group_by("reason", maintain_order=True).agg(n=pl.len(), sources=pl.col("source").head(shown))
+
+
+def merge_tallies(tallies: list[pl.DataFrame], shown: int = 3) -> pl.DataFrame:
+    """The tally of consecutive rejects frames from theirs (see :func:`tally_rejects`)."""
+    if not tallies:
+        return tally_rejects(schema.empty(schema.REJECTS), shown)
+    merged = pl.concat(tallies)
+    return merged.group_by("reason", maintain_order=True).agg(
+        pl.col("n").sum(), pl.col("sources").explode().head(shown)
+    )
+
+
+def extract_batches(
+    batches: Iterable[pl.DataFrame],
+    step_name: str = DEFAULT_STEP_NAME,
+    *,
+    candidates_to: FrameWriter | None = None,
+    rejects_to: FrameWriter | None = None,
+) -> Extracted:
     """:func:`~dpo_frames.extract_candidates` over steps frames that are the batches of one source:
     the duplicate rule holds across batches, echoed answers are stripped (one warning for all) and
     the rejects come in the order of the whole frame's (the steps' rejects, then the prompts that
-    were nothing but an echo); the steps are counted by event type and name as they go."""
+    were nothing but an echo); the steps are counted by event type and name as they go. Candidates
+    and rejects go to their writer as they are found when one is given (memory then holds one batch),
+    else they are kept."""
     import duckdb
 
     earlier = SeenSteps()
-    candidates, rejects, echo_rejects, counts = [], [], [], []
-    echoes = read = 0
+    kept: list[pl.DataFrame] = []
+    step_rejects: list[pl.DataFrame] = []
+    echo_rejects: list[pl.DataFrame] = []
+    counts: list[pl.DataFrame] = []
+    run_ids: set[str] = set()
+    echoes = read = found_count = 0
     with duckdb.connect() as con:
         for batch in batches:
             read += batch.height
@@ -132,18 +174,36 @@ def extract_batches(batches: Iterable[pl.DataFrame], step_name: str = DEFAULT_ST
             found, rejected = candidates_from_frame(batch, step_name, earlier=earlier, con=con)
             stripped, more, echoed = strip_echoes(found)
             echoes += echoed
-            candidates.append(stripped)
-            rejects.append(rejected)
+            found_count += stripped.height
+            run_ids.update(stripped["run_id"].unique().drop_nulls().to_list())
+            if candidates_to is not None:
+                candidates_to.write(stripped)
+            else:
+                kept.append(stripped)
+            step_rejects.append(rejected if rejects_to is None else tally_rejects(rejected))
+            if rejects_to is not None:
+                rejects_to.write(rejected)
             echo_rejects.append(more)
-    found_all = pl.concat(candidates) if candidates else schema.empty(schema.CANDIDATES)
     more_all = pl.concat(echo_rejects) if echo_rejects else schema.empty(schema.REJECTS)
-    warn_echoes(echoes, found_all.height + more_all.height, more_all.height)
+    warn_echoes(echoes, found_count + more_all.height, more_all.height)
+    if rejects_to is not None:
+        rejects_to.write(more_all)
+        rejects, tally = None, merge_tallies([*step_rejects, tally_rejects(more_all)])
+    else:
+        rejects = pl.concat([*step_rejects, more_all])
+        tally = tally_rejects(rejects)
     steps_by_type = (
-        pl.concat(counts).group_by("event_type", "name").agg(pl.col("steps").sum()) if counts else _no_steps()
+        pl.concat(counts).group_by("event_type", "name").agg(pl.col("steps").sum()) if counts else no_steps()
     )
     return Extracted(
-        found_all,
-        pl.concat([*rejects, more_all]) if rejects else more_all,
-        read,
-        summary_of_counts(steps_by_type, step_name),
+        candidates=None
+        if candidates_to is not None
+        else (pl.concat(kept) if kept else schema.empty(schema.CANDIDATES)),
+        rejects=rejects,
+        steps=read,
+        summary=summary_of_counts(steps_by_type, step_name),
+        candidate_count=found_count,
+        reject_count=int(tally["n"].sum()),
+        run_ids=run_ids,
+        reject_tally=tally,
     )

@@ -31,15 +31,12 @@ def no_candidates_message(gathered: Gathered, step_name: str) -> str:
     workflow_output = any(p.kind is SourceKind.WORKFLOW_OUTPUT for p in gathered.parts)
     named = summary.filter(pl.col("candidate_step"))
     if named.height and int(named["steps"].sum()):
-        reasons = gathered.rejects.group_by("reason").len().sort("len", descending=True)
-        listed = ", ".join(f"{r} ({n:,})" for r, n in reasons.iter_rows())
+        listed = ", ".join(f"{r} ({n:,})" for r, n in gathered.rejects_by_reason().items())
         return (
-            f"no candidates in {where}: all {gathered.rejects.height:,} candidate steps were rejected ({listed}); "
+            f"no candidates in {where}: all {gathered.reject_count:,} candidate steps were rejected ({listed}); "
             "pass --allow-empty to write the run and look at its rejects (dpo-frames sql RUN rejects_by_reason)"
         )
-    unparsable = (
-        f" ({gathered.rejects.height:,} lines or items were not steps at all)" if gathered.rejects.height else ""
-    )
+    unparsable = f" ({gathered.reject_count:,} lines or items were not steps at all)" if gathered.reject_count else ""
     if summary.height == 0 or int(summary["steps"].sum()) == 0:
         hint = f"; {STEP_FILTER_HINT}" if workflow_output else ""
         return f"no candidates in {where}: it holds no intermediate steps{unparsable}{hint}"

@@ -55,6 +55,7 @@ EXIT_CODES_HELP = (
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (e.LegacyRunDirError, EXIT_USAGE),
     (e.OutputExistsError, EXIT_USAGE),
+    (e.OutputWriteError, EXIT_OUTPUT),
     (e.EmptyResultError, EXIT_EMPTY),
     (e.ConfigError, EXIT_USAGE),
     (e.MissingExtraError, EXIT_USAGE),
@@ -115,6 +116,8 @@ def reraise_as(
         yield
     except CliError:
         raise
+    except e.OutputWriteError as exc:  # names the file it could not write: no reading prefix before it
+        raise CliError(one_line(exc, all_lines=all_lines), EXIT_OUTPUT) from exc
     except e.DpoFramesError as exc:
         raise CliError(f"{prefix}{one_line(exc, all_lines=all_lines)}", exit_code_for(exc)) from exc
     except errors as exc:

@@ -18,8 +18,9 @@ from dpo_frames.cli.errors import EXIT_OUTPUT, reraise_as
 from dpo_frames.cli.options import allow_empty_option, pair_config, pair_field, pair_help, prepare_output, strategy_seed
 from dpo_frames.cli.sources import Gathered, default_run_ids, expand, gather
 from dpo_frames.errors import EmptyResultError
-from dpo_frames.pairs import PairConfig, PairStats, PairStrategy, build_pairs
-from dpo_frames.rundir import DirKind, RunRecord, write_frames, write_record
+from dpo_frames.pairs import PairConfig, PairStats, PairStrategy
+from dpo_frames.rundir import DirKind, RunRecord, write_record
+from dpo_frames.scale.pairs_file import pairs_to_file
 
 __all__ = ["pairs_command"]
 
@@ -113,23 +114,24 @@ def pairs_command(
     run_ids = default_run_ids(paths, run_id, out)
     prepare_output(out, overwrite)
     seconds: dict[str, float] = {}
-    # The run directory is built in a temporary sibling from the start: the steps go there as they are read.
+    # The run directory is built in a temporary sibling from the start: the frames go there as the
+    # sources are read (memory holds one batch of steps, then one part of the candidates, at a time).
     with stages(err_console(), seconds) as stage, _writing(out) as tmp:
         with stage("reading sources") as reading:
-            gathered = gather(paths, config.ttc_step_name, run_ids, reading, steps_to=tmp / layout.frame_file("steps"))
+            gathered = gather(paths, config.ttc_step_name, run_ids, reading, tmp)
         _warn_shared_run_ids(gathered)
-        if gathered.candidates.height == 0 and not allow_empty:
+        if gathered.candidate_count == 0 and not allow_empty:
             raise EmptyResultError(no_candidates_message(gathered, config.ttc_step_name))
-        with stage("building pairs") as building:
-            pairs, pair_stats = build_pairs(gathered.candidates, config)
+        pairs_file = tmp / layout.frame_file("pairs")
+        with stage("building pairs") as building, reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "):
+            pair_stats = pairs_to_file(gathered.candidates, pairs_file, config)
             building.note(f"{pair_stats.pairs:,} pairs from {pair_stats.turns:,} turns")
-        with reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "), stage("writing frames"):
-            frames = {"candidates": gathered.candidates, "rejects": gathered.rejects, "pairs": pairs}
-            entries = rundir.frame_entries(write_frames(tmp, **frames))
-            if gathered.steps is not None:
-                entries["steps"] = [gathered.steps.name]
-            elif gathered.steps_files:
-                entries["steps"] = gathered.steps_files  # the source runs' steps, referenced, not copied
+        entries = {name: [layout.frame_file(name)] for name in ("candidates", "rejects", "pairs")}
+        if gathered.steps is not None:
+            entries["steps"] = [gathered.steps.name]
+        elif gathered.steps_files:
+            entries["steps"] = gathered.steps_files  # the source runs' steps, referenced, not copied
+        with reraise_as(EXIT_OUTPUT, OSError, prefix=f"cannot write {out}: "):
             write_record(tmp, _record(gathered, paths, config, pair_stats, entries, seconds))
     _print_summary(out, gathered, pair_stats)
     if pair_stats.pairs == 0 and not allow_empty:
@@ -160,18 +162,16 @@ def _record(
     frames: dict[str, list[str]],
     seconds: dict[str, float],
 ) -> RunRecord:
-    candidates, rejects = gathered.candidates, gathered.rejects
-    run_ids = sorted({r for r in candidates["run_id"].unique().to_list() if r is not None})
     return RunRecord(
         kind=DirKind.RUN,
         producer="dpo-frames pairs",
-        run_ids=run_ids,
+        run_ids=gathered.run_ids,
         sources=[str(p.resolve()) for p in paths],
         config=config,
         steps=gathered.steps_count,
-        candidates=candidates.height,
-        rejects=rejects.height,
-        rejects_by_reason=rundir.rejects_by_reason(rejects),
+        candidates=gathered.candidate_count,
+        rejects=gathered.reject_count,
+        rejects_by_reason=gathered.rejects_by_reason(),
         steps_by_type=gathered.summary().to_dicts(),
         pair_stats=pair_stats,
         frames=frames,
@@ -182,8 +182,8 @@ def _record(
                     "path": str(p.source),
                     "kind": p.kind.value,
                     "steps": p.steps,
-                    "candidates": p.candidates.height,
-                    "rejects": p.rejects.height,
+                    "candidates": p.candidates,
+                    "rejects": p.rejects,
                 }
                 for p in gathered.parts
             ]
@@ -194,7 +194,7 @@ def _record(
 def _warn_shared_run_ids(gathered: Gathered) -> None:
     seen: dict[str, Path] = {}
     for part in gathered.parts:
-        for run_id in part.candidates["run_id"].unique().drop_nulls().to_list():
+        for run_id in sorted(part.run_ids):
             if run_id in seen and seen[run_id] != part.source:
                 err_console().print(
                     f"[yellow]warning:[/] {seen[run_id]} and {part.source} both hold run {run_id!r}: "
@@ -206,8 +206,8 @@ def _warn_shared_run_ids(gathered: Gathered) -> None:
 def _print_summary(out: Path, gathered: Gathered, pair_stats: PairStats) -> None:
     counts = {
         "steps": gathered.steps_count,
-        "candidates": gathered.candidates.height,
-        "rejects": gathered.rejects.height,
+        "candidates": gathered.candidate_count,
+        "rejects": gathered.reject_count,
         "turns": pair_stats.turns,
         "pairs": pair_stats.pairs,
     }

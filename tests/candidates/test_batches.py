@@ -104,3 +104,21 @@ def test_a_failed_read_leaves_no_steps_file_behind(tmp_path):
 def test_a_batch_size_below_one_is_refused():
     with pytest.raises(ValueError, match="batch_size"):
         next(iter_steps([], batch_size=0))
+
+
+def test_a_frame_that_cannot_be_written_is_an_output_error_naming_the_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import pyarrow.parquet as pq
+
+    from dpo_frames.errors import OutputWriteError
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    message = r"cannot write .*steps.parquet: No space left on device"
+    with pytest.raises(OutputWriteError, match=message), StepsWriter(tmp_path / "steps.parquet") as writer:
+        writer.write(dpo_frames.read_steps([{"payload": {"event_type": "LLM_END"}}]))
+    assert list(tmp_path.iterdir()) == []

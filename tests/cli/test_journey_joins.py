@@ -156,12 +156,12 @@ def test_an_unwritable_output_and_a_full_disk_have_their_own_code(invoke, tmp_pa
     blocker.write_text("x")
     result = invoke("pairs", EXAMPLE_OUTPUT, "--out", blocker / "r")  # its parent is a file
     assert result.exit_code in (EXIT_OUTPUT, EXIT_USAGE) and "dpo-frames: error:" in result.stderr
-    import dpo_frames.cli.pairs as pairs_module
+    import pyarrow.parquet as pq
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(pairs_module, "write_frames", full)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)  # the disk fills as the frames are written
     result = invoke("pairs", EXAMPLE_OUTPUT, "--out", tmp_path / "full")
     assert result.exit_code == EXIT_OUTPUT and "No space left on device" in result.stderr
     assert not (tmp_path / "full").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
@@ -173,7 +173,7 @@ def test_ctrl_c_exits_130_and_leaves_nothing_half_written(invoke, tmp_path, monk
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pairs_module, "build_pairs", interrupted)
+    monkeypatch.setattr(pairs_module, "pairs_to_file", interrupted)
     result = invoke("pairs", EXAMPLE_OUTPUT, "--out", tmp_path / "r")
     assert result.exit_code == EXIT_INTERRUPTED and "interrupted" in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -216,3 +216,32 @@ def test_a_customizer_export_keeps_prompts_of_several_messages_whole_by_default(
     assert cut.exit_code == 0 and isinstance(_jsonl(tmp_path / "cut/training/training_file.jsonl")[0]["prompt"], str)
     plain = invoke("dataset", run, "--out", tmp_path / "trl", "--format", "trl")
     assert plain.exit_code == EXIT_USAGE and "trl-conversational" in plain.stderr  # the plain strings refuse
+
+
+def test_pairs_read_in_small_batches_and_paired_in_small_parts_writes_the_same_run(invoke, tmp_path, monkeypatch):
+    """Issue 18: the run directory of a source read batch by batch and paired part by part (memory bounded
+    whatever the size) holds the frames and counts of the whole read, row for row."""
+    import functools
+
+    import dpo_frames.cli.pairs as pairs_module
+    import dpo_frames.cli.sources as sources_module
+
+    jsonl = tmp_path / "steps.jsonl"
+    with jsonl.open("w") as f:
+        for step in dpo_frames.read_steps(EXAMPLE_OUTPUT).iter_rows(named=True):
+            payload = {"event_type": step["event_type"], "name": step["name"], "UUID": step["step_uuid"]}
+            line = {"example_id": step["example_id"], "payload": {**payload, "data": json.loads(step["data"])}}
+            f.write(json.dumps(line) + "\n")
+    assert invoke("pairs", jsonl, "--out", tmp_path / "whole", "--run-id", "r").exit_code == 0
+    monkeypatch.setattr(sources_module, "iter_steps", functools.partial(sources_module.iter_steps, batch_size=7))
+    monkeypatch.setattr(
+        pairs_module, "pairs_to_file", functools.partial(pairs_module.pairs_to_file, candidates_per_part=5)
+    )
+    assert invoke("pairs", jsonl, "--out", tmp_path / "parts", "--run-id", "r").exit_code == 0
+    whole, parts = dpo_frames.open_dir(tmp_path / "whole"), dpo_frames.open_dir(tmp_path / "parts")
+    for name in ("steps", "candidates", "rejects", "pairs"):
+        assert parts.frame(name).collect().equals(whole.frame(name).collect()), name
+    assert parts.frame("pairs").collect().height > 0
+    assert parts.record.model_dump(exclude={"seconds", "created_at"}) == whole.record.model_dump(
+        exclude={"seconds", "created_at"}
+    )

@@ -1,0 +1,99 @@
+"""A candidates Parquet file -> its pairs Parquet file, in bounded memory, in the in-memory order.
+
+``dpo-frames pairs`` writes the candidates as it reads them; their pairs are built here. Up
+to ``candidates_per_part`` candidates are paired in memory (:func:`~dpo_frames.build_pairs`);
+beyond, turns are split into parts by where they first appear (ranges of the position of
+their first candidate), so that each part holds whole turns and the parts, paired one after
+the other, give the pairs in the order of the whole build (turns in order of first
+appearance), with the same statistics.
+
+Memory: one part's candidates and pairs, plus each turn's key and first position.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from dpo_frames import schema
+from dpo_frames._parquet import FrameWriter
+from dpo_frames._threads import prefetched
+from dpo_frames.pairs import PairConfig, PairStats, build_pairs
+
+__all__ = ["CANDIDATES_PER_PART", "pairs_to_file"]
+
+CANDIDATES_PER_PART = 125_000
+"""Candidates paired at once: about 125 MB of candidates and 350 MB of pairs for typical TTC steps (the part
+being paired, the one being written and one between them are in memory at a time)."""
+
+_TURN_KEYS = list(schema.TURN_KEYS)
+
+
+def pairs_to_file(
+    candidates: str | os.PathLike[str],
+    pairs: str | os.PathLike[str],
+    config: PairConfig | None = None,
+    *,
+    candidates_per_part: int = CANDIDATES_PER_PART,
+) -> PairStats:
+    """Build the pairs of a candidates Parquet file into a pairs Parquet file; returns their statistics.
+
+    The file written holds the frame :func:`~dpo_frames.build_pairs` gives on the whole candidates
+    frame, row for row, whatever ``candidates_per_part``.
+
+    Example:
+        >>> import tempfile, dpo_frames
+        >>> candidates, _ = dpo_frames.extract_candidates("examples/tictactoe/data/workflow_output.json")
+        >>> d = tempfile.mkdtemp(); candidates.write_parquet(f"{d}/candidates.parquet")
+        >>> stats = pairs_to_file(f"{d}/candidates.parquet", f"{d}/pairs.parquet", candidates_per_part=20)
+        >>> pl.read_parquet(f"{d}/pairs.parquet").equals(dpo_frames.build_pairs(candidates)[0])
+        True
+    """
+    if candidates_per_part < 1:
+        raise ValueError(f"candidates_per_part must be a positive number, not {candidates_per_part}")
+    config = config or PairConfig()
+    candidates = Path(candidates)
+    source = pl.scan_parquet(candidates)
+    total = source.select(pl.len()).collect().item()
+    with FrameWriter(pairs, schema.PAIRS, "pairs") as writer:
+        if total <= candidates_per_part:
+            found, stats = build_pairs(pl.read_parquet(candidates), config)
+            writer.write(found)
+            return stats
+        with tempfile.TemporaryDirectory(prefix=".candidate-parts-", dir=Path(pairs).parent) as parts:
+            n = _split_by_first_appearance(source, Path(parts), candidates_per_part)
+            stats = PairStats()
+            built = (build_pairs(_read_part(Path(parts), part), config) for part in range(n))
+            for found, part_stats in prefetched(built):  # a part paired while the last one is written
+                writer.write(found)
+                _add(stats, part_stats)
+    return stats
+
+
+def _split_by_first_appearance(source: pl.LazyFrame, parts: Path, per_part: int) -> int:
+    """Write every candidate to the part of its turn (the position of the turn's first candidate,
+    divided by ``per_part``), with its position; returns the number of parts."""
+    rows = source.select(_TURN_KEYS).with_row_index("_row")
+    turns = rows.group_by(_TURN_KEYS).agg(_part=(pl.col("_row").min() // per_part).cast(pl.UInt32))
+    turns_frame = turns.collect(engine="streaming")
+    (
+        source.with_row_index("_row")
+        .join(turns_frame.lazy(), on=_TURN_KEYS, how="left", nulls_equal=True)
+        .sink_parquet(pl.PartitionBy(parts, key="_part", include_key=False), mkdir=True)
+    )
+    return turns_frame.select(pl.col("_part").max().fill_null(0) + 1).item()
+
+
+def _read_part(parts: Path, part: int) -> pl.DataFrame:
+    files = sorted((parts / f"_part={part}").glob("*.parquet"))
+    if not files:  # a range of positions where no turn starts
+        return schema.empty(schema.CANDIDATES)
+    return pl.read_parquet(files).sort("_row").drop("_row")
+
+
+def _add(total: PairStats, part: PairStats) -> None:
+    for name in PairStats.model_fields:
+        setattr(total, name, getattr(total, name) + getattr(part, name))

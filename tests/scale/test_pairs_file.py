@@ -1,0 +1,47 @@
+"""The pairs file of a candidates file, built part by part, is build_pairs' frame row for row (issue 18)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dpo_frames
+from dpo_frames.scale.pairs_file import pairs_to_file
+from tests.hypothesis_profiles import examples
+from tests.pairs.test_engine_property import CONFIGS, candidate_rows, frame
+
+SCORES = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, float("nan")])
+
+
+@settings(
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rows=candidate_rows(max_size=60, scores=SCORES), cfg=CONFIGS, per_part=st.sampled_from([1, 2, 5, 1000]))
+def test_pairs_built_by_parts_are_the_whole_build(tmp_path_factory, rows, cfg, per_part):
+    tmp = tmp_path_factory.mktemp("p")
+    candidates = frame(rows)
+    candidates.write_parquet(tmp / "candidates.parquet")
+    config = dpo_frames.PairConfig(**cfg)
+    pairs, stats = dpo_frames.build_pairs(candidates, config)
+    got = pairs_to_file(tmp / "candidates.parquet", tmp / "pairs.parquet", config, candidates_per_part=per_part)
+    assert got == stats
+    assert pl.read_parquet(tmp / "pairs.parquet").equals(pairs)
+    assert sorted(p.name for p in tmp.iterdir()) == ["candidates.parquet", "pairs.parquet"]  # the parts removed
+
+
+def test_interleaved_turns_of_the_example_split_in_many_parts(tmp_path, example_output):
+    candidates, _ = dpo_frames.extract_candidates(example_output, run_id="r")
+    shuffled = candidates.sample(fraction=1.0, shuffle=True, seed=5)  # turns interleaved all through the file
+    shuffled.write_parquet(tmp_path / "candidates.parquet")
+    pairs, stats = dpo_frames.build_pairs(shuffled)
+    assert pairs_to_file(tmp_path / "candidates.parquet", tmp_path / "pairs.parquet", candidates_per_part=3) == stats
+    assert pl.read_parquet(tmp_path / "pairs.parquet").equals(pairs) and stats.pairs > 0
+
+
+def test_a_part_size_below_one_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="candidates_per_part"):
+        pairs_to_file(tmp_path / "c.parquet", tmp_path / "p.parquet", candidates_per_part=0)
