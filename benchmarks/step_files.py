@@ -50,6 +50,32 @@ n = duckdb.sql("SELECT count(o) FROM (SELECT payload.data.output AS o FROM read_
 print(n[0])
 """
 
+# The floor of each kind of file: DuckDB's plain read of it, projecting what holds the candidates.
+_FLOORS = {
+    "jsonl": _FLOOR,
+    "eval_items": """
+import duckdb, sys
+print(duckdb.sql("SELECT sum(len(trajectory)) FROM read_json(?, format='newline_delimited', "
+                 "maximum_object_size=1000000000)", params=[sys.argv[1]]).fetchall()[0][0])
+""",
+    "workflow_output": """
+import duckdb, sys
+print(duckdb.sql("SELECT sum(len(intermediate_steps)) FROM read_json(?, format='array', "
+                 "maximum_object_size=1000000000)", params=[sys.argv[1]]).fetchall()[0][0])
+""",
+    "steps_parquet": """
+import duckdb, sys
+print(duckdb.sql("SELECT count(data) FROM read_parquet(?)", params=[sys.argv[1]]).fetchall()[0][0])
+""",
+    "candidates_parquet": """
+import duckdb, sys
+print(duckdb.sql("SELECT count(response) FROM read_parquet(?)", params=[sys.argv[1]]).fetchall()[0][0])
+""",
+}
+KINDS = tuple(_FLOORS)
+"""The source kinds measured: JSONL of steps, serialized eval items (JSONL), NAT's workflow_output.json,
+a steps Parquet file and a candidates Parquet file (those two from a run of the JSONL)."""
+
 
 # Reading alone: the file -> its candidates and rejects, and its steps as Parquet (what `pairs` keeps).
 _READ = """
@@ -91,6 +117,99 @@ def steps_file(n: int) -> Path:
     return path
 
 
+def _grouped_lines(n: int) -> dict[str, list[str]]:
+    """The JSONL's lines (kept as they are) by example id, in order of first appearance."""
+    import json
+
+    by_example: dict[str, list[str]] = {}
+    with steps_file(n).open(encoding="utf-8") as f:
+        for line in f:
+            by_example.setdefault(json.loads(line)["example_id"], []).append(line.rstrip("\n"))
+    return by_example
+
+
+def kind_file(kind: str, n: int, runs: Path) -> Path:
+    """The file of ``kind`` holding the ``n`` steps of :func:`steps_file` (written once, beside it)."""
+    import json
+
+    if kind == "jsonl":
+        return ensure_file(n)
+    if kind in ("steps_parquet", "candidates_parquet"):  # what `dpo-frames pairs` wrote of the JSONL
+        name = kind.removesuffix("_parquet")
+        path = CACHE / f"{name}_{format_size(n)}.parquet"
+        if not path.exists():
+            out = runs / f"source-{format_size(n)}"
+            subprocess.run([PYTHON, "-m", "dpo_frames", "--quiet", "pairs", str(ensure_file(n)), "--out", str(out),
+                            "--run-id", "r"], check=True)  # fmt: skip
+            (out / f"{name}.parquet").rename(path)
+        return path
+    suffix = "jsonl" if kind == "eval_items" else "json"
+    path = CACHE / f"{kind}_{format_size(n)}.{suffix}"
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".partial")
+    with tmp.open("w", encoding="utf-8") as f:
+        items = _grouped_lines(n).items()
+        if kind == "eval_items":  # one serialized EvalInputItem a line
+            for example, lines in items:
+                f.write(f'{{"id":{json.dumps(example)},"trajectory":[{",".join(lines)}]}}\n')
+        else:  # NAT's workflow_output.json: one JSON list of items, each with its intermediate steps
+            f.write("[\n")
+            for i, (example, lines) in enumerate(items):
+                f.write(
+                    ("," if i else "") + f'{{"id":{json.dumps(example)},"intermediate_steps":[{",".join(lines)}]}}\n'
+                )
+            f.write("]\n")
+    tmp.rename(path)
+    return path
+
+
+def big_file(n: int) -> Path:
+    """A JSONL of ``n`` steps (a multiple of a million) made of copies of the 1M file, each copy's example
+    ids prefixed (``c3-ex17``) so that every copy's turns are turns of their own."""
+    path = CACHE / f"steps_{format_size(n)}.jsonl"
+    if path.exists():
+        return path
+    one = ensure_file(1_000_000)
+    tmp = path.with_suffix(".partial")
+    with tmp.open("wb") as out:
+        for copy in range(n // 1_000_000):
+            with one.open("rb") as f:
+                for block in iter(lambda: f.read(64 << 20), b""):
+                    head, _, tail = block.rpartition(b"\n")  # whole lines only: the rest goes with the next block
+                    out.write(head.replace(b'"example_id":"', f'"example_id":"c{copy}-'.encode()) + b"\n")
+                    if tail:
+                        f.seek(-len(tail), 1)
+    tmp.rename(path)
+    return path
+
+
+def run_big(n: int) -> list[dict[str, object]]:
+    """Goal 2 of issue 18: ``n`` steps through ``dpo-frames pairs`` (the run directory), then ``dpo-frames
+    build`` of its candidates (pairs, dataset and the Customizer JSONL, out of core; one pair a turn, so the
+    JSONL of a 20M-step file fits the disk)."""
+    path = big_file(n)
+    rows = []
+    with tempfile.TemporaryDirectory(dir=CACHE) as out:
+        floor = measure([PYTHON, "-c", _FLOOR, str(path)])
+        commands = {
+            "floor (DuckDB read)": None,
+            "dpo-frames pairs FILE": ["pairs", str(path), "--out", f"{out}/run", "--run-id", "r"],
+            "dpo-frames build RUN/candidates.parquet --max-pairs-per-turn 1": [
+                "build", f"{out}/run/candidates.parquet", "--out", f"{out}/dataset", "--max-pairs-per-turn", "1"],
+        }  # fmt: skip
+        for side, argv in commands.items():
+            seconds, peak, err = floor if argv is None else measure([PYTHON, "-m", "dpo_frames", *argv])
+            row = {"steps": format_size(n), "kind": "jsonl", "MB": round(path.stat().st_size / 1e6), "side": side}
+            row |= {"seconds": round(seconds, 2), "x floor": round(seconds / floor[0], 1), "peak MiB": round(peak)}
+            rows.append(row | {"stages (s)": stages(err)})
+            print(rows[-1], flush=True)
+        with open(f"{out}/dataset/training/training_file.jsonl", "rb") as f:
+            lines = sum(1 for _ in f)
+        print(f"training_file.jsonl: {lines:,} lines", flush=True)
+    return rows
+
+
 def ensure_file(n: int) -> Path:
     """:func:`steps_file`, in a process of its own: the generator's memory is not this process's, whose
     size every measured child would otherwise start with (a forked child's peak RSS counts it)."""
@@ -128,32 +247,35 @@ def old_tree(ref: str) -> Path:
     return out
 
 
-def run(sizes: list[int], old_ref: str | None) -> list[dict[str, object]]:
+def run(sizes: list[int], old_ref: str | None, kinds: list[str]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     old = old_tree(old_ref) if old_ref else None
     cli = [PYTHON, "-m", "dpo_frames"]
+    env = {**os.environ, "PYTHONPATH": str(old)} if old is not None else None
     for n in sizes:
-        path = ensure_file(n)
-        mb = path.stat().st_size / 1e6
-        floor = measure([PYTHON, "-c", _FLOOR, str(path)])
-        sides = {"floor (DuckDB read_json)": floor}
-        with tempfile.TemporaryDirectory(dir=CACHE) as out:
-            env = {**os.environ, "PYTHONPATH": str(old)} if old is not None else None
-            sides["read: candidates + steps.parquet (this checkout)"] = measure(
-                [PYTHON, "-c", _READ, str(path), f"{out}/s"]
-            )
-            if env is not None:
-                sides["read: candidates + steps.parquet (--old)"] = measure(
-                    [PYTHON, "-c", _READ, str(path), f"{out}/s"], env
-                )
-            sides["dpo-frames pairs (this checkout)"] = measure([*cli, "pairs", str(path), "--out", f"{out}/new"])
-            if env is not None:
-                sides["dpo-frames pairs (--old)"] = measure([*cli, "pairs", str(path), "--out", f"{out}/old"], env)
-        for side, (seconds, peak, err) in sides.items():
-            row = {"steps": format_size(n), "MB": round(mb), "side": side, "seconds": round(seconds, 2)}
-            row |= {"x floor": round(seconds / floor[0], 1), "peak MiB": round(peak), "stages (s)": stages(err)}
-            rows.append(row)
-            print(row, flush=True)
+        for kind in kinds:
+            with tempfile.TemporaryDirectory(dir=CACHE) as out:
+                path = kind_file(kind, n, Path(out))
+                mb = path.stat().st_size / 1e6
+                floor = measure([PYTHON, "-c", _FLOORS[kind], str(path)])
+                sides = {"floor (DuckDB read)": floor}
+                if kind == "jsonl":
+                    sides["read: candidates + steps.parquet (this checkout)"] = measure(
+                        [PYTHON, "-c", _READ, str(path), f"{out}/s"]
+                    )
+                    if env is not None:
+                        sides["read: candidates + steps.parquet (--old)"] = measure(
+                            [PYTHON, "-c", _READ, str(path), f"{out}/s"], env
+                        )
+                new = [*cli, "pairs", str(path), "--out", f"{out}/new", "--run-id", "r"]
+                sides["dpo-frames pairs (this checkout)"] = measure(new)
+                if env is not None:
+                    sides["dpo-frames pairs (--old)"] = measure([*new[:-3], f"{out}/old", "--run-id", "r"], env)
+            for side, (seconds, peak, err) in sides.items():
+                row = {"steps": format_size(n), "kind": kind, "MB": round(mb), "side": side}
+                row |= {"seconds": round(seconds, 2), "x floor": round(seconds / floor[0], 1), "peak MiB": round(peak)}
+                rows.append(row | {"stages (s)": stages(err)})
+                print(rows[-1], flush=True)
     return rows
 
 
@@ -170,13 +292,15 @@ def merged(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 
     stored = HERE / "results" / "step_files.json"
     earlier = json.loads(stored.read_text()) if stored.exists() else []
-    new = {(r["steps"], r["side"]) for r in rows}
-    every = [r for r in earlier if (r["steps"], r["side"]) not in new] + rows
+    earlier = [r for r in earlier if "kind" in r]  # rows from before every kind was measured: superseded
+    new = {(r["steps"], r["kind"], r["side"]) for r in rows}
+    every = [r for r in earlier if (r["steps"], r["kind"], r["side"]) not in new] + rows
     order = ["floor", "read: candidates + steps.parquet (this checkout)", "read: candidates + steps.parquet (--old)"]
     order += ["dpo-frames pairs (this checkout)", "dpo-frames pairs (--old)"]
     every.sort(
         key=lambda r: (
             parse_size(str(r["steps"])),
+            KINDS.index(str(r["kind"])),
             next(i for i, o in enumerate(order) if str(r["side"]).startswith(o)),
         )
     )
@@ -208,14 +332,25 @@ def write_readme(text: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100k,1M")
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"of {', '.join(KINDS)} [default: all]")
     parser.add_argument("--old", nargs="?", const="main", dest="old_ref", help="also run this git ref's code")
     parser.add_argument("--write-readme", action="store_true")
     parser.add_argument("--write-file", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--big", help="one size (20M): pairs, then build, of copies of the 1M file (goal 2)")
     args = parser.parse_args()
     if args.write_file:
         steps_file(args.write_file)
         return 0
-    rows = run([parse_size(s) for s in args.sizes.split(",")], args.old_ref)
+    if args.big:
+        rows = run_big(parse_size(args.big))
+        print(table(rows))
+        if args.write_readme:
+            write_readme(table(merged(rows)))
+        return 0
+    kinds = args.kinds.split(",")
+    if unknown := set(kinds) - set(KINDS):
+        parser.error(f"unknown kinds: {', '.join(sorted(unknown))}")
+    rows = run([parse_size(s) for s in args.sizes.split(",")], args.old_ref, kinds)
     print(table(rows))
     if args.write_readme:
         write_readme(table(merged(rows)))

@@ -23,9 +23,9 @@ def whole(path, run_id):
     return steps, candidates, rejects, dpo_frames.summarize_steps(steps)
 
 
-def assert_batches_read_as_whole(path, batch_size, run_id="r"):
+def assert_batches_read_as_whole(path, batch_size, out, run_id="r"):
+    """``out``: where the steps Parquet file is written."""
     steps, candidates, rejects, summary = whole(path, run_id)
-    out = path.with_name(f"steps-{batch_size}.parquet")
     got = collect_candidates(path, run_id=run_id, steps_to=out, batch_size=batch_size)
     assert got.candidates.equals(candidates), (got.candidates.to_dicts(), candidates.to_dicts())
     assert got.rejects.equals(rejects), (got.rejects.to_dicts(), rejects.to_dicts())
@@ -60,7 +60,7 @@ CANDIDATE_STEPS = st.lists(
 def test_a_jsonl_read_in_batches_is_the_whole_file(tmp_path, steps, candidate_steps, batch_size):
     # Candidate steps with a UUID again further down the file: a duplicate often sits in a later batch than its first.
     values = candidate_steps + steps + candidate_steps
-    assert_batches_read_as_whole(write_lines(tmp_path / "steps.jsonl", values), batch_size)
+    assert_batches_read_as_whole(write_lines(tmp_path / "steps.jsonl", values), batch_size, tmp_path / "s.parquet")
 
 
 def test_a_step_repeated_in_a_later_batch_is_a_duplicate(tmp_path):
@@ -83,7 +83,7 @@ def test_every_step_file_kind_reads_in_batches_as_whole(tmp_path, example_output
     parquet = tmp_path / "steps.parquet"
     dpo_frames.read_steps(example_output, run_id="r").write_parquet(parquet, row_group_size=3)
     for path in (example_output, eval_file, parquet):
-        assert_batches_read_as_whole(path, batch_size)
+        assert_batches_read_as_whole(path, batch_size, tmp_path / "s.parquet")
         assert all(b.height <= batch_size for b in iter_steps(path, batch_size=batch_size))
 
 
@@ -91,7 +91,7 @@ def test_an_empty_file_is_one_empty_batch_and_an_empty_steps_file(tmp_path):
     path = tmp_path / "steps.jsonl"
     path.write_text("\n\n")
     assert [b.height for b in iter_steps(path, batch_size=2)] == [0]
-    assert_batches_read_as_whole(path, 2)
+    assert_batches_read_as_whole(path, 2, tmp_path / "s.parquet")
 
 
 def test_a_failed_read_leaves_no_steps_file_behind(tmp_path):
