@@ -30,6 +30,7 @@ from dpo_frames.steps.sources import (
     parse_json_text,
     source_kind,
 )
+from dpo_frames.steps.stream import array_items, starts_an_array
 
 logger = logging.getLogger("dpo_frames")
 
@@ -335,10 +336,10 @@ def _jsonl_steps(path: Path, run_id: str | None, rows: _Rows) -> Iterator[None]:
 
 
 def _workflow_output(path: Path, run_id: str | None, rows: _Rows) -> Iterator[None]:
-    items, escapes = _load_document(path)
-    if not isinstance(items, list):
+    if not starts_an_array(path):
+        _load_document(path)  # not JSON: the error says where; JSON but not a list:
         raise SourceError(f"{path} is not a NAT workflow_output.json: expected a JSON list of items")
-    for position, item in enumerate(items):
+    for position, (item, escapes) in enumerate(array_items(path)):  # one item at a time, not the whole document
         if not isinstance(item, Mapping) or "intermediate_steps" not in item:
             if isinstance(item, Mapping) and "payload" in item:  # a plain JSON list of steps
                 if escapes and holds_half_characters(item):

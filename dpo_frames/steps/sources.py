@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import polars as pl
 
 from dpo_frames._json import has_lone_surrogate
 from dpo_frames.errors import SourceError
+from dpo_frames.steps.stream import array_items, starts_an_array
 
 __all__ = ["NOT_JSON", "SourceKind", "eval_items_of", "parse_json_text", "source_kind"]
 
@@ -91,7 +93,11 @@ def _kind_of_json(document: Any, path: Path) -> SourceKind:
             f"{path} is not a NAT output: expected a JSON list of items (workflow_output.json), "
             "of eval items, or of steps"
         )
-    first = next((item for item in document if isinstance(item, Mapping)), None)
+    return _kind_of_first(next((item for item in document if isinstance(item, Mapping)), None))
+
+
+def _kind_of_first(first: Mapping[str, Any] | None) -> SourceKind:
+    """The kind of a JSON list from its first object."""
     if first is None:
         return SourceKind.WORKFLOW_OUTPUT  # an empty list: nothing in it either way
     if "trajectory" in first:
@@ -124,6 +130,9 @@ def source_kind(path: str | os.PathLike[str]) -> SourceKind:
         first = _first_json_line(p)
         return SourceKind.EVAL_ITEMS if isinstance(first, Mapping) and "trajectory" in first else SourceKind.STEPS_JSONL
     if suffix == ".json":
+        if starts_an_array(p):  # read up to its first object, not whole
+            with closing(array_items(p)) as items:
+                return _kind_of_first(next((item for item, _ in items if isinstance(item, Mapping)), None))
         return _kind_of_json(_load_json(p), p)
     raise SourceError(f"unknown steps file type {suffix!r} for {p}: expected .json, .jsonl or .parquet")
 
@@ -163,6 +172,10 @@ def eval_items_of(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                     continue
                 value = parse_json_text(text)
                 yield line_no, text if value is NOT_JSON else value
+        return
+    if starts_an_array(p):  # a JSON list of items, read one at a time
+        for position, (item, escapes) in enumerate(array_items(p)):
+            yield position, to_text_if_half(item) if escapes else item
         return
     document, escapes = _load_document(p)
     if isinstance(document, Mapping):
