@@ -222,7 +222,9 @@ def ensure_file(n: int) -> Path:
 def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MiB, what it wrote to stderr) of one process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Run from the cache directory: run from the checkout, `python -m`/`-c` would put it first on sys.path,
+    # ahead of the PYTHONPATH that points --old at the other code.
+    proc = subprocess.Popen(argv, env=env, cwd=CACHE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
