@@ -50,7 +50,8 @@ n = duckdb.sql("SELECT count(o) FROM (SELECT payload.data.output AS o FROM read_
 print(n[0])
 """
 
-# The floor of each kind of file: DuckDB's plain read of it, projecting what holds the candidates.
+# The floor of each kind of file: DuckDB's plain read of it, projecting what holds the candidates (the
+# text itself for Parquet: a count of it would read no string).
 _FLOORS = {
     "jsonl": _FLOOR,
     "eval_items": """
@@ -65,11 +66,11 @@ print(duckdb.sql("SELECT sum(len(intermediate_steps)) FROM read_json(?, format='
 """,
     "steps_parquet": """
 import duckdb, sys
-print(duckdb.sql("SELECT count(data) FROM read_parquet(?)", params=[sys.argv[1]]).fetchall()[0][0])
+print(duckdb.sql("SELECT sum(strlen(data)) FROM read_parquet(?)", params=[sys.argv[1]]).fetchall()[0][0])
 """,
     "candidates_parquet": """
 import duckdb, sys
-print(duckdb.sql("SELECT count(response) FROM read_parquet(?)", params=[sys.argv[1]]).fetchall()[0][0])
+print(duckdb.sql("SELECT sum(strlen(response)) FROM read_parquet(?)", params=[sys.argv[1]]).fetchall()[0][0])
 """,
 }
 KINDS = tuple(_FLOORS)
