@@ -311,18 +311,45 @@ def merged(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     return every
 
 
+_INTRO = """\
+`dpo-frames pairs` on each kind of step file, against DuckDB's plain read of the same file (the
+floor: `read_json` projecting what holds the candidates for the JSON kinds, the text column for
+the Parquet ones), each in its own process (wall time, peak RSS from `wait4`), the code of
+another git ref (`--old REF`) side by side in the same run:
+
+    .venv/bin/python benchmarks/step_files.py --sizes 100k,1M --old REF --write-readme
+    .venv/bin/python benchmarks/step_files.py --sizes 2M --old REF --write-readme
+    .venv/bin/python benchmarks/step_files.py --big 20M --write-readme    # goal 2: pairs, then build
+
+Files (written once, cached in `benchmarks/.cache/step_files/`): a JSONL of TTC_END steps a size
+from `synth.py`'s tables (message prompts, 20-400 character responses, about 1.2 kB a line), the
+same steps as serialized eval items (JSONL) and as NAT's `workflow_output.json`, and the steps and
+candidates Parquet files `dpo-frames pairs` writes of the JSONL. `x floor` is the time over the
+floor of the same file in the same run; the stages are those `dpo-frames pairs` reports (`--old`
+refs before the streaming reader also report a write stage). Rows of earlier runs are kept in
+`results/step_files.json`; compare within a run (a shared machine varies by 2x between days).
+"""
+
+
+_NOTES = """\
+Measured 2026-12-03 on 2 cores (Intel Xeon), 23 GiB, this checkout at 617b373 against 69d523c
+(before the streaming reader). Where the time goes: parsing each line in Python and re-encoding its
+`data` and `metadata` as strict JSON text (about 60% of `read`), then DuckDB's candidate rules and
+the Parquet writers, on a second thread (the next batch is parsed while the last is extracted);
+`pairs` is the part-by-part build plus writing the pairs (2.3 pairs a candidate, each with its
+prompt: about 7 s at 1M). The JSON kinds' floors are slow themselves (DuckDB's `read_json` of one
+object per example), the Parquet kinds' floors read one compressed column. After this table the
+split of the candidates into parts was made batch by batch (Polars' streaming sink of the join
+held about the whole file): 2M candidates Parquet 38.5 s, peak 1.63 GB (against 31.6 s, 2.92 GB
+above).
+"""
+
+
 def write_readme(text: str) -> None:
     readme = HERE / "README.md"
     body = readme.read_text()
     marker = "## Step files"
-    section = (
-        f"{marker}\n\nReproduce with `.venv/bin/python benchmarks/step_files.py --sizes 100k,1M --old main "
-        "--write-readme`, then `--sizes 2M --write-readme` (see its docstring; rows of earlier runs are kept in "
-        "`results/step_files.json`). One JSONL of TTC_END steps a size (about 1.2 kB a line); wall time and peak "
-        "RSS of each process; `x floor` is the time over DuckDB's plain `read_json` of the same file in the same "
-        "run; the stages are those `dpo-frames pairs` reports.\n\n"
-        f"{text}\n"
-    )
+    section = f"{marker}\n\n{_INTRO}\n{text}\n\n{_NOTES}"
     if marker in body:
         start = body.index(marker)
         end = body.find("\n## ", start + len(marker))

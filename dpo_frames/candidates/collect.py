@@ -58,6 +58,7 @@ def collect_candidates(
     keep_steps: bool = False,
     steps_to: str | os.PathLike[str] | StepsWriter | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    strip_echoed_output: bool = True,
 ) -> Collected:
     """Read one file of any :class:`~dpo_frames.steps.SourceKind` into candidates and rejects.
 
@@ -67,7 +68,8 @@ def collect_candidates(
     whole file); a candidates Parquet file is taken as it is (re-pairing without the workflow).
     ``run_id`` fills the run id where the source has none. The steps are kept in memory with
     ``keep_steps``, or written as they are read to ``steps_to`` (a Parquet path, or a
-    :class:`~dpo_frames.steps.StepsWriter` several sources share).
+    :class:`~dpo_frames.steps.StepsWriter` several sources share). ``strip_echoed_output``: as
+    :func:`~dpo_frames.extract_candidates`'.
 
     Example:
         >>> got = collect_candidates("examples/tictactoe/data/workflow_output.json", run_id="r1")
@@ -98,7 +100,7 @@ def collect_candidates(
 
         # The next batch is parsed (and its steps written) while the last one's candidates are extracted.
         batches = prefetched(tee(iter_steps(path, run_id=run_id, batch_size=batch_size)))
-        extracted = extract_batches(batches, step_name)
+        extracted = extract_batches(batches, step_name, strip_echoed_output=strip_echoed_output)
     assert extracted.candidates is not None and extracted.rejects is not None  # kept: no writer given
     return Collected(
         path,
@@ -151,6 +153,7 @@ def extract_batches(
     *,
     candidates_to: FrameWriter | None = None,
     rejects_to: FrameWriter | None = None,
+    strip_echoed_output: bool = True,
 ) -> Extracted:
     """:func:`~dpo_frames.extract_candidates` over steps frames that are the batches of one source:
     the duplicate rule holds across batches, echoed answers are stripped (one warning for all) and
@@ -172,7 +175,10 @@ def extract_batches(
             read += batch.height
             counts.append(batch.group_by("event_type", "name").agg(steps=pl.len()))
             found, rejected = candidates_from_frame(batch, step_name, earlier=earlier, con=con)
-            stripped, more, echoed = strip_echoes(found)
+            if strip_echoed_output:
+                stripped, more, echoed = strip_echoes(found)
+            else:
+                stripped, more, echoed = found, schema.empty(schema.REJECTS), 0
             echoes += echoed
             found_count += stripped.height
             run_ids.update(stripped["run_id"].unique().drop_nulls().to_list())

@@ -11,7 +11,7 @@ import polars as pl
 from dpo_frames import schema
 from dpo_frames.candidates.echo import strip_echoes
 from dpo_frames.candidates.rules import DEFAULT_STEP_NAME
-from dpo_frames.steps import read_steps
+from dpo_frames.steps import SourceKind, read_steps, source_kind
 
 logger = logging.getLogger("dpo_frames")
 
@@ -79,7 +79,12 @@ def warn_echoes(echoes: int, candidates: int, rejected: int) -> None:
 
 def _extract(steps: Any, step_name: str, run_id: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     if isinstance(steps, (str, PathLike)):
-        steps = read_steps(steps, run_id=run_id)
+        if source_kind(steps) is not SourceKind.CANDIDATES_PARQUET:  # a step file: read in batches, never whole
+            from dpo_frames.candidates.collect import collect_candidates
+
+            got = collect_candidates(steps, step_name, run_id=run_id, strip_echoed_output=False)
+            return got.candidates, got.rejects
+        steps = read_steps(steps, run_id=run_id)  # says what a candidates file is for
     elif not schema.is_frame(steps):
         from dpo_frames.candidates.objects import candidates_from_objects
 

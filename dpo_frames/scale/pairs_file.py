@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import polars as pl
 
-from dpo_frames import schema
+from dpo_frames import layout, schema
 from dpo_frames._parquet import FrameWriter
 from dpo_frames._threads import prefetched
 from dpo_frames.pairs import PairConfig, PairStats, build_pairs
@@ -30,6 +31,9 @@ CANDIDATES_PER_PART = 125_000
 being paired, the one being written and one between them are in memory at a time)."""
 
 _TURN_KEYS = list(schema.TURN_KEYS)
+_BATCH_ROWS = 50_000
+"""Candidates split at a time."""
+_PART_SCHEMA = pl.Schema([*schema.CANDIDATES.items(), ("_row", pl.UInt32())])
 
 
 def pairs_to_file(
@@ -64,7 +68,7 @@ def pairs_to_file(
             writer.write(found)
             return stats
         with tempfile.TemporaryDirectory(prefix=".candidate-parts-", dir=Path(pairs).parent) as parts:
-            n = _split_by_first_appearance(source, Path(parts), candidates_per_part)
+            n = _split_by_first_appearance(candidates, Path(parts), candidates_per_part)
             stats = PairStats()
             built = (build_pairs(_read_part(Path(parts), part), config) for part in range(n))
             for found, part_stats in prefetched(built):  # a part paired while the last one is written
@@ -73,25 +77,42 @@ def pairs_to_file(
     return stats
 
 
-def _split_by_first_appearance(source: pl.LazyFrame, parts: Path, per_part: int) -> int:
-    """Write every candidate to the part of its turn (the position of the turn's first candidate,
-    divided by ``per_part``), with its position; returns the number of parts."""
-    rows = source.select(_TURN_KEYS).with_row_index("_row")
-    turns = rows.group_by(_TURN_KEYS).agg(_part=(pl.col("_row").min() // per_part).cast(pl.UInt32))
-    turns_frame = turns.collect(engine="streaming")
-    (
-        source.with_row_index("_row")
-        .join(turns_frame.lazy(), on=_TURN_KEYS, how="left", nulls_equal=True)
-        .sink_parquet(pl.PartitionBy(parts, key="_part", include_key=False), mkdir=True)
+def _split_by_first_appearance(candidates: Path, parts: Path, per_part: int) -> int:
+    """Write every candidate, with its position, to the part of its turn (the position of the turn's first
+    candidate, divided by ``per_part``), a batch at a time; returns the number of parts. (Polars' streaming
+    sink of a join holds about the whole file when candidates carry message lists: hence batches.)"""
+    import pyarrow.parquet as pq
+
+    turns = (
+        pl.scan_parquet(candidates)
+        .select(_TURN_KEYS)
+        .with_row_index("_row")
+        .group_by(_TURN_KEYS)
+        .agg(_part=(pl.col("_row").min() // per_part).cast(pl.UInt32))
+        .collect(engine="streaming")
     )
-    return turns_frame.select(pl.col("_part").max().fill_null(0) + 1).item()
+    writers: dict[int, FrameWriter] = {}
+    with ExitStack() as stack, pq.ParquetFile(candidates) as file:
+        offset = 0
+        for batch in file.iter_batches(batch_size=_BATCH_ROWS):
+            rows = schema.conform(pl.DataFrame(batch), schema.CANDIDATES, f"candidates ({candidates})")
+            rows = rows.with_row_index("_row", offset=offset).join(
+                turns, on=_TURN_KEYS, how="left", nulls_equal=True, maintain_order="left"
+            )
+            offset += rows.height
+            for (part,), part_rows in rows.partition_by("_part", as_dict=True, include_key=False).items():
+                if part not in writers:
+                    path = parts / layout.part_file(int(part))
+                    writers[part] = stack.enter_context(FrameWriter(path, _PART_SCHEMA, "candidates part"))
+                writers[part].write(part_rows)
+    return turns.select(pl.col("_part").max().fill_null(0) + 1).item()
 
 
 def _read_part(parts: Path, part: int) -> pl.DataFrame:
-    files = sorted((parts / f"_part={part}").glob("*.parquet"))
-    if not files:  # a range of positions where no turn starts
+    path = parts / layout.part_file(part)
+    if not path.exists():  # a range of positions where no turn starts
         return schema.empty(schema.CANDIDATES)
-    return pl.read_parquet(files).sort("_row").drop("_row")
+    return pl.read_parquet(path).sort("_row").drop("_row")
 
 
 def _add(total: PairStats, part: PairStats) -> None:
