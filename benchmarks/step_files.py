@@ -299,7 +299,12 @@ def merged(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     new = {(r["steps"], r["kind"], r["side"]) for r in rows}
     every = [r for r in earlier if (r["steps"], r["kind"], r["side"]) not in new] + rows
     order = ["floor", "read: candidates + steps.parquet (this checkout)", "read: candidates + steps.parquet (--old)"]
-    order += ["dpo-frames pairs (this checkout)", "dpo-frames pairs (--old)"]
+    order += [
+        "dpo-frames pairs (this checkout)",
+        "dpo-frames pairs (--old)",
+        "dpo-frames pairs FILE",
+        "dpo-frames build",
+    ]
     every.sort(
         key=lambda r: (
             parse_size(str(r["steps"])),
@@ -342,6 +347,12 @@ object per example), the Parquet kinds' floors read one compressed column. After
 split of the candidates into parts was made batch by batch (Polars' streaming sink of the join
 held about the whole file): 2M candidates Parquet 38.5 s, peak 1.63 GB (against 31.6 s, 2.92 GB
 above).
+
+The 20M rows (`--big 20M`, at 314e029): twenty copies of the 1M file, 24.4 GB, through `pairs`
+(read 653 s, pairs 529 s; 46,551,880 pairs, twenty times the 1M run's) and `build` of its candidates (one pair a turn; the
+copies' identical pairs are deduplicated, so the dataset holds 157,532 training lines). The peak
+of `pairs` at 20M (5.8 GB, against 1.6-1.7 GB at 1M and 2M) grows in the part-by-part pair stage
+(160 parts); not yet found where.
 """
 
 
