@@ -193,12 +193,12 @@ class SeenSteps:
             data=pl.col("data").hash(11),
             has_uuid=pl.col("step_uuid").is_not_null(),
         )
-        keys, data = hashes["key"].to_numpy(), hashes["data"].to_numpy()
+        keys, data, has_uuid = (hashes[c].to_numpy() for c in ("key", "data", "has_uuid"))
         found = np.zeros(rows.height, dtype=bool)
         for level_keys, level_data in self._levels:
             found |= _found_in(level_keys, level_data, keys, data)
-        found &= hashes["has_uuid"].to_numpy()
-        self._add(keys[hashes["has_uuid"].to_numpy()], data[hashes["has_uuid"].to_numpy()])
+        found &= has_uuid
+        self._add(keys[has_uuid], data[has_uuid])
         return pl.Series("_duplicate", found)
 
     def _add(self, keys: np.ndarray, data: np.ndarray) -> None:

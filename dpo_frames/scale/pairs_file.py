@@ -23,6 +23,7 @@ from dpo_frames import layout, schema
 from dpo_frames._parquet import FrameWriter
 from dpo_frames._threads import prefetched
 from dpo_frames.pairs import PairConfig, PairStats, build_pairs
+from dpo_frames.scale.partitioned import add_stats
 
 __all__ = ["CANDIDATES_PER_PART", "pairs_to_file"]
 
@@ -73,7 +74,7 @@ def pairs_to_file(
             built = (build_pairs(_read_part(Path(parts), part), config) for part in range(n))
             for found, part_stats in prefetched(built):  # a part paired while the last one is written
                 writer.write(found)
-                _add(stats, part_stats)
+                add_stats(stats, part_stats)
     return stats
 
 
@@ -113,8 +114,3 @@ def _read_part(parts: Path, part: int) -> pl.DataFrame:
     if not path.exists():  # a range of positions where no turn starts
         return schema.empty(schema.CANDIDATES)
     return pl.read_parquet(path).sort("_row").drop("_row")
-
-
-def _add(total: PairStats, part: PairStats) -> None:
-    for name in PairStats.model_fields:
-        setattr(total, name, getattr(total, name) + getattr(part, name))

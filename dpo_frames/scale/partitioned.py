@@ -318,7 +318,7 @@ def merge_partition_results(results: Sequence[tuple[PairStats, pl.DataFrame]]) -
     """Sum the partitions' stats and concatenate their keys."""
     totals = PairStats()
     for stats, _ in results:
-        _add_stats(totals, stats)
+        add_stats(totals, stats)
     empty = pl.DataFrame(schema=KEYS_SCHEMA)
     # ignore: polars types cast()'s mapping keys as an invariant union (str | selector | dtype), so no str-keyed dict fits
     return totals, pl.concat([empty, *[keys.cast(KEYS_SCHEMA) for _, keys in results]])  # type: ignore[arg-type]
@@ -368,7 +368,8 @@ def _ordered_keys(
     )
 
 
-def _add_stats(total: PairStats, part: PairStats) -> None:
+def add_stats(total: PairStats, part: PairStats) -> None:
+    """Add a partition's pair statistics to the total (every count is a sum over turns)."""
     for name in PairStats.model_fields:
         setattr(total, name, getattr(total, name) + getattr(part, name))
 

@@ -214,10 +214,11 @@ def iter_steps(
         return
     if isinstance(source, (str, PathLike)):
         path = Path(source)
-        if source_kind(path) is SourceKind.STEPS_PARQUET:
+        kind = source_kind(path)
+        if kind is SourceKind.STEPS_PARQUET:
             yield from _parquet_batches(path, run_id, batch_size)
             return
-        fill = _path_filler(path, run_id)
+        fill = _path_filler(path, kind, run_id)
     else:
         fill = _object_filler(source, run_id)
     yield from _batches(fill, batch_size)
@@ -288,8 +289,7 @@ def _parquet_batches(path: Path, run_id: str | None, batch_size: int | None) -> 
             yield conformed(pl.DataFrame(file.schema_arrow.empty_table()))
 
 
-def _path_filler(path: Path, run_id: str | None) -> Filler:
-    kind = source_kind(path)
+def _path_filler(path: Path, kind: SourceKind, run_id: str | None) -> Filler:
     if kind is SourceKind.CANDIDATES_PARQUET:
         raise SourceError(
             f"{path} holds candidates, not steps: pair them directly (extract_candidates and dpo-frames pairs take it)"

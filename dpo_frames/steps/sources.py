@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 from enum import StrEnum
@@ -20,14 +19,12 @@ import polars as pl
 
 from dpo_frames._json import has_lone_surrogate
 from dpo_frames.errors import SourceError
-from dpo_frames.steps.stream import array_items, starts_an_array
+from dpo_frames.steps.stream import SURROGATE_ESCAPE, array_items, json_too_deep, starts_an_array
 
 __all__ = ["NOT_JSON", "SourceKind", "eval_items_of", "parse_json_text", "source_kind"]
 
 NOT_JSON: Any = object()
 """What :func:`parse_json_text` gives for a text that is not JSON dpo_frames reads."""
-
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_json_text(text: str) -> Any:
@@ -44,7 +41,7 @@ def parse_json_text(text: str) -> Any:
         value = json.loads(text)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; so is the digit limit
         return NOT_JSON
-    if _SURROGATE_ESCAPE.search(text) and holds_half_characters(value):
+    if SURROGATE_ESCAPE.search(text) and holds_half_characters(value):
         return NOT_JSON
     return value
 
@@ -148,14 +145,11 @@ def _load_document(path: Path) -> tuple[Any, bool]:
     except UnicodeDecodeError as exc:
         raise SourceError(f"{path} is not UTF-8 text: can't decode byte {exc.start} ({exc.reason})") from None
     try:
-        return json.loads(text), _SURROGATE_ESCAPE.search(text) is not None
+        return json.loads(text), SURROGATE_ESCAPE.search(text) is not None
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:  # the digit limit, or nesting deeper than the parser goes
-        what = "nesting deeper than the JSON reader goes" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
-        raise SourceError(
-            f"{path} holds JSON no reader takes whole ({what}); write it one step a line (JSONL)"
-        ) from None
+        raise json_too_deep(path, exc) from None
 
 
 def eval_items_of(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:

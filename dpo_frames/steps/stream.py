@@ -17,12 +17,13 @@ from typing import Any
 
 from dpo_frames.errors import SourceError
 
-__all__ = ["array_items", "starts_an_array"]
+__all__ = ["SURROGATE_ESCAPE", "array_items", "json_too_deep", "starts_an_array"]
 
 _CHUNK_CHARS = 8 << 20
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A surrogate escape: the text's strings may hold half a character."""
 _AFTER_A_VALUE = frozenset(",] \t\n\r")
 
 
@@ -98,7 +99,7 @@ def array_items(path: Path) -> Generator[tuple[Any, bool], None, None]:
         else:
             while True:
                 item, end = _decode(text, pos)
-                yield item, _SURROGATE_ESCAPE.search(text.buf, pos, end) is not None
+                yield item, SURROGATE_ESCAPE.search(text.buf, pos, end) is not None
                 pos = text.skip_space(end)
                 if pos > _CHUNK_CHARS:
                     pos = text.drop_before(pos)
@@ -113,6 +114,13 @@ def array_items(path: Path) -> Generator[tuple[Any, bool], None, None]:
             raise text.error("Extra data", pos)
 
 
+def json_too_deep(path: Path, exc: ValueError | RecursionError) -> SourceError:
+    """The error for JSON that Python's reader refuses though it is valid (an integer beyond the digit
+    limit, nesting deeper than the parser goes)."""
+    what = "nesting deeper than the JSON reader goes" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+    return SourceError(f"{path} holds JSON no reader takes whole ({what}); write it one step a line (JSONL)")
+
+
 def _decode(text: _Text, pos: int) -> tuple[Any, int]:
     """The JSON value at ``pos`` and where it ends, reading on until it is whole."""
     while True:
@@ -123,14 +131,7 @@ def _decode(text: _Text, pos: int) -> tuple[Any, int]:
                 continue
             raise text.error(exc.msg, exc.pos) from None
         except (ValueError, RecursionError) as exc:  # the digit limit, or nesting deeper than the parser goes
-            what = (
-                "nesting deeper than the JSON reader goes"
-                if isinstance(exc, RecursionError)
-                else str(exc).split(";")[0]
-            )
-            raise SourceError(
-                f"{text.path} holds JSON no reader takes whole ({what}); write it one step a line (JSONL)"
-            ) from None
+            raise json_too_deep(text.path, exc) from None
         # A number cut by the end of the chunk parses as a shorter one ("2.5" of "2.5e+16"): a value is whole
         # once a delimiter or white space follows it (or the file ends).
         if text.buf[end : end + 1] in _AFTER_A_VALUE or not text.more():
