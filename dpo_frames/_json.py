@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any
+
+import orjson
 
 
 def _default(obj: Any) -> Any:
@@ -114,3 +117,27 @@ def to_json(obj: Any) -> str | None:
             return _encode(_finite(obj))
     except RecursionError:
         return None
+
+
+_NOT_AS_PYTHON_WRITES = re.compile(rb"[0-9][eE]|0\.0000")
+"""Where orjson's text of a float may differ from Python's (``1e-05`` is ``0.00001``), or may not:
+a number with an exponent or four zeros after the point (in a string too: the check stays cheap)."""
+
+
+def parsed_to_json(value: Any) -> str | None:
+    """:func:`to_json` of a value :func:`~dpo_frames.steps.sources.fast_json_value` parsed (dicts,
+    lists, strings, 64-bit integers, finite floats), the same text, written by orjson: about twice as
+    fast. Where orjson's text of a float could differ from Python's, or it refuses the value (nesting
+    deeper than it writes), :func:`to_json` writes it.
+
+    Example:
+        >>> parsed_to_json({"score": 0.5, "tiny": 1e-05, "text": "é"})
+        '{"score":0.5,"tiny":1e-05,"text":"é"}'
+    """
+    if value is None:
+        return None
+    try:
+        text = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return to_json(value)
+    return to_json(value) if _NOT_AS_PYTHON_WRITES.search(text) else text.decode()

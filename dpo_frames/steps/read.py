@@ -19,13 +19,14 @@ import polars as pl
 
 from dpo_frames import schema
 from dpo_frames._gc import collector_paused
-from dpo_frames._json import to_json, valid_text
+from dpo_frames._json import parsed_to_json, to_json, valid_text
 from dpo_frames.errors import SourceError
 from dpo_frames.steps.sources import (
     NOT_JSON,
     SourceKind,
     _load_document,
     eval_items_of,
+    fast_json_value,
     holds_half_characters,
     parse_json_text,
     source_kind,
@@ -73,7 +74,7 @@ class _Rows:
     def add_step(self, step: Any, run_id: str | None, example_id: str | None, index: int) -> None:
         """Add one NAT ``IntermediateStep`` (object, or its serialized dict)."""
         if isinstance(step, Mapping):
-            self._add_dict(step, run_id, example_id, index)
+            self.add_dict(step, run_id, example_id, index)
             return
         payload: Any = getattr(step, "payload", None)  # an object of any class; None: not a step
         event_type = getattr(payload, "event_type", None)
@@ -92,7 +93,14 @@ class _Rows:
             to_json(payload.metadata),
         )
 
-    def _add_dict(self, step: Mapping[str, Any], run_id: str | None, example_id: str | None, index: int) -> None:
+    def add_dict(
+        self,
+        step: Mapping[str, Any],
+        run_id: str | None,
+        example_id: str | None,
+        index: int,
+        encode: Callable[[Any], str | None] = to_json,
+    ) -> None:
         run_id = _str_or_none(_first(step.get("run_id"), run_id))
         example_id = _str_or_none(_first(step.get("example_id"), example_id))
         payload = step.get("payload", step)
@@ -108,8 +116,8 @@ class _Rows:
             payload.get("name"),
             _str_or_none(payload.get("UUID")),
             _timestamp(payload.get("event_timestamp")),
-            to_json(payload.get("data")),
-            to_json(payload.get("metadata")),
+            encode(payload.get("data")),
+            encode(payload.get("metadata")),
         )
 
     def add_unparsable(self, run_id: str | None, example_id: str | None, index: int, raw: str | None) -> None:
@@ -317,6 +325,11 @@ def _eval_item_file(path: Path, run_id: str | None, rows: _Rows) -> Iterator[Non
 def _jsonl_steps(path: Path, run_id: str | None, rows: _Rows) -> Iterator[None]:
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, start=1):
+            value = fast_json_value(raw)
+            if type(value) is dict:  # the common case, at orjson's speed; the rest as Python reads it
+                rows.add_dict(value, run_id, None, line_no, parsed_to_json)
+                yield
+                continue
             try:
                 line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
             except UnicodeDecodeError:
