@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from typing import Any
 
@@ -119,9 +118,16 @@ def to_json(obj: Any) -> str | None:
         return None
 
 
-_NOT_AS_PYTHON_WRITES = re.compile(rb"[0-9][eE]|0\.0000")
-"""Where orjson's text of a float may differ from Python's (``1e-05`` is ``0.00001``), or may not:
-a number with an exponent or four zeros after the point (in a string too: the check stays cheap)."""
+DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
+"""For bytes.translate: every digit a 0 (and E an e), so that a number's shape is found by plain,
+fast substring search (Python's regular expressions scan a line of text ten times slower)."""
+
+
+def _may_not_be_python_s(text: bytes) -> bool:
+    """Whether orjson's text may write a float other than Python does (``1e-05`` as ``0.00001``):
+    it holds a number with an exponent, or with four zeros after its point (or a string that looks so)."""
+    shape = text.translate(DIGITS_AS_ZERO)
+    return b"0e" in shape or b"0.0000" in shape
 
 
 def parsed_to_json(value: Any) -> str | None:
@@ -140,4 +146,4 @@ def parsed_to_json(value: Any) -> str | None:
         text = orjson.dumps(value)
     except orjson.JSONEncodeError:
         return to_json(value)
-    return to_json(value) if _NOT_AS_PYTHON_WRITES.search(text) else text.decode()
+    return to_json(value) if _may_not_be_python_s(text) else text.decode()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 from enum import StrEnum
@@ -19,7 +18,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from dpo_frames._json import has_lone_surrogate
+from dpo_frames._json import DIGITS_AS_ZERO, has_lone_surrogate
 from dpo_frames.errors import SourceError
 from dpo_frames.steps.stream import SURROGATE_ESCAPE, array_items, json_too_deep, starts_an_array
 
@@ -60,8 +59,9 @@ NO_FAST_VALUE: Any = object()
 """What :func:`fast_json_value` gives where it cannot vouch for its value: read the text with
 :func:`parse_json_text`."""
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-"""An integer that may not fit 64 bits, which orjson would read as a float (Python keeps it exact)."""
+_LONG_DIGITS = b"0" * 19
+"""Digits (as :data:`~dpo_frames._json.DIGITS_AS_ZERO` writes them) of an integer that may not fit 64 bits,
+which orjson would read as a float (Python keeps it exact)."""
 
 
 def fast_json_value(raw: bytes) -> Any:
@@ -76,7 +76,7 @@ def fast_json_value(raw: bytes) -> Any:
         >>> fast_json_value(b'{"a": [1, 2.5]}\\n'), fast_json_value(b'{"a": NaN}') is NO_FAST_VALUE
         ({'a': [1, 2.5]}, True)
     """
-    if _LONG_DIGITS.search(raw):
+    if _LONG_DIGITS in raw.translate(DIGITS_AS_ZERO):
         return NO_FAST_VALUE
     try:
         return orjson.loads(raw)
