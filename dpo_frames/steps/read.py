@@ -25,10 +25,10 @@ from dpo_frames.steps.sources import (
     NOT_JSON,
     SourceKind,
     _load_document,
-    eval_items_of,
     fast_json_value,
     holds_half_characters,
     parse_json_text,
+    read_eval_items,
     source_kind,
 )
 from dpo_frames.steps.stream import array_items, starts_an_array
@@ -48,6 +48,11 @@ _COLUMNS = (
     "data",
     "metadata",
 )
+
+
+Encoder = Callable[[Any], "str | None"]
+"""What writes a step's data or metadata as strict JSON text: :func:`~dpo_frames._json.to_json`, or,
+for values orjson read, :func:`~dpo_frames._json.parsed_to_json`."""
 
 
 class _Rows:
@@ -71,10 +76,13 @@ class _Rows:
         c["data"].append(data)
         c["metadata"].append(metadata)
 
-    def add_step(self, step: Any, run_id: str | None, example_id: str | None, index: int) -> None:
-        """Add one NAT ``IntermediateStep`` (object, or its serialized dict)."""
+    def add_step(
+        self, step: Any, run_id: str | None, example_id: str | None, index: int, encode: Encoder = to_json
+    ) -> None:
+        """Add one NAT ``IntermediateStep`` (object, or its serialized dict, whose data and metadata
+        ``encode`` writes as JSON text)."""
         if isinstance(step, Mapping):
-            self.add_dict(step, run_id, example_id, index)
+            self.add_dict(step, run_id, example_id, index, encode)
             return
         payload: Any = getattr(step, "payload", None)  # an object of any class; None: not a step
         event_type = getattr(payload, "event_type", None)
@@ -99,7 +107,7 @@ class _Rows:
         run_id: str | None,
         example_id: str | None,
         index: int,
-        encode: Callable[[Any], str | None] = to_json,
+        encode: Encoder = to_json,
     ) -> None:
         run_id = _str_or_none(_first(step.get("run_id"), run_id))
         example_id = _str_or_none(_first(step.get("example_id"), example_id))
@@ -311,14 +319,15 @@ def _path_filler(path: Path, kind: SourceKind, run_id: str | None) -> Filler:
 
 def _eval_item_file(path: Path, run_id: str | None, rows: _Rows) -> Iterator[None]:
     """Serialized eval items: each item's trajectory, its id the example id."""
-    for position, item in eval_items_of(path):
+    for position, item, fast in read_eval_items(path):
+        encode = parsed_to_json if fast else to_json
         if not isinstance(item, Mapping) or not isinstance(item.get("trajectory", []), list):
             rows.add_unparsable(run_id, None, position, item if isinstance(item, str) else to_json(item))
             yield
             continue
         example_id = _str_or_none(item.get("id"))
         for index, step in enumerate(item.get("trajectory") or []):
-            rows.add_step(step, _str_or_none(item.get("run_id")) or run_id, example_id, index)
+            rows.add_step(step, _str_or_none(item.get("run_id")) or run_id, example_id, index, encode)
             yield
 
 

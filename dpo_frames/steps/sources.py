@@ -195,25 +195,36 @@ def eval_items_of(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
 
     A JSONL line that is not JSON, or not an object, comes as its text, to be rejected visibly.
     """
+    for position, item, _ in read_eval_items(path):
+        yield position, item
+
+
+def read_eval_items(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any, bool]]:
+    """:func:`eval_items_of`'s items, each with whether orjson read it (:func:`fast_json_value`: its
+    values then write as JSON text with :func:`~dpo_frames._json.parsed_to_json`)."""
     p = Path(path)
     if p.suffix.lower() == ".jsonl":
         with p.open("rb") as f:
             for line_no, raw in enumerate(f, start=1):
+                value = fast_json_value(raw)
+                if value is not NO_FAST_VALUE:
+                    yield line_no, value, True
+                    continue
                 text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8", errors="replace").strip()
                 if not text:
                     continue
                 value = parse_json_text(text)
-                yield line_no, text if value is NOT_JSON else value
+                yield line_no, text if value is NOT_JSON else value, False
         return
     if starts_an_array(p):  # a JSON list of items, read one at a time
         for position, (item, escapes) in enumerate(array_items(p)):
-            yield position, to_text_if_half(item) if escapes else item
+            yield position, to_text_if_half(item) if escapes else item, False
         return
     document, escapes = _load_document(p)
     if isinstance(document, Mapping):
         document = (document.get("eval_input") or document).get("eval_input_items", [])
     for position, item in enumerate(document):
-        yield position, to_text_if_half(item) if escapes else item
+        yield position, to_text_if_half(item) if escapes else item, False
 
 
 def to_text_if_half(item: Any) -> Any:

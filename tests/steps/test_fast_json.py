@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 import dpo_frames
 from dpo_frames._json import parsed_to_json, to_json
 from dpo_frames.steps import read as read_module
+from dpo_frames.steps import sources as sources_module
 from dpo_frames.steps.sources import NO_FAST_VALUE, NOT_JSON, fast_json_value, parse_json_text
 from tests.hypothesis_profiles import examples
 
@@ -122,3 +123,20 @@ def test_a_jsonl_file_reads_the_same_as_python_reads_it(tmp_path_factory, datas)
     assert_frame_equal(fast, slow)
     assert fast.height == len(datas) + 2
     assert fast.filter(pl.col("event_type").is_null()).height == 2
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(datas=st.lists(st.tuples(STEP_DATA, VALUES, st.booleans()), min_size=1, max_size=8))
+def test_an_eval_item_file_reads_the_same_as_python_reads_it(tmp_path_factory, datas):
+    path = tmp_path_factory.mktemp("fast") / "items.jsonl"
+    lines = []
+    for i, (data, metadata, ensure_ascii) in enumerate(datas):
+        step = {"payload": {"event_type": "TTC_END", "name": "n", "data": data, "metadata": metadata}}
+        lines.append(line_of({"id": f"q{i}", "trajectory": [step, step]}, ensure_ascii, spaced=False))
+    path.write_bytes(b"".join(lines) + b'"a text"\n{"id": NaN, "trajectory": []}\n')
+    fast = dpo_frames.read_steps(path, run_id="r")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sources_module, "fast_json_value", lambda raw: NO_FAST_VALUE)
+        slow = dpo_frames.read_steps(path, run_id="r")
+    assert_frame_equal(fast, slow)
+    assert fast.height == 2 * len(datas) + 1
