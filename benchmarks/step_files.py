@@ -337,6 +337,12 @@ refs before the streaming reader also report a write stage). Rows of earlier run
 
 
 _NOTES = """\
+The JSONL-steps and eval-item JSONL rows at 1M and 2M are from a later run (2026-12-03 evening,
+this checkout at 2895b80, orjson reading the lines, against 6916242 in the same run: `--sizes 1M`
+then `--sizes 2M`, `--kinds jsonl,eval_items --old 6916242`), on a slower day (the same JSONL
+floor 6.0 s at 1M, 13.4 s at 2M; the pair stage of the same code 15.9 s at 1M against 8.4 s in
+the earlier run); other test runs overlapped part of the 1M eval-item and the 2M rows, so compare
+those within their run only. The other rows:
 Measured 2026-12-03 on 2 cores (Intel Xeon), 23 GiB, this checkout at 617b373 against 69d523c
 (before the streaming reader). Where the time goes: parsing each line in Python and re-encoding its
 `data` and `metadata` as strict JSON text (about 60% of `read`), then DuckDB's candidate rules and
