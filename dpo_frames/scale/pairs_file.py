@@ -3,7 +3,7 @@
 ``dpo-frames pairs`` writes the candidates as it reads them; their pairs are built here. Up
 to ``candidates_per_part`` candidates are paired in memory (:func:`~dpo_frames.build_pairs`);
 beyond, turns are split into parts by where they first appear (ranges of the position of
-their first candidate), so that each part holds whole turns and the parts, paired one after
+their first candidate that build_pairs can pair, as it orders turns), so that each part holds whole turns and the parts, paired one after
 the other, give the pairs in the order of the whole build (turns in order of first
 appearance), with the same statistics.
 
@@ -23,6 +23,7 @@ from dpo_frames import layout, schema
 from dpo_frames._parquet import FrameWriter
 from dpo_frames._threads import prefetched
 from dpo_frames.pairs import PairConfig, PairStats, build_pairs
+from dpo_frames.pairs.engine import usable_candidates  # build_pairs orders turns by their first usable candidate
 from dpo_frames.scale.partitioned import add_stats
 
 __all__ = ["CANDIDATES_PER_PART", "pairs_to_file"]
@@ -80,16 +81,17 @@ def pairs_to_file(
 
 def _split_by_first_appearance(candidates: Path, parts: Path, per_part: int) -> int:
     """Write every candidate, with its position, to the part of its turn (the position of the turn's first
-    candidate, divided by ``per_part``), a batch at a time; returns the number of parts. (Polars' streaming
-    sink of a join holds about the whole file when candidates carry message lists: hence batches.)"""
+    usable candidate, divided by ``per_part``), a batch at a time; returns the number of parts. (Polars'
+    streaming sink of a join holds about the whole file when candidates carry message lists: hence batches.)"""
     import pyarrow.parquet as pq
 
+    first = pl.col("_row").filter("_usable").min().fill_null(pl.col("_row").min())  # unusable turns: counted only
     turns = (
         pl.scan_parquet(candidates)
-        .select(_TURN_KEYS)
+        .select(*_TURN_KEYS, _usable=usable_candidates().fill_null(False))
         .with_row_index("_row")
         .group_by(_TURN_KEYS)
-        .agg(_part=(pl.col("_row").min() // per_part).cast(pl.UInt32))
+        .agg(_part=(first // per_part).cast(pl.UInt32))
         .collect(engine="streaming")
     )
     writers: dict[int, FrameWriter] = {}

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dpo_frames
+from dpo_frames.scale import pairs_file
 from dpo_frames.scale.pairs_file import pairs_to_file
 from tests.hypothesis_profiles import examples
 from tests.pairs.test_engine_property import CONFIGS, candidate_rows, frame
@@ -20,14 +21,21 @@ SCORES = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, float("nan")])
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(rows=candidate_rows(max_size=60, scores=SCORES), cfg=CONFIGS, per_part=st.sampled_from([1, 2, 5, 1000]))
-def test_pairs_built_by_parts_are_the_whole_build(tmp_path_factory, rows, cfg, per_part):
+@given(
+    rows=candidate_rows(max_size=60, scores=SCORES),
+    cfg=CONFIGS,
+    per_part=st.sampled_from([1, 2, 5, 1000]),
+    batch_rows=st.sampled_from([3, 7, 50_000]),
+)
+def test_pairs_built_by_parts_are_the_whole_build(tmp_path_factory, rows, cfg, per_part, batch_rows):
     tmp = tmp_path_factory.mktemp("p")
     candidates = frame(rows)
     candidates.write_parquet(tmp / "candidates.parquet")
     config = dpo_frames.PairConfig(**cfg)
     pairs, stats = dpo_frames.build_pairs(candidates, config)
-    got = pairs_to_file(tmp / "candidates.parquet", tmp / "pairs.parquet", config, candidates_per_part=per_part)
+    with pytest.MonkeyPatch.context() as patch:  # the candidates split a few rows at a time, as in big files
+        patch.setattr(pairs_file, "_BATCH_ROWS", batch_rows)
+        got = pairs_to_file(tmp / "candidates.parquet", tmp / "pairs.parquet", config, candidates_per_part=per_part)
     assert got == stats
     assert pl.read_parquet(tmp / "pairs.parquet").equals(pairs)
     assert sorted(p.name for p in tmp.iterdir()) == ["candidates.parquet", "pairs.parquet"]  # the parts removed
@@ -45,3 +53,38 @@ def test_interleaved_turns_of_the_example_split_in_many_parts(tmp_path, example_
 def test_a_part_size_below_one_is_refused(tmp_path):
     with pytest.raises(ValueError, match="candidates_per_part"):
         pairs_to_file(tmp_path / "c.parquet", tmp_path / "p.parquet", candidates_per_part=0)
+
+
+def test_a_turn_whose_first_candidate_is_unusable_is_ordered_by_its_first_usable_one(tmp_path):
+    def row(i, example, score, response="a"):
+        return {
+            "run_id": "r",
+            "example_id": example,
+            "turn_id": "t",
+            "turn_index": 0,
+            "candidate_index": i,
+            "prompt_text": "p",
+            "prompt_messages": None,
+            "response": response,
+            "score": score,
+            "step_uuid": f"u{i}",
+            "metadata": None,
+        }
+
+    # e1 appears first, but by a NaN score that build_pairs sets aside: e2 is its first turn
+    rows = [
+        row(0, "e1", float("nan")),
+        row(1, "e2", 0.0),
+        row(2, "e2", 1.0, "b"),
+        row(3, "e1", 0.0),
+        row(4, "e1", 1.0, "b"),
+    ]
+    candidates = frame(rows)
+    candidates.write_parquet(tmp_path / "candidates.parquet")
+    pairs, stats = dpo_frames.build_pairs(candidates)
+    assert pairs_to_file(tmp_path / "candidates.parquet", tmp_path / "pairs.parquet", candidates_per_part=1) == stats
+    assert (
+        pl.read_parquet(tmp_path / "pairs.parquet")["example_id"].to_list()
+        == pairs["example_id"].to_list()
+        == ["e2", "e1"]
+    )
