@@ -3,18 +3,20 @@
 ``dpo-frames pairs`` writes the candidates as it reads them; their pairs are built here. Up
 to ``candidates_per_part`` candidates are paired in memory (:func:`~dpo_frames.build_pairs`);
 beyond, turns are split into parts by where they first appear (ranges of the position of
-their first candidate that build_pairs can pair, as it orders turns), so that each part holds whole turns and the parts, paired one after
-the other, give the pairs in the order of the whole build (turns in order of first
-appearance), with the same statistics.
+their first candidate that build_pairs can pair, as it orders turns), so that each part holds
+whole turns and the parts, paired one after the other, give the pairs in the order of the
+whole build (turns in order of first appearance), with the same statistics. Where each part is
+a run of rows of the file (each turn's candidates one after the other, as the step readers
+write them), parts are read in place; else they are first split into files of their own.
 
-Memory: one part's candidates and pairs, plus each turn's key and first position.
+Memory: one part's candidates and pairs, plus each turn's key and positions.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -69,46 +71,84 @@ def pairs_to_file(
             found, stats = build_pairs(pl.read_parquet(candidates), config)
             writer.write(found)
             return stats
-        with tempfile.TemporaryDirectory(prefix=".candidate-parts-", dir=Path(pairs).parent) as parts:
-            n = _split_by_first_appearance(candidates, Path(parts), candidates_per_part)
+        with tempfile.TemporaryDirectory(prefix=".candidate-parts-", dir=Path(pairs).parent) as scratch:
             stats = PairStats()
-            built = (build_pairs(_read_part(Path(parts), part), config) for part in range(n))
+            built = (build_pairs(part, config) for part in _parts(candidates, candidates_per_part, Path(scratch)))
             for found, part_stats in prefetched(built):  # a part paired while the last one is written
                 writer.write(found)
                 add_stats(stats, part_stats)
     return stats
 
 
-def _split_by_first_appearance(candidates: Path, parts: Path, per_part: int) -> int:
-    """Write every candidate, with its position, to the part of its turn (the position of the turn's first
-    usable candidate, divided by ``per_part``), a batch at a time; returns the number of parts. (Polars'
-    streaming sink of a join holds about the whole file when candidates carry message lists: hence batches.)"""
-    import pyarrow.parquet as pq
+def _parts(candidates: Path, per_part: int, scratch: Path) -> Iterator[pl.DataFrame]:
+    """The candidates of each part in turn: read in place where every part is a run of rows of the file (turns
+    written one after the other, as readers of step files write them), else split into files in ``scratch``."""
+    turns = _turn_parts(candidates, per_part)
+    ranges = _row_ranges(turns)
+    if ranges is not None:
+        for start, end in ranges:
+            yield pl.scan_parquet(candidates).slice(start, end - start).collect()
+        return
+    n = _split_by_first_appearance(candidates, scratch, turns)
+    for part in range(n):
+        yield _read_part(scratch, part)
 
-    first = pl.col("_row").filter("_usable").min().fill_null(pl.col("_row").min())  # unusable turns: counted only
-    turns = (
+
+def _turn_parts(candidates: Path, per_part: int) -> pl.DataFrame:
+    """Each turn's part (the position of its first usable candidate, divided by ``per_part``; of its first
+    candidate if none is usable: those are counted only) and the positions of its first and last candidates."""
+    first_usable = pl.col("_row").filter("_usable").min().fill_null(pl.col("_row").min())
+    return (
         pl.scan_parquet(candidates)
         .select(*_TURN_KEYS, _usable=usable_candidates().fill_null(False))
         .with_row_index("_row")
         .group_by(_TURN_KEYS)
-        .agg(_part=(first // per_part).cast(pl.UInt32))
+        .agg(_part=(first_usable // per_part).cast(pl.UInt32), _first=pl.col("_row").min(), _last=pl.col("_row").max())
         .collect(engine="streaming")
     )
+
+
+def _row_ranges(turns: pl.DataFrame) -> list[tuple[int, int]] | None:
+    """The rows ``[start, end)`` of each part, in part order, if the parts' rows do not interleave; else None."""
+    parts = turns.group_by("_part").agg(start=pl.col("_first").min(), end=pl.col("_last").max() + 1).sort("_part")
+    if not (parts["start"].slice(1) >= parts["end"].slice(0, parts.height - 1)).all():
+        return None
+    return list(zip(parts["start"].to_list(), parts["end"].to_list(), strict=True))
+
+
+def _split_by_first_appearance(candidates: Path, parts: Path, turns: pl.DataFrame) -> int:
+    """Write every candidate, with its position, to the part file of its turn, a batch at a time, each file
+    closed once the batches pass its last row; returns the number of parts. (Polars' streaming sink of a join
+    holds about the whole file when candidates carry message lists: hence batches.)"""
+    import pyarrow.parquet as pq
+
+    ends = turns.group_by("_part").agg(pl.col("_last").max())
+    last_row = dict(zip(ends["_part"].to_list(), ends["_last"].to_list(), strict=True))
+    turns = turns.select(*_TURN_KEYS, "_part")
     writers: dict[int, FrameWriter] = {}
-    with ExitStack() as stack, pq.ParquetFile(candidates) as file:
-        offset = 0
-        for batch in file.iter_batches(batch_size=_BATCH_ROWS):
-            rows = schema.conform(pl.DataFrame(batch), schema.CANDIDATES, f"candidates ({candidates})")
-            rows = rows.with_row_index("_row", offset=offset).join(
-                turns, on=_TURN_KEYS, how="left", nulls_equal=True, maintain_order="left"
-            )
-            offset += rows.height
-            for (part,), part_rows in rows.partition_by("_part", as_dict=True, include_key=False).items():
-                if part not in writers:
-                    path = parts / layout.part_file(int(part))
-                    writers[part] = stack.enter_context(FrameWriter(path, _PART_SCHEMA, "candidates part"))
-                writers[part].write(part_rows)
-    return turns.select(pl.col("_part").max().fill_null(0) + 1).item()
+    try:
+        with pq.ParquetFile(candidates, pre_buffer=False) as file:  # pre-buffering keeps every row group read
+            offset = 0
+            for batch in file.iter_batches(batch_size=_BATCH_ROWS):
+                rows = schema.conform(pl.DataFrame(batch), schema.CANDIDATES, f"candidates ({candidates})")
+                rows = rows.with_row_index("_row", offset=offset).join(
+                    turns, on=_TURN_KEYS, how="left", nulls_equal=True, maintain_order="left"
+                )
+                offset += rows.height
+                for (part,), part_rows in rows.partition_by("_part", as_dict=True, include_key=False).items():
+                    if part not in writers:
+                        writers[part] = FrameWriter(
+                            parts / layout.part_file(int(part)), _PART_SCHEMA, "candidates part"
+                        )
+                    writers[part].write(part_rows)
+                for part in [part for part in writers if last_row[part] < offset]:  # its turns all written
+                    writers.pop(part).close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    assert not writers, f"parts left open: {sorted(writers)}"
+    return max(last_row, default=-1) + 1
 
 
 def _read_part(parts: Path, part: int) -> pl.DataFrame:

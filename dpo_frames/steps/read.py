@@ -296,7 +296,7 @@ def _parquet_batches(path: Path, run_id: str | None, batch_size: int | None) -> 
     if batch_size is None:
         yield conformed(pl.read_parquet(path))
         return
-    with pq.ParquetFile(path) as file:
+    with pq.ParquetFile(path, pre_buffer=False) as file:  # pre-buffering keeps every row group read
         empty = True
         for batch in file.iter_batches(batch_size=batch_size):
             empty = False

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import dpo_frames
 from dpo_frames.scale import pairs_file
 from dpo_frames.scale.pairs_file import pairs_to_file
+from dpo_frames.schema import TURN_KEYS
 from tests.hypothesis_profiles import examples
 from tests.pairs.test_engine_property import CONFIGS, candidate_rows, frame
 
@@ -26,10 +27,13 @@ SCORES = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, float("nan")])
     cfg=CONFIGS,
     per_part=st.sampled_from([1, 2, 5, 1000]),
     batch_rows=st.sampled_from([3, 7, 50_000]),
+    turns_in_runs=st.booleans(),
 )
-def test_pairs_built_by_parts_are_the_whole_build(tmp_path_factory, rows, cfg, per_part, batch_rows):
+def test_pairs_built_by_parts_are_the_whole_build(tmp_path_factory, rows, cfg, per_part, batch_rows, turns_in_runs):
     tmp = tmp_path_factory.mktemp("p")
     candidates = frame(rows)
+    if turns_in_runs:  # each turn's candidates one after the other (parts read in place, unless NaNs lead turns)
+        candidates = candidates.sort(TURN_KEYS, nulls_last=True, maintain_order=True)
     candidates.write_parquet(tmp / "candidates.parquet")
     config = dpo_frames.PairConfig(**cfg)
     pairs, stats = dpo_frames.build_pairs(candidates, config)
@@ -88,3 +92,17 @@ def test_a_turn_whose_first_candidate_is_unusable_is_ordered_by_its_first_usable
         == pairs["example_id"].to_list()
         == ["e2", "e1"]
     )
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_parts_are_read_in_place_when_turns_come_one_after_the_other(tmp_path, example_output, monkeypatch, shuffled):
+    candidates, _ = dpo_frames.extract_candidates(example_output, run_id="r")
+    if shuffled:
+        candidates = candidates.sample(fraction=1.0, shuffle=True, seed=5)
+    candidates.write_parquet(tmp_path / "candidates.parquet")
+    split = pairs_file._split_by_first_appearance
+    calls = []
+    monkeypatch.setattr(pairs_file, "_split_by_first_appearance", lambda *a: calls.append(a) or split(*a))
+    pairs_to_file(tmp_path / "candidates.parquet", tmp_path / "pairs.parquet", candidates_per_part=3)
+    assert pl.read_parquet(tmp_path / "pairs.parquet").equals(dpo_frames.build_pairs(candidates)[0])
+    assert len(calls) == shuffled  # part files written only where turns interleave
