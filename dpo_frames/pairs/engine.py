@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Collection
 from typing import cast
 
 import polars as pl
@@ -106,17 +107,21 @@ def _check_join_size(narrow: pl.DataFrame) -> None:
         )
 
 
-def usable_candidates() -> pl.Expr:
+REQUIRED_TEXTS = ("turn_id", "response", "prompt_text")
+"""The columns a usable candidate must have a value in (besides a finite score)."""
+
+
+def usable_candidates(never_null: Collection[str] = ()) -> pl.Expr:
     """Rows that can take part in a pair; others are counted as invalid_candidates.
 
-    extract_candidates never produces such rows; a hand-made candidates frame may.
+    extract_candidates never produces such rows; a hand-made candidates frame may. Columns in
+    ``never_null`` are known to hold no null (a file's statistics say so) and are not looked at.
     """
-    return (
-        pl.col("score").is_finite()
-        & pl.col("turn_id").is_not_null()
-        & pl.col("response").is_not_null()
-        & pl.col("prompt_text").is_not_null()
-    )
+    usable = pl.col("score").is_finite()
+    for name in REQUIRED_TEXTS:
+        if name not in never_null:
+            usable &= pl.col(name).is_not_null()
+    return usable
 
 
 def narrow_candidates(frame: pl.DataFrame) -> pl.DataFrame:

@@ -59,22 +59,24 @@ def test_a_part_size_below_one_is_refused(tmp_path):
         pairs_to_file(tmp_path / "c.parquet", tmp_path / "p.parquet", candidates_per_part=0)
 
 
-def test_a_turn_whose_first_candidate_is_unusable_is_ordered_by_its_first_usable_one(tmp_path):
-    def row(i, example, score, response="a"):
-        return {
-            "run_id": "r",
-            "example_id": example,
-            "turn_id": "t",
-            "turn_index": 0,
-            "candidate_index": i,
-            "prompt_text": "p",
-            "prompt_messages": None,
-            "response": response,
-            "score": score,
-            "step_uuid": f"u{i}",
-            "metadata": None,
-        }
+def row(i, example, score, response="a"):
+    """One candidate of turn t of ``example``."""
+    return {
+        "run_id": "r",
+        "example_id": example,
+        "turn_id": "t",
+        "turn_index": 0,
+        "candidate_index": i,
+        "prompt_text": "p",
+        "prompt_messages": None,
+        "response": response,
+        "score": score,
+        "step_uuid": f"u{i}",
+        "metadata": None,
+    }
 
+
+def test_a_turn_whose_first_candidate_is_unusable_is_ordered_by_its_first_usable_one(tmp_path):
     # e1 appears first, but by a NaN score that build_pairs sets aside: e2 is its first turn
     rows = [
         row(0, "e1", float("nan")),
@@ -106,3 +108,22 @@ def test_parts_are_read_in_place_when_turns_come_one_after_the_other(tmp_path, e
     pairs_to_file(tmp_path / "candidates.parquet", tmp_path / "pairs.parquet", candidates_per_part=3)
     assert pl.read_parquet(tmp_path / "pairs.parquet").equals(dpo_frames.build_pairs(candidates)[0])
     assert len(calls) == shuffled  # part files written only where turns interleave
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_a_turn_led_by_a_candidate_without_a_response_is_ordered_by_its_first_usable_one(tmp_path, statistics):
+    texts = [("e1", None, 1.0), ("e2", "a", 1.0), ("e2", "b", 0.0), ("e1", "a", 1.0), ("e1", "b", 0.0)]
+    candidates = frame([row(i, example, score, text) for i, (example, text, score) in enumerate(texts)])
+    candidates.write_parquet(tmp_path / "candidates.parquet", statistics=statistics)
+    pairs, stats = dpo_frames.build_pairs(candidates)
+    assert pairs_to_file(tmp_path / "candidates.parquet", tmp_path / "pairs.parquet", candidates_per_part=1) == stats
+    assert pl.read_parquet(tmp_path / "pairs.parquet").equals(pairs)
+    assert stats.invalid_candidates == 1 and pairs["example_id"].to_list() == ["e2", "e1"]
+
+
+def test_never_null_reads_the_statistics_of_every_row_group(tmp_path):
+    texts = pl.DataFrame({"response": ["a", "b", None, "d"], "prompt_text": ["p"] * 4})
+    texts.write_parquet(tmp_path / "t.parquet", row_group_size=2)
+    assert pairs_file._never_null(tmp_path / "t.parquet", ["response", "prompt_text", "turn_id"]) == {"prompt_text"}
+    texts.write_parquet(tmp_path / "u.parquet", statistics=False)
+    assert pairs_file._never_null(tmp_path / "u.parquet", ["response", "prompt_text"]) == set()
