@@ -131,8 +131,6 @@ def _grouped_lines(n: int) -> dict[str, list[str]]:
 
 def kind_file(kind: str, n: int, runs: Path) -> Path:
     """The file of ``kind`` holding the ``n`` steps of :func:`steps_file` (written once, beside it)."""
-    import json
-
     if kind == "jsonl":
         return ensure_file(n)
     if kind in ("steps_parquet", "candidates_parquet"):  # what `dpo-frames pairs` wrote of the JSONL
@@ -144,10 +142,22 @@ def kind_file(kind: str, n: int, runs: Path) -> Path:
                             "--run-id", "r"], check=True)  # fmt: skip
             (out / f"{name}.parquet").rename(path)
         return path
-    suffix = "jsonl" if kind == "eval_items" else "json"
-    path = CACHE / f"{kind}_{format_size(n)}.{suffix}"
-    if path.exists():
-        return path
+    path = _json_kind_path(kind, n)
+    if not path.exists():  # in a process of its own, as ensure_file says why
+        subprocess.run([PYTHON, __file__, "--write-kind", kind, str(n)], check=True)
+    return path
+
+
+def _json_kind_path(kind: str, n: int) -> Path:
+    return CACHE / f"{kind}_{format_size(n)}.{'jsonl' if kind == 'eval_items' else 'json'}"
+
+
+def _write_json_kind(kind: str, n: int) -> None:
+    """Write the eval-item JSONL or the workflow_output.json of :func:`kind_file` (about 1.3 GB of lines held
+    per 1M steps while it is written)."""
+    import json
+
+    path = _json_kind_path(kind, n)
     tmp = path.with_suffix(".partial")
     with tmp.open("w", encoding="utf-8") as f:
         items = _grouped_lines(n).items()
@@ -162,7 +172,6 @@ def kind_file(kind: str, n: int, runs: Path) -> Path:
                 )
             f.write("]\n")
     tmp.rename(path)
-    return path
 
 
 def big_file(n: int) -> Path:
@@ -383,10 +392,14 @@ def main() -> int:
     parser.add_argument("--old", nargs="?", const="main", dest="old_ref", help="also run this git ref's code")
     parser.add_argument("--write-readme", action="store_true")
     parser.add_argument("--write-file", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--write-kind", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--big", help="one size (20M): pairs, then build, of copies of the 1M file (goal 2)")
     args = parser.parse_args()
     if args.write_file:
         steps_file(args.write_file)
+        return 0
+    if args.write_kind:
+        _write_json_kind(args.write_kind[0], int(args.write_kind[1]))
         return 0
     if args.big:
         rows = run_big(parse_size(args.big))

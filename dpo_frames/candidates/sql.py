@@ -194,32 +194,44 @@ class SeenSteps:
             has_uuid=pl.col("step_uuid").is_not_null(),
         )
         keys, data, has_uuid = (hashes[c].to_numpy() for c in ("key", "data", "has_uuid"))
+        order = np.argsort(keys, kind="stable")  # sorted, the keys are found in one sweep of each level
+        keys, data, has_uuid = keys[order], data[order], has_uuid[order]
         found = np.zeros(rows.height, dtype=bool)
         for level_keys, level_data in self._levels:
             found |= _found_in(level_keys, level_data, keys, data)
-        found &= has_uuid
         self._add(keys[has_uuid], data[has_uuid])
-        return pl.Series("_duplicate", found)
+        in_order = np.empty_like(found)
+        in_order[order] = found & has_uuid
+        return pl.Series("_duplicate", in_order)
 
     def _add(self, keys: np.ndarray, data: np.ndarray) -> None:
-        order = np.argsort(keys, kind="stable")
-        self._levels.append((keys[order], data[order]))
+        """Add a level (its keys sorted); merge the last two while the newer is at least half the older."""
+        self._levels.append((keys, data))
         while len(self._levels) > 1 and len(self._levels[-2][0]) <= 2 * len(self._levels[-1][0]):
             (k2, d2), (k1, d1) = self._levels.pop(), self._levels.pop()
             keys, data = np.concatenate([k1, k2]), np.concatenate([d1, d2])
-            order = np.argsort(keys, kind="stable")
-            self._levels.append((keys[order], data[order]))
+            del k1, k2, d1, d2  # freed before the sorted copies are made: the peak is the new level, twice
+            order = np.argsort(keys, kind="stable")  # two sorted runs: a merge
+            keys = keys[order]
+            data = data[order]
+            del order
+            self._levels.append((keys, data))
 
 
 def _found_in(level_keys: np.ndarray, level_data: np.ndarray, keys: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """Whether each (key, data) hash pair is in the level (its keys sorted)."""
-    left = np.searchsorted(level_keys, keys, "left")
-    right = np.searchsorted(level_keys, keys, "right")
+    """Whether each (key, data) hash pair is in the level (both keys sorted: one sweep of the level)."""
     found = np.zeros(len(keys), dtype=bool)
-    one = right - left == 1  # the common case: a key seen once
+    if not len(level_keys):
+        return found
+    left = np.searchsorted(level_keys, keys, "left")
+    last = len(level_keys) - 1
+    hit = level_keys[np.minimum(left, last)] == keys
+    again = hit & (left < last) & (level_keys[np.minimum(left + 1, last)] == keys)
+    one = hit & ~again  # the common case: a key seen once
     found[one] = level_data[left[one]] == data[one]
-    for i in np.flatnonzero(right - left > 1):  # a UUID reused for other data: every one compared
-        found[i] = bool((level_data[left[i] : right[i]] == data[i]).any())
+    for i in np.flatnonzero(again):  # a UUID reused for other data: every one compared
+        right = np.searchsorted(level_keys, keys[i], "right")
+        found[i] = bool((level_data[left[i] : right] == data[i]).any())
     return found
 
 

@@ -122,3 +122,25 @@ def test_a_frame_that_cannot_be_written_is_an_output_error_naming_the_file(tmp_p
     with pytest.raises(OutputWriteError, match=message), StepsWriter(tmp_path / "steps.parquet") as writer:
         writer.write(dpo_frames.read_steps([{"payload": {"event_type": "LLM_END"}}]))
     assert list(tmp_path.iterdir()) == []
+
+
+SEEN_ROWS = st.lists(
+    st.tuples(st.sampled_from(["e1", "e2"]), st.sampled_from(["u1", "u2", "u3", None]), st.sampled_from(["a", "b"])),
+    max_size=12,
+)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(batches=st.lists(SEEN_ROWS, max_size=8))
+def test_seen_steps_finds_exactly_the_steps_of_earlier_batches(batches):
+    from dpo_frames.candidates.sql import SeenSteps
+
+    seen, earlier = SeenSteps(), set()
+    for batch in batches:
+        rows = pl.DataFrame(
+            {"run_id": "r", "example_id": [e for e, _, _ in batch], "step_uuid": [u for _, u, _ in batch],
+             "data": [d for _, _, d in batch]},
+            schema={"run_id": pl.String, "example_id": pl.String, "step_uuid": pl.String, "data": pl.String},
+        )  # fmt: skip
+        assert seen.repeated(rows).to_list() == [u is not None and (e, u, d) in earlier for e, u, d in batch]
+        earlier |= {row for row in batch if row[1] is not None}
