@@ -346,28 +346,44 @@ refs before the streaming reader also report a write stage). Rows of earlier run
 
 
 _NOTES = """\
-The JSONL-steps and eval-item JSONL rows at 1M and 2M are from a later run (2026-12-03 evening,
-this checkout at 2895b80, orjson reading the lines, against 6916242 in the same run: `--sizes 1M`
-then `--sizes 2M`, `--kinds jsonl,eval_items --old 6916242`), on a slower day (the same JSONL
-floor 6.0 s at 1M, 13.4 s at 2M; the pair stage of the same code 15.9 s at 1M against 8.4 s in
-the earlier run); other test runs overlapped part of the 1M eval-item and the 2M rows, so compare
-those within their run only. The other rows:
-Measured 2026-12-03 on 2 cores (Intel Xeon), 23 GiB, this checkout at 617b373 against 69d523c
-(before the streaming reader). Where the time goes: parsing each line in Python and re-encoding its
-`data` and `metadata` as strict JSON text (about 60% of `read`), then DuckDB's candidate rules and
-the Parquet writers, on a second thread (the next batch is parsed while the last is extracted);
-`pairs` is the part-by-part build plus writing the pairs (2.3 pairs a candidate, each with its
-prompt: about 7 s at 1M). The JSON kinds' floors are slow themselves (DuckDB's `read_json` of one
-object per example), the Parquet kinds' floors read one compressed column. After this table the
-split of the candidates into parts was made batch by batch (Polars' streaming sink of the join
-held about the whole file): 2M candidates Parquet 38.5 s, peak 1.63 GB (against 31.6 s, 2.92 GB
-above).
+Measured 2026-12-04 on 2 cores (Intel Xeon), 23 GiB, a quiet machine: this checkout at 914ec90
+(JSONL rows and 100k) and 21e004c (the other 1M and 2M rows; the same code but the duplicate rule's
+lookup, see below) against 360bce3 (`--old`: parts of the candidates split into files before they
+are paired). Where the time goes:
 
-The 20M rows (`--big 20M`, at 314e029): twenty copies of the 1M file, 24.4 GB, through `pairs`
-(read 653 s, pairs 529 s; 46,551,880 pairs, twenty times the 1M run's) and `build` of its candidates (one pair a turn; the
-copies' identical pairs are deduplicated, so the dataset holds 157,532 training lines). The peak
-of `pairs` at 20M (5.8 GB, against 1.6-1.7 GB at 1M and 2M) grows in the part-by-part pair stage
-(160 parts); not yet found where.
+- `pairs` (the pair stage): candidates written by a step reader hold each turn's candidates one
+  after the other, so every part of the pair build is a run of rows of the candidates file, read
+  in place; before, every candidate was first written again into a part file (half the stage).
+  1M 9.1 -> 4.5 s, 2M 17.1 -> 10.4 s (JSONL rows); the split into files stays for files whose
+  turns interleave.
+- `read` of a JSONL (1M: 16.9 s): two threads, both busy. One parses each line (orjson) and
+  writes its `data` and `metadata` back as JSON text (the steps Parquet keeps them as text); the
+  other runs DuckDB's candidate rules over that text and the Parquet writers: alone, on the steps
+  Parquet of the same steps, that is 11.6 s at 1M. The 5x goal needs less work on both threads
+  (the rules on the parsed values rather than on re-encoded text, as the in-memory path does).
+- Peaks: every row is under 2 GB now. Two causes of the earlier figures: pyarrow's `ParquetFile`
+  pre-buffers by default, and its batch iterator then keeps every row group read until the file
+  is closed (the whole compressed file: 3.2 GB of candidates at 20M); batches are now read without
+  it. And the harness: a forked child's peak RSS (`ru_maxrss` from `wait4`) starts at its parent's
+  high-water mark, and the harness wrote the eval-item and workflow_output files in its own
+  process (1.3 GB of lines per 1M steps), so every later row's peak was at least that: the
+  2.7-2.9 GB peaks of the 2M eval-item and Parquet rows in earlier tables. Those files are now
+  written in a process of their own. The 1M eval-item floor (1349 MiB) is from before that fix.
+- Noise: this checkout ran first for each kind. At 100k (below the part size) nothing changed but
+  the duplicate rule's sort (milliseconds), and its rows differ by up to 0.8 s either way; the
+  `read` rows of 1M and 2M too. Alternating runs of the reads alone (`collect_candidates`, 1M)
+  agree within that: JSONL 15.0 and 16.6 s at 21e004c against 15.6 and 15.7 s at 914ec90, steps
+  Parquet 8.2 and 10.6 s at 360bce3 against 8.3 and 10.1 s.
+
+The 20M rows (`--big 20M`): twenty copies of the 1M file (example ids prefixed per copy), 24.4 GB,
+through `pairs` (46,551,880 pairs, twenty times the 1M run's) and `build` of its candidates (one
+pair a turn; the copies' identical pairs are deduplicated, so the dataset holds 157,532 training
+lines). At 314e029 (2026-12-03) `pairs` took 1184 s (read 653 + pairs 529) with a 5.8 GB peak and
+`build` 212 s; at 8f964ad (parts read in place, no pre-buffering) 421 s (read 334 + pairs 86),
+2.1 GB. The duplicate rule's memory of the steps read (two 64-bit hashes a step) was looked up
+with random probes of its sorted arrays: 73 s of the 20M read, 15 s now that each batch's keys are
+sorted first (914ec90). The 20M floor varies with what of the 24 GB file the page cache holds
+(17-32 s between runs); `build`'s peak (6.4 GB) is the out-of-core dataset build's own.
 """
 
 
