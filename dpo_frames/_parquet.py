@@ -15,7 +15,31 @@ from dpo_frames import schema
 from dpo_frames.errors import OutputWriteError
 from dpo_frames.layout import temp_name
 
-__all__ = ["FrameWriter"]
+__all__ = ["FrameWriter", "parquet_batches"]
+
+
+def parquet_batches(path: str | os.PathLike[str], batch_size: int) -> Iterator[pl.DataFrame]:
+    """The rows of a Parquet file, ``batch_size`` at a time (one empty frame for a file of no rows).
+
+    Read without pyarrow's pre-buffering: with it, the batch iterator keeps every row group it has
+    read until the file is closed (by the end, the whole compressed file: 3.2 GB of candidates at 20M).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "n.parquet"
+        >>> pl.DataFrame({"n": range(5)}).write_parquet(path)
+        >>> [batch.height for batch in parquet_batches(path, 2)]
+        [2, 2, 1]
+    """
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path, pre_buffer=False) as file:
+        empty = True
+        for batch in file.iter_batches(batch_size=batch_size):
+            empty = False
+            yield pl.DataFrame(batch)
+        if empty:
+            yield pl.DataFrame(file.schema_arrow.empty_table())
 
 
 class FrameWriter:

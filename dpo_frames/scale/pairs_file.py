@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from dpo_frames import layout, schema
-from dpo_frames._parquet import FrameWriter
+from dpo_frames._parquet import FrameWriter, parquet_batches
 from dpo_frames._threads import prefetched
 from dpo_frames.pairs import PairConfig, PairStats, build_pairs
 from dpo_frames.pairs.engine import REQUIRED_TEXTS, usable_candidates  # build_pairs orders turns by its usable ones
@@ -143,29 +143,24 @@ def _split_by_first_appearance(candidates: Path, parts: Path, turns: pl.DataFram
     """Write every candidate, with its position, to the part file of its turn, a batch at a time, each file
     closed once the batches pass its last row; returns the number of parts. (Polars' streaming sink of a join
     holds about the whole file when candidates carry message lists: hence batches.)"""
-    import pyarrow.parquet as pq
-
     ends = turns.group_by("_part").agg(pl.col("_last").max())
     last_row = dict(zip(ends["_part"].to_list(), ends["_last"].to_list(), strict=True))
     turns = turns.select(*_TURN_KEYS, "_part")
     writers: dict[int, FrameWriter] = {}
     try:
-        with pq.ParquetFile(candidates, pre_buffer=False) as file:  # pre-buffering keeps every row group read
-            offset = 0
-            for batch in file.iter_batches(batch_size=_BATCH_ROWS):
-                rows = schema.conform(pl.DataFrame(batch), schema.CANDIDATES, f"candidates ({candidates})")
-                rows = rows.with_row_index("_row", offset=offset).join(
-                    turns, on=_TURN_KEYS, how="left", nulls_equal=True, maintain_order="left"
-                )
-                offset += rows.height
-                for (part,), part_rows in rows.partition_by("_part", as_dict=True, include_key=False).items():
-                    if part not in writers:
-                        writers[part] = FrameWriter(
-                            parts / layout.part_file(int(part)), _PART_SCHEMA, "candidates part"
-                        )
-                    writers[part].write(part_rows)
-                for part in [part for part in writers if last_row[part] < offset]:  # its turns all written
-                    writers.pop(part).close()
+        offset = 0
+        for batch in parquet_batches(candidates, _BATCH_ROWS):
+            rows = schema.conform(batch, schema.CANDIDATES, f"candidates ({candidates})")
+            rows = rows.with_row_index("_row", offset=offset).join(
+                turns, on=_TURN_KEYS, how="left", nulls_equal=True, maintain_order="left"
+            )
+            offset += rows.height
+            for (part,), part_rows in rows.partition_by("_part", as_dict=True, include_key=False).items():
+                if part not in writers:
+                    writers[part] = FrameWriter(parts / layout.part_file(int(part)), _PART_SCHEMA, "candidates part")
+                writers[part].write(part_rows)
+            for part in [part for part in writers if last_row[part] < offset]:  # its turns all written
+                writers.pop(part).close()
     except BaseException:
         for writer in writers.values():
             writer.abort()

@@ -20,6 +20,7 @@ import polars as pl
 from dpo_frames import schema
 from dpo_frames._gc import collector_paused
 from dpo_frames._json import parsed_to_json, to_json, valid_text
+from dpo_frames._parquet import parquet_batches
 from dpo_frames.errors import SourceError
 from dpo_frames.steps.sources import (
     NOT_JSON,
@@ -286,7 +287,6 @@ def _eval_items(items: Iterable[Any], run_id: str | None, rows: _Rows) -> Iterat
 
 def _parquet_batches(path: Path, run_id: str | None, batch_size: int | None) -> Iterator[pl.DataFrame]:
     """A steps Parquet file, ``batch_size`` rows at a time."""
-    import pyarrow.parquet as pq
 
     def conformed(frame: pl.DataFrame) -> pl.DataFrame:
         if run_id is not None and "run_id" in frame.columns:
@@ -296,13 +296,8 @@ def _parquet_batches(path: Path, run_id: str | None, batch_size: int | None) -> 
     if batch_size is None:
         yield conformed(pl.read_parquet(path))
         return
-    with pq.ParquetFile(path, pre_buffer=False) as file:  # pre-buffering keeps every row group read
-        empty = True
-        for batch in file.iter_batches(batch_size=batch_size):
-            empty = False
-            yield conformed(pl.DataFrame(batch))
-        if empty:
-            yield conformed(pl.DataFrame(file.schema_arrow.empty_table()))
+    for batch in parquet_batches(path, batch_size):
+        yield conformed(batch)
 
 
 def _path_filler(path: Path, kind: SourceKind, run_id: str | None) -> Filler:
